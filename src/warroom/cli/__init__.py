@@ -1,0 +1,38 @@
+"""The ``warroom`` command. Thin: parse, call a service, print."""
+
+from __future__ import annotations
+
+import typer
+
+from warroom.cli import classify as _classify
+from warroom.cli import database as _database
+from warroom.cli import drill as _drill
+from warroom.cli import incidents as _incidents
+from warroom.cli.runtime import Runtime, activate
+
+app = typer.Typer(
+    name="warroom",
+    help="Incident response from the first alert to the finished post-mortem.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _runtime(ctx: typer.Context) -> None:
+    """Incident response from the first alert to the finished post-mortem."""
+    if ctx.obj is None:
+        ctx.obj = Runtime()
+    activate(ctx.obj)
+
+
+_incidents.register(app)
+_classify.register(app)
+_drill.register(app)
+app.add_typer(_database.app, name="db")
+
+
+def main() -> None:
+    app()

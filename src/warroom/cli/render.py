@@ -1,0 +1,214 @@
+"""How incidents look in a terminal: Rich tables, times in UTC."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from warroom.cli.runtime import out
+from warroom.db.models import Incident
+from warroom.domain.checklist import ItemState
+from warroom.domain.classifier import Classification
+from warroom.domain.durations import humanize
+from warroom.domain.timefmt import utc_text
+from warroom.services.reading import Detail
+
+SEVERITY_STYLE = {"SEV0": "bold white on red", "SEV1": "bold red", "SEV2": "yellow", "SEV3": "dim"}
+STATE_STYLE = {
+    ItemState.DONE: "green",
+    ItemState.LATE: "yellow",
+    ItemState.DUE: "cyan",
+    ItemState.OVERDUE: "bold red",
+    ItemState.PENDING: "magenta",
+    ItemState.CANCELLED: "dim",
+    ItemState.OPTIONAL: "dim",
+}
+
+
+def print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str), highlight=False)
+
+
+def severity_text(severity: str | None, confirmed: bool = True) -> Text:
+    if severity is None:
+        return Text("unclassified", style="dim")
+    text = Text(severity, style=SEVERITY_STYLE.get(severity, ""))
+    if not confirmed:
+        text.append(" (proposed)", style="dim")
+    return text
+
+
+def _when(moment: datetime | None) -> str:
+    return utc_text(moment) if moment else ""
+
+
+def incident_line(incident: Incident, verb: str) -> None:
+    out.print(
+        Text.assemble(
+            (f"INC-{incident.id}", "bold"),
+            " ",
+            severity_text(
+                incident.severity.value if incident.severity else None, incident.severity_confirmed
+            ),
+            f" {verb} — stage ",
+            (incident.stage.value, "bold"),
+            f": {incident.title}",
+        )
+    )
+
+
+def incident_table(rows: list[dict[str, Any]], now: datetime) -> None:
+    table = Table(title="Incidents", title_justify="left", expand=False)
+    for column in ("ID", "Severity", "Stage", "Title", "IC / responder", "Detected (UTC)", "Age"):
+        table.add_column(column, no_wrap=column != "Title")
+    for row in rows:
+        detected = datetime.fromisoformat(row["detected_at"])
+        table.add_row(
+            row["id"],
+            severity_text(row["severity"], row["severity_confirmed"]),
+            row["stage"],
+            row["title"],
+            row["ic"] or row["responder"] or "",
+            utc_text(detected).removesuffix(" UTC"),
+            humanize(now - detected),
+        )
+    if not rows:
+        out.print("No incidents match.")
+        return
+    out.print(table)
+
+
+def detail(view: Detail, now: datetime) -> None:
+    s = view.summary
+    header = Text.assemble(
+        (s["id"], "bold"),
+        "  ",
+        severity_text(s["severity"], s["severity_confirmed"]),
+        "  ",
+        (s["stage"], "bold cyan"),
+        "\n",
+        (s["title"], "bold"),
+    )
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="dim")
+    facts.add_column()
+    for label, value in (
+        ("Service", s["service"]),
+        ("Channel", f"#{s['channel']}" if s["channel"] else None),
+        ("Status page", s["public_status"]),
+        ("Dismissed", s["dismissed_reason"]),
+        ("Merged into", s["merged_into"]),
+        ("Post-mortem", s["postmortem_doc"]),
+    ):
+        if value:
+            facts.add_row(label, str(value))
+    for key in (
+        "detected_at",
+        "acknowledged_at",
+        "triaged_at",
+        "declared_at",
+        "investigating_at",
+        "mitigated_at",
+        "resolved_at",
+        "monitoring_at",
+        "closed_at",
+        "postmortem_complete_at",
+        "backlog_at",
+    ):
+        if s[key]:
+            facts.add_row(
+                key.removesuffix("_at").replace("_", " "), utc_text(datetime.fromisoformat(s[key]))
+            )
+    out.print(
+        Panel.fit(
+            Text.assemble(header),
+            border_style="red" if s["severity"] in ("SEV0", "SEV1") else "blue",
+        )
+    )
+    out.print(facts)
+
+    roles = Table(title="Roles", title_justify="left")
+    roles.add_column("Role")
+    roles.add_column("Person")
+    roles.add_column("Since (UTC)")
+    roles.add_column("Until (UTC)")
+    for row in view.role_history:
+        roles.add_row(
+            row.role.title, row.person.handle, _when(row.assigned_at), _when(row.relieved_at)
+        )
+    if view.role_history:
+        out.print(roles)
+
+    checklist = Table(title="Checklist", title_justify="left")
+    for column in ("Item", "State", "Due (UTC)", "Done (UTC)", "Note"):
+        checklist.add_column(column)
+    for item in view.checklist:
+        due = _when(item.due_at)
+        if item.open and item.due_at is not None:
+            delta = item.due_at - now
+            due += (
+                f" (in {humanize(delta)})"
+                if delta.total_seconds() >= 0
+                else f" ({humanize(delta)} ago)"
+            )
+        checklist.add_row(
+            f"{item.title} [dim]({item.key})[/]",
+            Text(item.state.value, style=STATE_STYLE[item.state]),
+            due,
+            _when(item.done_at),
+            item.note or "",
+        )
+    out.print(checklist)
+
+    if view.findings:
+        out.print(Text("Anti-patterns", style="bold red"))
+        for finding in view.findings:
+            out.print(
+                f"  • {finding.pattern} at {utc_text(finding.at)}: {finding.detail}", markup=False
+            )
+    if view.updates:
+        latest = view.updates[-1]
+        out.print(
+            Panel(latest.rendered, title=f"Latest status update (#{latest.number})", expand=False)
+        )
+
+
+def timeline_table(incident_id: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{incident_id} timeline", title_justify="left")
+    for column in ("Time (UTC)", "Event", "By", "What"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            utc_text(datetime.fromisoformat(row["at"])).removesuffix(" UTC"),
+            row["kind"],
+            row["actor"] or "",
+            row["summary"],
+        )
+    out.print(table)
+
+
+def classification(result: Classification) -> None:
+    out.print(
+        Text.assemble(
+            "Severity: ",
+            severity_text(result.severity.value),
+            "  —  ",
+            ("declare an incident" if result.declare else "no declaration needed", "bold"),
+        )
+    )
+    for reason in result.reasons:
+        out.print(f"  • {reason}", markup=False)
+    table = Table(title="What this level requires", title_justify="left", show_header=False)
+    table.add_column(style="dim")
+    table.add_column()
+    for key, value in result.requirements.items():
+        shown = (
+            ", ".join(value) if isinstance(value, list) else ("—" if value is None else str(value))
+        )
+        table.add_row(key.replace("_", " "), shown)
+    out.print(table)

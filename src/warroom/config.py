@@ -1,0 +1,70 @@
+"""Settings from ``WARROOM_*`` environment variables; static policy from ``warroom.toml``."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from warroom.domain.errors import BadInput
+from warroom.domain.policy import DEFAULT_POLICY, Policy
+
+POLICY_FILE = "warroom.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WARROOM_", extra="ignore")
+
+    database_url: str | None = None
+    user: str | None = None
+    config: Path | None = None  # WARROOM_CONFIG: where warroom.toml is, default the working dir
+
+    def actor(self) -> str:
+        return self.user or os.environ.get("USER") or getpass.getuser()
+
+    def policy_path(self) -> Path:
+        return self.config or Path.cwd() / POLICY_FILE
+
+
+def load_policy(path: Path) -> Policy:
+    """Read ``warroom.toml`` over the defaults. A missing file means the defaults."""
+    if not path.exists():
+        return DEFAULT_POLICY
+    try:
+        overrides = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: not valid TOML: {exc}") from None
+    merged = _deep_merge(DEFAULT_POLICY.model_dump(mode="json"), overrides)
+    try:
+        return Policy.model_validate(merged)
+    except ValidationError as exc:
+        raise BadInput(f"{path}: {_describe(exc)}") from None
+
+
+def _deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown key {key}")
+        elif error["type"] == "enum" and len(error["loc"]) == 2 and error["loc"][0] == "severity":
+            problems.append(f"unknown severity level {error['loc'][1]} (use SEV0-SEV3)")
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{key}: {message} (got {error.get('input')!r})")
+    return "; ".join(problems)

@@ -1,0 +1,100 @@
+"""Engines for the embedded default (SQLite, WAL) and for production (PostgreSQL, psycopg 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from warroom.domain.errors import BadInput, Conflict, Unavailable
+
+DEFAULT_DATABASE_FILE = "warroom.db"
+
+
+def default_url(cwd: Path | None = None) -> str:
+    return f"sqlite:///{(cwd or Path.cwd()) / DEFAULT_DATABASE_FILE}"
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here; SQLAlchemy would otherwise look for psycopg2."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise BadInput(f"WARROOM_DATABASE_URL is not a database URL: {exc}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise BadInput(
+            f"WARROOM_DATABASE_URL: {parsed.get_backend_name()} is not supported; "
+            "use sqlite:///path or postgresql://user@host/db"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 10}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5, "application_name": "warroom"},
+        **kwargs,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction per command: commit at the end, roll back on any error.
+
+    Services flush and never commit, so several of them combine atomically here. Database
+    failures become the domain's errors: a lost optimistic-lock race is a :class:`Conflict`,
+    an unreachable server is :class:`Unavailable`.
+    """
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict(
+            "the incident was changed by someone else at the same time; "
+            "nothing was saved: read it again and retry"
+        ) from None
+    except OperationalError as exc:
+        session.rollback()
+        raise _operational(exc) from None
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _operational(exc: DBAPIError) -> Exception:
+    text = str(exc.orig or exc).strip().splitlines()[0]
+    if "database is locked" in text:
+        return Conflict("the database is busy with another change; nothing was saved: retry")
+    return Unavailable(f"the database is unreachable: {text}")

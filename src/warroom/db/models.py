@@ -1,0 +1,186 @@
+"""The stored record of incidents. The timeline is append-only (enforced by the database)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from warroom.db.types import UTCDateTime, json_type, str_enum
+from warroom.domain.types import (
+    DismissReason,
+    EventKind,
+    ReportSource,
+    Role,
+    Severity,
+    Stage,
+    UpdateStatus,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: json_type()}
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handle: Mapped[str] = mapped_column(String(63), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+
+
+class Service(Base):
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    severity: Mapped[Severity | None] = mapped_column(str_enum(Severity, 8))
+    severity_confirmed: Mapped[bool] = mapped_column(default=False)
+    stage: Mapped[Stage] = mapped_column(str_enum(Stage), index=True)
+    stage_entered_at: Mapped[datetime]
+    source: Mapped[ReportSource] = mapped_column(str_enum(ReportSource, 16))
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
+
+    detected_at: Mapped[datetime] = mapped_column(index=True)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    triaged_at: Mapped[datetime | None]
+    declared_at: Mapped[datetime | None]
+    investigating_at: Mapped[datetime | None]
+    mitigated_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    monitoring_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    postmortem_complete_at: Mapped[datetime | None]
+    backlog_at: Mapped[datetime | None]
+    # <stage>_at is the *first* entry; a reopened incident closes again at last_closed_at.
+    last_closed_at: Mapped[datetime | None]
+    # When it was first known as SEV0/SEV1: the delayed-declaration clock starts here.
+    major_since: Mapped[datetime | None]
+
+    channel_name: Mapped[str | None] = mapped_column(String(80), unique=True)
+    customer_visible: Mapped[bool] = mapped_column(default=False)
+    dismissed_reason: Mapped[DismissReason | None] = mapped_column(str_enum(DismissReason, 16))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    postmortem_doc: Mapped[str | None] = mapped_column(String(2000))
+
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    service: Mapped[Service | None] = relationship(lazy="joined")
+    acknowledged_by: Mapped[Person | None] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class RoleAssignment(Base):
+    """Who held which role when. A handover ends one row and starts another."""
+
+    __tablename__ = "role_assignments"
+    __table_args__ = (Index("ix_role_assignments_current", "incident_id", "role", "relieved_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    role: Mapped[Role] = mapped_column(str_enum(Role, 16))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    assigned_at: Mapped[datetime]
+    assigned_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    relieved_at: Mapped[datetime | None]
+
+    person: Mapped[Person] = relationship(foreign_keys=[person_id], lazy="joined")
+
+
+class TimelineEvent(Base):
+    """One fact on an incident's timeline. Rows are only ever inserted."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_events_incident_at", "incident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    kind: Mapped[EventKind] = mapped_column(str_enum(EventKind, 16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    summary: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set on the copies a merge makes: the incident the entry was first recorded on.
+    origin_incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+
+    actor: Mapped[Person | None] = relationship(foreign_keys=[actor_id], lazy="joined")
+
+
+class StatusUpdate(Base):
+    __tablename__ = "status_updates"
+    __table_args__ = (UniqueConstraint("incident_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    number: Mapped[int]
+    at: Mapped[datetime]
+    status: Mapped[UpdateStatus] = mapped_column(str_enum(UpdateStatus, 24))
+    issue: Mapped[str] = mapped_column(Text)
+    impact: Mapped[str] = mapped_column(Text)
+    progress: Mapped[str] = mapped_column(Text)
+    next_steps: Mapped[str] = mapped_column(Text)
+    eta: Mapped[str] = mapped_column(String(200))
+    next_update_at: Mapped[datetime | None]
+    rendered: Mapped[str] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(default=False)
+    public_text: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+
+
+class Action(Base):
+    """A pending checklist action: delivered by a transport, or marked done by a person."""
+
+    __tablename__ = "actions"
+    __table_args__ = (UniqueConstraint("incident_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    cancelled_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Report(Base):
+    """A detection by a person or a synthetic check, or a customer report on an incident."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_incident_at", "incident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    at: Mapped[datetime]
+    source: Mapped[ReportSource] = mapped_column(str_enum(ReportSource, 16))
+    title: Mapped[str] = mapped_column(String(300))
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("people.id"))

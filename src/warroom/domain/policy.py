@@ -1,0 +1,179 @@
+"""Severity policy: the defaults of product.md §1 and §3, all of it overridable in ``warroom.toml``.
+
+Nothing here is a constant of the code: every rule that depends on a number reads it from a
+:class:`Policy`, and the defaults below are simply the policy a team gets without a file.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from warroom.domain.durations import format_duration, parse_duration
+from warroom.domain.types import Role, Severity
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, timedelta):
+        return value
+    raise ValueError("expected a duration like 90s, 15m or 4h")
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)
+]
+
+
+class Notify(StrEnum):
+    PAGE_ALL_HANDS = "page-all-hands"
+    PAGE_ONCALL = "page-oncall"
+    CHAT_ONCALL = "chat-oncall"
+    NONE = "none"
+
+
+class WarRoom(StrEnum):
+    YES = "yes"
+    ON_REQUEST = "on-request"
+    NO = "no"
+
+
+class StatusPage(StrEnum):
+    AT_DECLARATION = "at-declaration"
+    IF_CUSTOMER_VISIBLE = "if-customer-visible"
+    NEVER = "never"
+
+
+class PostmortemRule(StrEnum):
+    MANDATORY = "mandatory"
+    OPTIONAL = "optional"
+    NONE = "none"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SeverityLevel(_Strict):
+    """One column of the tables in product.md §1."""
+
+    description: str
+    notify: Notify
+    incident_channel: bool
+    war_room: WarRoom
+    executive_notification_within: Duration | None = None
+    inform_team_lead: bool = False
+    status_page: StatusPage
+    acknowledge_within: Duration | None = None
+    mitigate_within: Duration | None = None
+    resolve_within: Duration | None = None
+    roles: tuple[Role, ...]
+    update_cadence: Duration | None = None
+    update_after_stage_change: Duration | None = None
+    customer_email_within: Duration | None = None
+    postmortem: PostmortemRule
+    postmortem_within: Duration | None = None
+    escalate_after: Duration | None = None
+    escalate_to: Severity | None = None
+
+    def requirements(self) -> dict[str, Any]:
+        """The level's column as JSON-ready data (durations as ``15m``-style strings)."""
+        return self.model_dump(mode="json")
+
+
+DEFAULT_LEVELS: dict[Severity, SeverityLevel] = {
+    Severity.SEV0: SeverityLevel(
+        description="critical outage",
+        notify=Notify.PAGE_ALL_HANDS,
+        incident_channel=True,
+        war_room=WarRoom.YES,
+        executive_notification_within=timedelta(minutes=15),
+        status_page=StatusPage.AT_DECLARATION,
+        acknowledge_within=timedelta(minutes=2),
+        mitigate_within=timedelta(minutes=30),
+        resolve_within=timedelta(hours=2),
+        roles=(Role.IC, Role.COMMS, Role.SCRIBE),
+        update_cadence=timedelta(minutes=15),
+        customer_email_within=timedelta(hours=24),
+        postmortem=PostmortemRule.MANDATORY,
+        postmortem_within=timedelta(hours=24),
+    ),
+    Severity.SEV1: SeverityLevel(
+        description="major degradation",
+        notify=Notify.PAGE_ONCALL,
+        incident_channel=True,
+        war_room=WarRoom.ON_REQUEST,
+        inform_team_lead=True,
+        status_page=StatusPage.AT_DECLARATION,
+        acknowledge_within=timedelta(minutes=5),
+        mitigate_within=timedelta(hours=1),
+        resolve_within=timedelta(hours=4),
+        roles=(Role.IC,),
+        update_cadence=timedelta(minutes=30),
+        customer_email_within=timedelta(hours=24),
+        postmortem=PostmortemRule.MANDATORY,
+        postmortem_within=timedelta(hours=48),
+        escalate_after=timedelta(hours=4),
+        escalate_to=Severity.SEV0,
+    ),
+    Severity.SEV2: SeverityLevel(
+        description="minor issue",
+        notify=Notify.CHAT_ONCALL,
+        incident_channel=False,
+        war_room=WarRoom.NO,
+        status_page=StatusPage.IF_CUSTOMER_VISIBLE,
+        acknowledge_within=timedelta(minutes=15),
+        mitigate_within=timedelta(hours=4),
+        resolve_within=timedelta(hours=24),
+        roles=(Role.RESPONDER,),
+        update_after_stage_change=timedelta(minutes=30),
+        postmortem=PostmortemRule.OPTIONAL,
+        escalate_after=timedelta(hours=8),
+        escalate_to=Severity.SEV1,
+    ),
+    Severity.SEV3: SeverityLevel(
+        description="low impact",
+        notify=Notify.NONE,
+        incident_channel=False,
+        war_room=WarRoom.NO,
+        status_page=StatusPage.NEVER,
+        roles=(Role.RESPONDER,),
+        postmortem=PostmortemRule.NONE,
+    ),
+}
+
+
+class LifecyclePolicy(_Strict):
+    """The workflow's own clocks (product.md §3 and §5)."""
+
+    monitoring_window: Duration = timedelta(minutes=30)
+    no_progress_escalation: Duration = timedelta(minutes=30)
+    declaration_delay: Duration = timedelta(minutes=10)
+    premature_reopen_window: Duration = timedelta(hours=24)
+
+
+class ClassifierPolicy(_Strict):
+    """Thresholds of the severity rules in product.md §2."""
+
+    sev0_customers_pct: float = Field(default=50, ge=0, le=100)
+    sev1_customers_pct: float = Field(default=10, ge=0, le=100)
+    error_rate_pct: float = Field(default=5, ge=0, le=100)
+    slowdown_factor: float = Field(default=10, ge=1)
+
+
+class Policy(_Strict):
+    """Everything the rules need to know about a team's process."""
+
+    severity: dict[Severity, SeverityLevel] = Field(default_factory=lambda: dict(DEFAULT_LEVELS))
+    lifecycle: LifecyclePolicy = Field(default_factory=LifecyclePolicy)
+    classifier: ClassifierPolicy = Field(default_factory=ClassifierPolicy)
+
+    def level(self, severity: Severity) -> SeverityLevel:
+        return self.severity[severity]
+
+
+DEFAULT_POLICY = Policy()

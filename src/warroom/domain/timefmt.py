@@ -1,0 +1,33 @@
+"""Time as the domain speaks it: always timezone-aware, shown in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utc_text(moment: datetime | None) -> str:
+    """``2026-03-02 10:31 UTC``: the form of the status-update template."""
+    if moment is None:
+        return "—"
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Databases may hand back naive datetimes (SQLite); they are UTC by construction here."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant that carries its UTC offset or ``Z``; anything else is refused."""
+    cleaned = text.strip()
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time: use ISO 8601 with an offset, e.g. 2026-03-02T10:15:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset: add Z or +HH:MM, e.g. 2026-03-02T10:15:00Z")
+    return moment.astimezone(UTC)

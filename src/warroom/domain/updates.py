@@ -1,0 +1,173 @@
+"""Status updates (product.md §4): the template, the default status per stage, and the cadence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from warroom.domain.errors import Refused
+from warroom.domain.facts import IncidentFacts
+from warroom.domain.policy import Policy
+from warroom.domain.timefmt import utc_text
+from warroom.domain.types import PublicStatus, Severity, Stage, UpdateStatus
+
+DEFAULT_STATUS: dict[Stage, UpdateStatus] = {
+    Stage.DETECTED: UpdateStatus.INVESTIGATING,
+    Stage.TRIAGED: UpdateStatus.INVESTIGATING,
+    Stage.DECLARED: UpdateStatus.INVESTIGATING,
+    Stage.INVESTIGATING: UpdateStatus.INVESTIGATING,
+    Stage.MITIGATED: UpdateStatus.IDENTIFIED,
+    Stage.RESOLVED: UpdateStatus.MONITORING,
+    Stage.MONITORING: UpdateStatus.MONITORING,
+}
+
+PUBLIC_STATUS: dict[Stage, PublicStatus] = {
+    Stage.DECLARED: PublicStatus.INVESTIGATING,
+    Stage.INVESTIGATING: PublicStatus.INVESTIGATING,
+    Stage.MITIGATED: PublicStatus.IDENTIFIED,
+    Stage.RESOLVED: PublicStatus.MONITORING,
+    Stage.MONITORING: PublicStatus.MONITORING,
+    Stage.CLOSED: PublicStatus.RESOLVED,
+    Stage.POSTMORTEM_COMPLETE: PublicStatus.RESOLVED,
+}
+
+NEXT_MILESTONE = "at the next milestone"
+
+
+@dataclass(frozen=True)
+class UpdateText:
+    issue: str
+    impact: str
+    progress: str
+    next_steps: str
+    eta: str = "Unknown"
+
+
+def check_update_allowed(incident: IncidentFacts) -> None:
+    if incident.severity is Severity.SEV3:
+        raise Refused(
+            "updates-not-applicable",
+            f"{incident.label} is a SEV3 ticket: tickets take no status updates",
+            hint="Add a note instead, or raise its severity if customers are affected.",
+        )
+    if not incident.stage.is_active:
+        raise Refused(
+            "updates-not-applicable",
+            f"{incident.label} is {incident.stage.value}: status updates are for active incidents",
+            hint=f"Reopen it first if it is not over: `warroom reopen {incident.label}`.",
+        )
+
+
+def default_status(stage: Stage) -> UpdateStatus:
+    return DEFAULT_STATUS.get(stage, UpdateStatus.INVESTIGATING)
+
+
+def render(
+    *,
+    number: int,
+    at: datetime,
+    status: UpdateStatus,
+    text: UpdateText,
+    next_update: datetime | None,
+) -> str:
+    """The update template of the workflow, exactly."""
+    next_line = f"[{utc_text(next_update)}]" if next_update is not None else NEXT_MILESTONE
+    return "\n".join(
+        [
+            f"[{utc_text(at)}] Update #{number} - {status.value}",
+            f"Current Status: {status.value}",
+            f"Issue: {text.issue}",
+            f"Impact: {text.impact}",
+            f"Progress: {text.progress}",
+            f"Next Steps: {text.next_steps}",
+            f"ETA: {text.eta or 'Unknown'}",
+            f"Next Update: {next_line}",
+        ]
+    )
+
+
+def next_update_after(incident: IncidentFacts, policy: Policy, at: datetime) -> datetime | None:
+    """The Next Update line of an update posted at ``at``; ``None`` means "at the next milestone"."""
+    if incident.severity is None:
+        return None
+    cadence = policy.level(incident.severity).update_cadence
+    return at + cadence if cadence is not None else None
+
+
+@dataclass(frozen=True)
+class UpdateSchedule:
+    """When the next update is due and which earlier dues were missed."""
+
+    next_due: datetime | None
+    missed: tuple[datetime, ...]
+
+
+def schedule(
+    incident: IncidentFacts,
+    policy: Policy,
+    *,
+    updates: Sequence[datetime],
+    stage_changes: Sequence[datetime],
+    now: datetime,
+) -> UpdateSchedule:
+    """Walk the incident's history against its level's cadence.
+
+    Cadenced levels (SEV0/SEV1) count from declaration and then from each update. Levels with
+    an after-stage-change rule (SEV2) need an update within that delay of every stage change.
+    Nothing is due once the incident has left the active stages.
+    """
+    if incident.severity is None:
+        return UpdateSchedule(None, ())
+    level = policy.level(incident.severity)
+    end = now if incident.stage.is_active else (incident.closed_at or now)
+    ordered = sorted(updates)
+    if level.update_cadence is not None and incident.declared_at is not None:
+        return _cadenced(incident.declared_at, level.update_cadence, ordered, end, incident)
+    if level.update_after_stage_change is not None:
+        return _after_changes(
+            level.update_after_stage_change, ordered, stage_changes, end, incident
+        )
+    return UpdateSchedule(None, ())
+
+
+def _cadenced(
+    declared_at: datetime,
+    cadence: timedelta,
+    updates: list[datetime],
+    end: datetime,
+    incident: IncidentFacts,
+) -> UpdateSchedule:
+    missed: list[datetime] = []
+    last = declared_at
+    for posted in (u for u in updates if u >= declared_at):
+        if posted > last + cadence:
+            missed.append(last + cadence)
+        last = posted
+    due = last + cadence
+    if due < end:
+        missed.append(due)
+    return UpdateSchedule(due if incident.stage.is_active else None, tuple(missed))
+
+
+def _after_changes(
+    delay: timedelta,
+    updates: list[datetime],
+    changes: Sequence[datetime],
+    end: datetime,
+    incident: IncidentFacts,
+) -> UpdateSchedule:
+    missed: list[datetime] = []
+    next_due: datetime | None = None
+    for change in sorted(changes):
+        if change >= end:
+            break
+        due = change + delay
+        answered = any(change <= u <= due for u in updates)
+        if answered:
+            continue
+        if due < end:
+            missed.append(due)
+        else:
+            next_due = due if next_due is None else min(next_due, due)
+    return UpdateSchedule(next_due if incident.stage.is_active else None, tuple(missed))

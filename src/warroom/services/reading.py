@@ -1,0 +1,243 @@
+"""Read models: what ``list``, ``show`` and ``timeline`` print, and their JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from warroom.db.models import Action, Incident, RoleAssignment, Service, StatusUpdate, TimelineEvent
+from warroom.domain.antipatterns import Finding, findings
+from warroom.domain.checklist import ChecklistItem, StoredAction, checklist
+from warroom.domain.facts import Event, IncidentFacts
+from warroom.domain.policy import Policy, StatusPage
+from warroom.domain.types import EventKind, Severity, Stage
+from warroom.domain.updates import PUBLIC_STATUS, UpdateSchedule, schedule
+from warroom.services.records import STAGE_COLUMNS, facts
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def public_status(incident: Incident, policy: Policy) -> str | None:
+    """What the status page says, or ``None`` when the incident is not public."""
+    if incident.severity is None or incident.dismissed_reason or incident.merged_into_id:
+        return None
+    rule = policy.level(incident.severity).status_page
+    public = (rule is StatusPage.AT_DECLARATION and incident.declared_at is not None) or (
+        rule is StatusPage.IF_CUSTOMER_VISIBLE and incident.customer_visible
+    )
+    status = PUBLIC_STATUS.get(incident.stage) if public else None
+    return status.value if status else None
+
+
+def summary(session: Session, incident: Incident, policy: Policy) -> dict[str, Any]:
+    """The keys every incident carries in JSON (product.md §7)."""
+    current = facts(session, incident)
+    data: dict[str, Any] = {
+        "id": f"INC-{incident.id}",
+        "number": incident.id,
+        "title": incident.title,
+        "severity": incident.severity.value if incident.severity else None,
+        "severity_confirmed": incident.severity_confirmed,
+        "stage": incident.stage.value,
+        "stage_entered_at": _iso(incident.stage_entered_at),
+        "declared": incident.declared_at is not None,
+        "source": incident.source.value,
+        "service": incident.service.name if incident.service else None,
+        "ic": current.ic,
+        "responder": current.responder,
+        "channel": incident.channel_name,
+        "public_status": public_status(incident, policy),
+        "customer_visible": incident.customer_visible,
+        "dismissed_reason": incident.dismissed_reason.value if incident.dismissed_reason else None,
+        "merged_into": f"INC-{incident.merged_into_id}" if incident.merged_into_id else None,
+        "postmortem_doc": incident.postmortem_doc,
+        "acknowledged_at": _iso(incident.acknowledged_at),
+        "acknowledged_by": incident.acknowledged_by.handle if incident.acknowledged_by else None,
+        "last_closed_at": _iso(incident.last_closed_at),
+    }
+    for stage, column in STAGE_COLUMNS.items():
+        data[column] = _iso(getattr(incident, column))
+    return data
+
+
+@dataclass(frozen=True)
+class Detail:
+    incident: Incident
+    facts: IncidentFacts
+    summary: dict[str, Any]
+    checklist: list[ChecklistItem]
+    findings: list[Finding]
+    updates: list[StatusUpdate]
+    role_history: list[RoleAssignment]
+    schedule: UpdateSchedule
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.summary)
+        data["roles"] = {role.value: list(holders) for role, holders in self.facts.roles.items()}
+        data["role_history"] = [
+            {
+                "role": row.role.value,
+                "person": row.person.handle,
+                "assigned_at": _iso(row.assigned_at),
+                "relieved_at": _iso(row.relieved_at),
+            }
+            for row in self.role_history
+        ]
+        data["checklist"] = [
+            {
+                "key": item.key,
+                "title": item.title,
+                "state": item.state.value,
+                "due_at": _iso(item.due_at),
+                "done_at": _iso(item.done_at),
+                "note": item.note,
+            }
+            for item in self.checklist
+        ]
+        data["next_update_due_at"] = _iso(self.schedule.next_due)
+        data["missed_updates"] = [_iso(m) for m in self.schedule.missed]
+        data["findings"] = [
+            {"pattern": f.pattern, "at": _iso(f.at), "detail": f.detail} for f in self.findings
+        ]
+        data["updates"] = [
+            {
+                "number": u.number,
+                "at": _iso(u.at),
+                "status": u.status.value,
+                "text": u.rendered,
+                "public": u.public,
+            }
+            for u in self.updates
+        ]
+        return data
+
+
+def detail(session: Session, incident: Incident, policy: Policy, now: datetime) -> Detail:
+    current = facts(session, incident)
+    events = [_event(e) for e in _timeline(session, incident.id)]
+    updates = list(
+        session.scalars(
+            select(StatusUpdate)
+            .where(StatusUpdate.incident_id == incident.id)
+            .order_by(StatusUpdate.number)
+        )
+    )
+    stage_changes = [
+        e.at
+        for e in events
+        if e.kind == EventKind.STAGE
+        and e.data.get("from") != e.data.get("to")
+        and e.data.get("to") not in (Stage.DETECTED.value,)
+    ]
+    updates_schedule = schedule(
+        current, policy, updates=[u.at for u in updates], stage_changes=stage_changes, now=now
+    )
+    stored = [
+        StoredAction(a.key, a.title, a.due_at, a.done_at, a.cancelled_at is not None, a.note)
+        for a in session.scalars(
+            select(Action).where(Action.incident_id == incident.id).order_by(Action.id)
+        )
+    ]
+    items = checklist(
+        current,
+        policy,
+        now=now,
+        actions=stored,
+        updates=updates_schedule,
+        update_count=len(updates),
+        major_since=incident.major_since,
+    )
+    found = findings(
+        current,
+        policy,
+        now=now,
+        events=[e for e in events if e.data.get("origin") is None],
+        updates=updates_schedule,
+        major_since=incident.major_since,
+    )
+    history = list(
+        session.scalars(
+            select(RoleAssignment)
+            .where(RoleAssignment.incident_id == incident.id)
+            .order_by(RoleAssignment.assigned_at, RoleAssignment.id)
+        )
+    )
+    return Detail(
+        incident,
+        current,
+        summary(session, incident, policy),
+        items,
+        found,
+        updates,
+        history,
+        updates_schedule,
+    )
+
+
+def _timeline(session: Session, incident_id: int) -> list[TimelineEvent]:
+    return list(
+        session.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.incident_id == incident_id)
+            .order_by(TimelineEvent.at, TimelineEvent.id)
+        )
+    )
+
+
+def _event(row: TimelineEvent) -> Event:
+    data = dict(row.data)
+    if row.origin_incident_id is not None:
+        data["origin"] = row.origin_incident_id
+    return Event(
+        kind=row.kind.value, at=row.at, actor=row.actor.handle if row.actor else None, data=data
+    )
+
+
+def timeline(session: Session, incident_id: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": _iso(row.at),
+            "recorded_at": _iso(row.recorded_at),
+            "kind": row.kind.value,
+            "actor": row.actor.handle if row.actor else None,
+            "summary": row.summary,
+            "data": row.data,
+            "origin": f"INC-{row.origin_incident_id}" if row.origin_incident_id else None,
+        }
+        for row in _timeline(session, incident_id)
+    ]
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    stages: tuple[Stage, ...] = ()
+    severities: tuple[Severity, ...] = ()
+    service: str | None = None
+    include_inactive: bool = False
+    since: datetime | None = None
+    limit: int = 100
+
+
+def list_incidents(session: Session, filters: ListFilter) -> list[Incident]:
+    query: Select[tuple[Incident]] = (
+        select(Incident).order_by(Incident.id.desc()).limit(filters.limit)
+    )
+    if filters.stages:
+        query = query.where(Incident.stage.in_(filters.stages))
+    elif not filters.include_inactive:
+        query = query.where(
+            Incident.stage.not_in([Stage.CLOSED, Stage.POSTMORTEM_COMPLETE, Stage.BACKLOG])
+        )
+    if filters.severities:
+        query = query.where(Incident.severity.in_(filters.severities))
+    if filters.service:
+        query = query.join(Service).where(Service.name == filters.service.strip().lower())
+    if filters.since:
+        query = query.where(Incident.detected_at >= filters.since)
+    return list(session.scalars(query))

@@ -1,0 +1,269 @@
+"""What every use case shares: who acts and when, people on first use, loading an incident,
+reading it as domain facts, and writing the timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from warroom.db.models import Action, Incident, Person, RoleAssignment, Service, TimelineEvent
+from warroom.domain.actions import ActionSpec
+from warroom.domain.errors import BadInput, NotFound
+from warroom.domain.facts import IncidentFacts
+from warroom.domain.policy import Policy
+from warroom.domain.timefmt import utc_text
+from warroom.domain.types import EventKind, Role, Stage, normalise_handle
+
+STAGE_COLUMNS: dict[Stage, str] = {stage: f"{stage.value}_at" for stage in Stage}
+
+
+@dataclass
+class Op:
+    """One write: the session, the team's policy, who acts, when the fact happened (``at``),
+    and what the clock reads (``now``). ``at`` is ``now`` unless recorded after the fact."""
+
+    session: Session
+    policy: Policy
+    actor: str
+    at: datetime
+    now: datetime
+    _people: dict[str, Person] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None or self.now.tzinfo is None:
+            raise ValueError("Op needs timezone-aware times")
+        if self.at > self.now:
+            raise BadInput(
+                f"{utc_text(self.at)} is in the future: facts are recorded as they happen "
+                "or after the fact, never ahead"
+            )
+        self.actor = normalise_actor(self.actor)
+
+
+def normalise_actor(handle: str) -> str:
+    try:
+        return normalise_handle(handle)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def person(op: Op, handle: str) -> Person:
+    """The person with this handle, created on first use (safe under concurrent first uses)."""
+    handle = normalise_actor(handle)
+    if handle in op._people:
+        return op._people[handle]
+    statement = _insert_ignoring_duplicates(op.session, Person).values(
+        handle=handle, created_at=op.now
+    )
+    op.session.execute(statement)
+    found = op.session.scalars(select(Person).where(Person.handle == handle)).one()
+    op._people[handle] = found
+    return found
+
+
+def service(op: Op, name: str) -> Service:
+    cleaned = name.strip().lower()
+    if not cleaned or len(cleaned) > 100:
+        raise BadInput(f"{name!r} is not a service name: use 1-100 characters")
+    op.session.execute(
+        _insert_ignoring_duplicates(op.session, Service).values(name=cleaned, created_at=op.now)
+    )
+    return op.session.scalars(select(Service).where(Service.name == cleaned)).one()
+
+
+def _insert_ignoring_duplicates(session: Session, model: type[Person] | type[Service]) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing()
+    return insert(model)  # pragma: no cover - only SQLite and PostgreSQL are supported
+
+
+def load(op: Op, number: int, *, for_write: bool = True) -> Incident:
+    incident = op.session.get(Incident, number)
+    if incident is None:
+        raise NotFound(f"INC-{number} does not exist")
+    if for_write and op.at < incident.detected_at:
+        raise BadInput(
+            f"{utc_text(op.at)} is before INC-{number} was detected "
+            f"({utc_text(incident.detected_at)})"
+        )
+    return incident
+
+
+def current_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
+    rows = session.scalars(
+        select(RoleAssignment)
+        .where(RoleAssignment.incident_id == incident_id, RoleAssignment.relieved_at.is_(None))
+        .order_by(RoleAssignment.assigned_at, RoleAssignment.id)
+    ).all()
+    roles: dict[Role, list[str]] = {}
+    for row in rows:
+        roles.setdefault(row.role, []).append(row.person.handle)
+    return {role: tuple(handles) for role, handles in roles.items()}
+
+
+def facts(session: Session, incident: Incident) -> IncidentFacts:
+    times = {
+        stage: value
+        for stage, column in STAGE_COLUMNS.items()
+        if (value := getattr(incident, column)) is not None
+    }
+    return IncidentFacts(
+        number=incident.id,
+        title=incident.title,
+        severity=incident.severity,
+        stage=incident.stage,
+        stage_entered_at=incident.stage_entered_at,
+        detected_at=incident.detected_at,
+        declared_at=incident.declared_at,
+        acknowledged_at=incident.acknowledged_at,
+        closed_at=incident.last_closed_at,
+        stage_times=times,
+        roles=current_roles(session, incident.id),
+        dismissed=incident.dismissed_reason is not None,
+        merged_into=incident.merged_into_id,
+        customer_visible=incident.customer_visible,
+    )
+
+
+def record(
+    op: Op,
+    incident: Incident,
+    kind: EventKind,
+    summary: str,
+    *,
+    at: datetime | None = None,
+    **data: Any,
+) -> TimelineEvent:
+    event = TimelineEvent(
+        incident_id=incident.id,
+        at=at or op.at,
+        recorded_at=op.now,
+        kind=kind,
+        actor=person(op, op.actor),
+        summary=summary,
+        data={key: value for key, value in data.items() if value is not None},
+    )
+    op.session.add(event)
+    return event
+
+
+def touch(op: Op, incident: Incident) -> None:
+    """Mark the incident changed: bumps its version, so a concurrent change conflicts."""
+    incident.updated_at = op.now
+
+
+def enter_stages(op: Op, incident: Incident, entered: tuple[Stage, ...], final: Stage) -> None:
+    for stage in entered:
+        column = STAGE_COLUMNS[stage]
+        if getattr(incident, column) is None:
+            setattr(incident, column, op.at)
+    if Stage.CLOSED in entered:
+        incident.last_closed_at = op.at
+    if final is not incident.stage:
+        incident.stage = final
+        incident.stage_entered_at = op.at
+    touch(op, incident)
+
+
+def acknowledge_implied(op: Op, incident: Incident, how: str) -> None:
+    """Any stage move or IC assignment made by a person acknowledges the incident."""
+    if incident.acknowledged_at is not None:
+        return
+    incident.acknowledged_at = op.at
+    incident.acknowledged_by = person(op, op.actor)
+    record(op, incident, EventKind.ACKNOWLEDGED, f"acknowledged by {op.actor} ({how})")
+
+
+def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
+    """Give ``role`` to ``handle``; a single-holder role is handed over. False if already held."""
+    holder = person(op, handle)
+    current = op.session.scalars(
+        select(RoleAssignment).where(
+            RoleAssignment.incident_id == incident.id,
+            RoleAssignment.role == role,
+            RoleAssignment.relieved_at.is_(None),
+        )
+    ).all()
+    if any(row.person_id == holder.id for row in current):
+        return False
+    if role.single_holder:
+        for row in current:
+            row.relieved_at = op.at
+    op.session.add(
+        RoleAssignment(
+            incident_id=incident.id,
+            role=role,
+            person=holder,
+            assigned_at=op.at,
+            assigned_by_id=person(op, op.actor).id,
+        )
+    )
+    previous = ", ".join(row.person.handle for row in current) if role.single_holder else ""
+    handover = f" (handed over from {previous})" if previous else ""
+    record(
+        op,
+        incident,
+        EventKind.ROLE,
+        f"{holder.handle} is {role.title}{handover}",
+        role=role.value,
+        person=holder.handle,
+        previous=previous or None,
+    )
+    touch(op, incident)
+    op.session.flush()
+    return True
+
+
+def add_actions(op: Op, incident: Incident, specs: list[ActionSpec]) -> list[Action]:
+    """Store pending actions. A key still pending is kept; one already finished gets a fresh
+    occurrence (``-2``, ``-3``) so that, say, a second closure is announced again."""
+    existing = {
+        a.key: a
+        for a in op.session.scalars(select(Action).where(Action.incident_id == incident.id))
+    }
+    added = []
+    for spec in specs:
+        key = spec.key
+        occurrence = 1
+        while key in existing and (existing[key].done_at or existing[key].cancelled_at):
+            occurrence += 1
+            key = f"{spec.key}-{occurrence}"
+        if key in existing:
+            continue
+        action = Action(
+            incident_id=incident.id,
+            key=key,
+            title=spec.title,
+            created_at=op.at,
+            due_at=spec.due_at,
+        )
+        op.session.add(action)
+        existing[key] = action
+        added.append(action)
+    op.session.flush()
+    return added
+
+
+def cancel_actions(op: Op, incident: Incident, keep: set[str] | None = None) -> list[str]:
+    """Cancel pending actions (all, or all but the base keys in ``keep``)."""
+    cancelled = []
+    for action in op.session.scalars(
+        select(Action).where(
+            Action.incident_id == incident.id,
+            Action.done_at.is_(None),
+            Action.cancelled_at.is_(None),
+        )
+    ):
+        base = action.key.rsplit("-", 1)[0] if action.key[-1].isdigit() else action.key
+        if keep is not None and (action.key in keep or base in keep):
+            continue
+        action.cancelled_at = op.at
+        cancelled.append(action.key)
+    return cancelled
