@@ -227,7 +227,7 @@ def classify(answers: Answers, policy: Policy) -> Classification:
         severity = Severity.SEV3
         reasons = ["no significant impact known (cosmetic, none or nothing known)"]
 
-    if answers.unsure is True and severity is not Severity.SEV0:
+    if answers.unsure is True:
         reasons.append(f"uncertain: rules gave {severity.value}")
         severity = severity.raised()
 

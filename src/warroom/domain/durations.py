@@ -8,6 +8,8 @@ from datetime import timedelta
 _PART = re.compile(r"(\d+)([dhms])")
 _WHOLE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+# Written back in hours at most: policies speak of "48h", not "2d".
+_FORMAT_UNITS = {"h": 3600, "m": 60, "s": 1}
 
 
 def parse_duration(text: str) -> timedelta:
@@ -20,14 +22,14 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """The shortest exact form: ``15m``, ``4h``, ``1h30m``, ``45s``."""
+    """An exact form in hours, minutes and seconds: ``15m``, ``48h``, ``1h30m``, ``45s``."""
     total = int(value.total_seconds())
     if total == 0:
         return "0s"
     sign = "-" if total < 0 else ""
     total = abs(total)
     parts = []
-    for unit, size in _UNIT_SECONDS.items():
+    for unit, size in _FORMAT_UNITS.items():
         count, total = divmod(total, size)
         if count:
             parts.append(f"{count}{unit}")

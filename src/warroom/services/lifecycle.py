@@ -109,7 +109,7 @@ def customer_report(op: Op, number: int, title: str, *, source: ReportSource) ->
             at=op.at,
             source=source,
             title=title,
-            reporter=person(op, op.actor),
+            reporter_id=person(op, op.actor).id,
         )
     )
     record(op, incident, EventKind.REPORTED, f"{source.value} report: {title}", source=source.value)
