@@ -27,11 +27,15 @@ from warroom.domain.updates import UpdateText
 from warroom.services import coordination, lifecycle
 from warroom.services.reading import timeline
 
-TEXT = UpdateText(issue="Checkout failing", impact="All EU customers", progress="Rolled back", next_steps="Watch")
+TEXT = UpdateText(
+    issue="Checkout failing", impact="All EU customers", progress="Rolled back", next_steps="Watch"
+)
 
 
 def declared_sev1(world: World, by: str = "alice") -> int:
-    return world.act(by, lambda op: lifecycle.declare_new(op, Severity.SEV1, "Checkout API errors")).id
+    return world.act(
+        by, lambda op: lifecycle.declare_new(op, Severity.SEV1, "Checkout API errors")
+    ).id
 
 
 def to_monitoring(world: World, number: int, by: str = "alice") -> None:
@@ -63,19 +67,36 @@ def test_it_declares_a_new_incident_with_every_stage_at_one_instant(world: World
 
 
 def test_it_runs_a_sev1_through_all_nine_stages(world: World) -> None:
-    number = world.act("uptime", lambda op: lifecycle.report(op, "Checkout slow", source=ReportSource.SYNTHETIC, service_name="checkout")).id
+    number = world.act(
+        "uptime",
+        lambda op: lifecycle.report(
+            op, "Checkout slow", source=ReportSource.SYNTHETIC, service_name="checkout"
+        ),
+    ).id
     world.later(minutes=2).act("alice", lambda op: lifecycle.acknowledge(op, number))
     world.later(minutes=1).act("alice", lambda op: lifecycle.triage(op, number, Severity.SEV1))
     world.later(minutes=1).act("alice", lambda op: lifecycle.declare(op, number, ic="carol"))
     to_monitoring(world, number, by="carol")
     world.later(minutes=31).act("carol", lambda op: lifecycle.close(op, number))
-    world.later(hours=20).act("carol", lambda op: lifecycle.postmortem(op, number, "https://wiki/pm/1"))
+    world.later(hours=20).act(
+        "carol", lambda op: lifecycle.postmortem(op, number, "https://wiki/pm/1")
+    )
 
     s = world.detail(number).summary
     assert s["stage"] == "postmortem_complete"
     assert s["ic"] == "carol"
     assert s["acknowledged_by"] == "alice"
-    for stage in ("detected", "triaged", "declared", "investigating", "mitigated", "resolved", "monitoring", "closed", "postmortem_complete"):
+    for stage in (
+        "detected",
+        "triaged",
+        "declared",
+        "investigating",
+        "mitigated",
+        "resolved",
+        "monitoring",
+        "closed",
+        "postmortem_complete",
+    ):
         assert s[f"{stage}_at"] is not None, stage
     assert s["postmortem_doc"] == "https://wiki/pm/1"
     assert s["public_status"] == "resolved"
@@ -108,7 +129,10 @@ def test_it_blocks_closure_after_a_customer_report_in_the_window(world: World) -
     number = declared_sev1(world)
     to_monitoring(world, number)
     world.later(minutes=25).act(
-        "support", lambda op: lifecycle.customer_report(op, number, "Checkout failed again", source=ReportSource.CUSTOMER)
+        "support",
+        lambda op: lifecycle.customer_report(
+            op, number, "Checkout failed again", source=ReportSource.CUSTOMER
+        ),
     )
     world.later(minutes=10)
     with pytest.raises(Refused) as refused:
@@ -133,7 +157,8 @@ def test_it_raises_an_undeclared_sev2_to_sev1_and_declares_it_in_place(world: Wo
     world.act("dana", lambda op: lifecycle.triage(op, number, Severity.SEV2))
     world.later(minutes=5).act("dana", lambda op: lifecycle.move(op, number, Move.INVESTIGATE))
     world.later(minutes=30).act(
-        "erin", lambda op: lifecycle.change_severity(op, number, Severity.SEV1, "checkout affected too")
+        "erin",
+        lambda op: lifecycle.change_severity(op, number, Severity.SEV1, "checkout affected too"),
     )
     view = world.detail(number)
     assert view.summary["stage"] == "investigating"
@@ -148,14 +173,18 @@ def test_it_raises_an_undeclared_sev2_to_sev1_and_declares_it_in_place(world: Wo
 
 def test_it_pages_all_hands_and_notifies_executives_when_raised_to_sev0(world: World) -> None:
     number = declared_sev1(world)
-    world.later(minutes=3).act("alice", lambda op: lifecycle.change_severity(op, number, Severity.SEV0, "all regions down"))
+    world.later(minutes=3).act(
+        "alice", lambda op: lifecycle.change_severity(op, number, Severity.SEV0, "all regions down")
+    )
     items = {item.key: item for item in world.detail(number).checklist}
     assert items["notify-executives"].due_at == world.clock.now + timedelta(minutes=15)
     assert "page-all-hands" in items
     assert items["role-comms"].state.value == "overdue"
     assert items["role-scribe"].state.value == "overdue"
 
-    world.later(minutes=5).act("alice", lambda op: lifecycle.change_severity(op, number, Severity.SEV1, "one region"))
+    world.later(minutes=5).act(
+        "alice", lambda op: lifecycle.change_severity(op, number, Severity.SEV1, "one region")
+    )
     items = {item.key: item for item in world.detail(number).checklist}
     assert items["notify-executives"].state.value == "cancelled"
     assert items["page-all-hands"].state.value == "cancelled"
@@ -183,12 +212,18 @@ def test_it_puts_a_sev3_in_the_backlog_and_never_declares_it(world: World) -> No
 
 def test_it_merges_a_duplicate_into_the_survivor(world: World) -> None:
     survivor = declared_sev1(world)
-    duplicate = world.later(minutes=1).act("bob", lambda op: lifecycle.report(op, "Checkout 500s", source=ReportSource.CUSTOMER)).id
+    duplicate = (
+        world.later(minutes=1)
+        .act("bob", lambda op: lifecycle.report(op, "Checkout 500s", source=ReportSource.CUSTOMER))
+        .id
+    )
     world.act("bob", lambda op: lifecycle.merge(op, duplicate, survivor))
     assert world.detail(duplicate).summary["merged_into"] == f"INC-{survivor}"
     assert world.detail(duplicate).summary["stage"] == "closed"
     with world.runtime.reading() as session:
-        reports = session.scalars(select(Report.incident_id).where(Report.source == ReportSource.CUSTOMER)).all()
+        reports = session.scalars(
+            select(Report.incident_id).where(Report.source == ReportSource.CUSTOMER)
+        ).all()
         copied = [e for e in timeline(session, survivor) if e["origin"] == f"INC-{duplicate}"]
     assert reports == [survivor]
     assert any("Checkout 500s" in e["summary"] for e in copied)
@@ -199,7 +234,9 @@ def test_it_merges_a_duplicate_into_the_survivor(world: World) -> None:
 
 def test_it_dismisses_noise_and_reopens_it_to_triage(world: World) -> None:
     number = declared_sev1(world)
-    world.later(minutes=2).act("alice", lambda op: lifecycle.dismiss(op, number, DismissReason.TEST))
+    world.later(minutes=2).act(
+        "alice", lambda op: lifecycle.dismiss(op, number, DismissReason.TEST)
+    )
     view = world.detail(number)
     assert view.summary["dismissed_reason"] == "test"
     assert all(item.state.value == "cancelled" for item in view.checklist)
@@ -212,18 +249,24 @@ def test_it_dismisses_noise_and_reopens_it_to_triage(world: World) -> None:
 
 def test_it_hands_the_ic_role_over_and_keeps_the_history(world: World) -> None:
     number = declared_sev1(world)
-    world.later(minutes=30).act("alice", lambda op: coordination.assign_role(op, number, Role.IC, "bob"))
+    world.later(minutes=30).act(
+        "alice", lambda op: coordination.assign_role(op, number, Role.IC, "bob")
+    )
     _, changed = world.act("bob", lambda op: coordination.assign_role(op, number, Role.IC, "bob"))
     assert changed is False
     view = world.detail(number)
     assert view.facts.ic == "bob"
-    history = [(r.role.value, r.person.handle, r.relieved_at is not None) for r in view.role_history]
+    history = [
+        (r.role.value, r.person.handle, r.relieved_at is not None) for r in view.role_history
+    ]
     assert history == [("ic", "alice", True), ("ic", "bob", False)]
 
 
 def test_it_numbers_updates_and_tracks_the_cadence(world: World) -> None:
     number = declared_sev1(world)
-    first = world.later(minutes=20).act("alice", lambda op: coordination.post_update(op, number, TEXT))
+    first = world.later(minutes=20).act(
+        "alice", lambda op: coordination.post_update(op, number, TEXT)
+    )
     assert first.number == 1
     assert first.rendered.splitlines()[0] == "[2026-03-02 10:20 UTC] Update #1 - Investigating"
     assert first.rendered.splitlines()[-1] == "Next Update: [2026-03-02 10:50 UTC]"
@@ -237,9 +280,13 @@ def test_it_numbers_updates_and_tracks_the_cadence(world: World) -> None:
 
 def test_it_flags_the_ic_doing_hands_on_work(world: World) -> None:
     number = declared_sev1(world)
-    world.later(minutes=1).act("alice", lambda op: lifecycle.move(op, number, Move.INVESTIGATE, performed_by="bob"))
+    world.later(minutes=1).act(
+        "alice", lambda op: lifecycle.move(op, number, Move.INVESTIGATE, performed_by="bob")
+    )
     assert world.detail(number).findings == []
-    world.act("alice", lambda op: coordination.note(op, number, NoteKind.HYPOTHESIS, "pool exhausted"))
+    world.act(
+        "alice", lambda op: coordination.note(op, number, NoteKind.HYPOTHESIS, "pool exhausted")
+    )
     assert [f.pattern for f in world.detail(number).findings] == ["ic-hands-on"]
 
 
@@ -255,18 +302,41 @@ def test_it_flags_a_delayed_declaration(world: World) -> None:
 def test_it_refuses_facts_dated_in_the_future_or_before_detection(world: World) -> None:
     number = declared_sev1(world)
     with pytest.raises(BadInput, match="in the future"):
-        world.runtime.write(lambda op: lifecycle.move(op, number, Move.INVESTIGATE), by="alice", at="2026-03-02T10:01:00Z")
+        world.runtime.write(
+            lambda op: lifecycle.move(op, number, Move.INVESTIGATE),
+            by="alice",
+            at="2026-03-02T10:01:00Z",
+        )
     with pytest.raises(BadInput, match="before INC-1 was detected"):
-        world.later(minutes=5).runtime.write(lambda op: lifecycle.move(op, number, Move.INVESTIGATE), by="alice", at="2026-03-02T09:00:00Z")
+        world.later(minutes=5).runtime.write(
+            lambda op: lifecycle.move(op, number, Move.INVESTIGATE),
+            by="alice",
+            at="2026-03-02T09:00:00Z",
+        )
     with pytest.raises(BadInput, match="no UTC offset"):
-        world.runtime.write(lambda op: lifecycle.move(op, number, Move.INVESTIGATE), by="alice", at="2026-03-02T10:01:00")
-    world.runtime.write(lambda op: lifecycle.move(op, number, Move.INVESTIGATE), by="alice", at="2026-03-02T10:03:00+00:00")
+        world.runtime.write(
+            lambda op: lifecycle.move(op, number, Move.INVESTIGATE),
+            by="alice",
+            at="2026-03-02T10:01:00",
+        )
+    world.runtime.write(
+        lambda op: lifecycle.move(op, number, Move.INVESTIGATE),
+        by="alice",
+        at="2026-03-02T10:03:00+00:00",
+    )
     assert world.detail(number).summary["investigating_at"] == "2026-03-02T10:03:00Z"
 
 
 def test_it_marks_a_manual_action_done(world: World) -> None:
-    number = world.act("alice", lambda op: lifecycle.declare_new(op, Severity.SEV0, "Everything down")).id
-    world.later(minutes=4).act("alice", lambda op: coordination.complete_action(op, number, "notify-executives", note="called the CTO"))
+    number = world.act(
+        "alice", lambda op: lifecycle.declare_new(op, Severity.SEV0, "Everything down")
+    ).id
+    world.later(minutes=4).act(
+        "alice",
+        lambda op: coordination.complete_action(
+            op, number, "notify-executives", note="called the CTO"
+        ),
+    )
     item = next(i for i in world.detail(number).checklist if i.key == "notify-executives")
     assert (item.state.value, item.note) == ("done", "called the CTO")
     with pytest.raises(BadInput, match="already done"):
@@ -285,14 +355,23 @@ def test_it_gives_a_sev2_a_responder_and_chooses_its_visibility(world: World) ->
     world.act("dana", lambda op: coordination.set_visibility(op, number, Visibility.PUBLIC))
     assert world.detail(number).summary["public_status"] == "investigating"
     with pytest.raises(Refused) as refused:
-        world.act("dana", lambda op: coordination.set_visibility(op, declared_sev1(world), Visibility.INTERNAL))
+        world.act(
+            "dana",
+            lambda op: coordination.set_visibility(op, declared_sev1(world), Visibility.INTERNAL),
+        )
     assert refused.value.rule == "visibility-fixed-by-severity"
 
 
 def test_it_keeps_the_timeline_append_only(world: World) -> None:
     declared_sev1(world)
-    for statement in ("UPDATE timeline_events SET summary = 'rewritten'", "DELETE FROM timeline_events"):
-        with pytest.raises(DBAPIError, match="append-only"), world.runtime.engine.begin() as connection:
+    for statement in (
+        "UPDATE timeline_events SET summary = 'rewritten'",
+        "DELETE FROM timeline_events",
+    ):
+        with (
+            pytest.raises(DBAPIError, match="append-only"),
+            world.runtime.engine.begin() as connection,
+        ):
             connection.execute(text(statement))
     with world.runtime.reading() as session:
         assert session.scalar(select(TimelineEvent).limit(1)) is not None
@@ -308,9 +387,11 @@ def test_it_refuses_the_loser_of_a_race_between_two_connections(world: World) ->
         assert seen_by_bob is not None
         lifecycle.move(world.runtime.op(first, by="alice", at=None), number, Move.INVESTIGATE)
         first.commit()  # ... alice moves it on and commits first ...
-        with pytest.raises(Conflict):  # ... so bob's change, made on what he read, loses.
-            with unit_of_work(lambda: second):  # type: ignore[arg-type,return-value]
-                lifecycle.dismiss(world.runtime.op(second, by="bob", at=None), number, DismissReason.NOISE)
+        # ... so bob's change, made on what he read, loses.
+        with pytest.raises(Conflict), unit_of_work(lambda: second):  # type: ignore[arg-type]
+            lifecycle.dismiss(
+                world.runtime.op(second, by="bob", at=None), number, DismissReason.NOISE
+            )
     finally:
         first.close()
         second.close()

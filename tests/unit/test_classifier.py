@@ -13,9 +13,15 @@ from warroom.domain.policy import DEFAULT_POLICY
 from warroom.domain.types import Severity
 
 NORMATIVE = [
-    ('{"core_impact":"degraded","customers_affected_pct":100,"slowdown_factor":10,"workaround":false}', "SEV1"),
+    (
+        '{"core_impact":"degraded","customers_affected_pct":100,"slowdown_factor":10,"workaround":false}',
+        "SEV1",
+    ),
     ('{"core_impact":"cosmetic","customer_facing":true}', "SEV3"),
-    ('{"core_impact":"unavailable","revenue_critical":true,"customers_affected_pct":100,"workaround":false}', "SEV0"),
+    (
+        '{"core_impact":"unavailable","revenue_critical":true,"customers_affected_pct":100,"workaround":false}',
+        "SEV0",
+    ),
     ('{"core_impact":"non_core","customers_affected_pct":100,"workaround":true}', "SEV2"),
     ('{"core_impact":"degraded","error_rate_pct":15,"workaround":false}', "SEV1"),
     ('{"internal_only":true,"core_impact":"degraded","error_rate_pct":40,"unsure":true}', "SEV2"),

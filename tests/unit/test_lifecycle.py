@@ -289,7 +289,9 @@ def test_it_names_every_unmet_criterion() -> None:
 
 
 def test_it_declares_an_undeclared_incident_raised_to_sev1() -> None:
-    change = reclassify(incident(S.TRIAGED, Severity.SEV2), Severity.SEV1, reason="spreading", at=NOW)
+    change = reclassify(
+        incident(S.TRIAGED, Severity.SEV2), Severity.SEV1, reason="spreading", at=NOW
+    )
     assert change.stage is S.DECLARED
     assert change.declares is True
     in_place = reclassify(

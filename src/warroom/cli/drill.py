@@ -214,7 +214,9 @@ def _run(runtime: Runtime, clock: SimulatedClock) -> None:
     except Refused as refused:
         _say(f"alice tries to close after 10 minutes — refused by rule {refused.rule}:")
         _say(f"    {refused.message}. {refused.hint}")
-        _say("The refusal is on the timeline: premature closure is an anti-pattern warroom reports.")
+        _say(
+            "The refusal is on the timeline: premature closure is an anti-pattern warroom reports."
+        )
     clock.advance(minutes=15)
     act(
         "alice",

@@ -21,6 +21,7 @@ from warroom.domain.types import (
     NoteKind,
     ReportSource,
     Role,
+    Severity,
     Stage,
     UpdateStatus,
     Visibility,
@@ -152,7 +153,7 @@ def triage(
         _print_incident(runtime, incident, f"triaged as {chosen.value}", as_json)
 
 
-def _classify_from_stdin(runtime: Runtime) -> tuple[object, list[str]]:
+def _classify_from_stdin(runtime: Runtime) -> tuple[Severity, list[str]]:
     if sys.stdin.isatty():
         from warroom.cli.classify import questionnaire
 
@@ -248,7 +249,11 @@ def role(
         incident, changed = runtime.write(
             lambda op: coordination.assign_role(op, number, which, who), by=by, at=at
         )
-        verb = f"has {who} as {which.title}" if changed else f"already has {who} as {which.title}"
+        verb = (
+            f"has {who} as {which.display_name}"
+            if changed
+            else f"already has {who} as {which.display_name}"
+        )
         _print_incident(runtime, incident, verb, as_json)
 
 
@@ -445,7 +450,8 @@ def update(
         str | None,
         typer.Option(
             "--status",
-            help="Investigating, Identified, Implementing Fix or Monitoring (default: from the stage).",
+            help="Investigating, Identified, Implementing Fix or Monitoring "
+            "(default: from the stage).",
         ),
     ] = None,
     eta: Annotated[str, typer.Option("--eta", help="Expected resolution.")] = "Unknown",

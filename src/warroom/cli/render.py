@@ -139,7 +139,7 @@ def detail(view: Detail, now: datetime) -> None:
     roles.add_column("Until (UTC)")
     for row in view.role_history:
         roles.add_row(
-            row.role.title, row.person.handle, _when(row.assigned_at), _when(row.relieved_at)
+            row.role.display_name, row.person.handle, _when(row.assigned_at), _when(row.relieved_at)
         )
     if view.role_history:
         out.print(roles)

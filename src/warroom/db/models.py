@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -30,7 +30,10 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: json_type()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: json_type(),
+    }
 
 
 class Person(Base):
@@ -93,7 +96,8 @@ class Incident(Base):
     service: Mapped[Service | None] = relationship(lazy="joined")
     acknowledged_by: Mapped[Person | None] = relationship(lazy="joined")
 
-    __mapper_args__ = {"version_id_col": version}
+    # Optimistic locking: a write based on a stale read fails instead of losing an update.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's own hook
 
 
 class RoleAssignment(Base):

@@ -78,7 +78,8 @@ def closure_actions(
     specs = [
         ActionSpec(
             "announce-resolution",
-            f"Post in the incident channel: Incident resolved at {utc_text(at)}; thanks to {thanks}",
+            f"Post in the incident channel: Incident resolved at {utc_text(at)}; "
+            f"thanks to {thanks}",
         )
     ]
     if incident.customer_visible or level.status_page is StatusPage.AT_DECLARATION:

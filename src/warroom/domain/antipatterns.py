@@ -109,13 +109,17 @@ def _premature_closure(policy: Policy, events: Sequence[Event]) -> list[Finding]
             )
         elif event.kind == EventKind.STAGE and event.data.get("to") == "closed":
             last_closed = event.at
-        elif event.kind == EventKind.STAGE and event.data.get("move") == Move.REOPEN.value:
-            if last_closed is not None and event.at - last_closed < window:
-                found.append(
-                    Finding(
-                        "premature-closure",
-                        event.at,
-                        f"reopened {humanize(event.at - last_closed)} after closure",
-                    )
+        elif (
+            event.kind == EventKind.STAGE
+            and event.data.get("move") == Move.REOPEN.value
+            and last_closed is not None
+            and event.at - last_closed < window
+        ):
+            found.append(
+                Finding(
+                    "premature-closure",
+                    event.at,
+                    f"reopened {humanize(event.at - last_closed)} after closure",
                 )
+            )
     return found

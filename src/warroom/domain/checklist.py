@@ -153,10 +153,12 @@ def _roles(incident: IncidentFacts, roles: Sequence[Role], now: datetime) -> lis
         key = f"role-{role.value}"
         holders = incident.roles.get(role, ())
         if holders:
-            items.append(ChecklistItem(key, f"{role.title}: {', '.join(holders)}", ItemState.DONE))
+            items.append(
+                ChecklistItem(key, f"{role.display_name}: {', '.join(holders)}", ItemState.DONE)
+            )
         else:
             items.append(
-                ChecklistItem(key, f"Assign a {role.title}", state_of(due, None, now), due)
+                ChecklistItem(key, f"Assign a {role.display_name}", state_of(due, None, now), due)
             )
     return items
 

@@ -1,4 +1,4 @@
-"""Durations as people write them in configuration and on the command line: ``90s``, ``15m``, ``4h``."""
+"""Durations as people write them in configuration and commands: ``90s``, ``15m``, ``4h``."""
 
 from __future__ import annotations
 

@@ -197,7 +197,8 @@ def closure_customer_report(ctx: Ctx) -> Refused | None:
     return Refused(
         "closure-customer-report",
         f"a customer report arrived at {utc_text(last)}, inside the {humanize(window)} window",
-        hint=f"Check it; if it is unrelated, the incident can close from {utc_text(last + window)}.",
+        hint="Check it; if it is unrelated, the incident can close from "
+        f"{utc_text(last + window)}.",
     )
 
 
@@ -211,7 +212,8 @@ def closure_alert_fired(ctx: Ctx) -> Refused | None:
     return Refused(
         "closure-alert-fired",
         f"a linked alert fired at {utc_text(last)}, inside the {humanize(window)} window",
-        hint=f"Investigate it; the incident can close from {utc_text(last + window)} if it stays quiet.",
+        hint=f"Investigate it; the incident can close from {utc_text(last + window)} "
+        "if it stays quiet.",
     )
 
 

@@ -80,7 +80,7 @@ class Role(StrEnum):
     RESPONDER = "responder"
 
     @property
-    def title(self) -> str:
+    def display_name(self) -> str:
         return ROLE_TITLES[self]
 
     @property
@@ -179,7 +179,7 @@ HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 def normalise_handle(text: str) -> str:
-    """A person's handle: lowercase letters, digits, dot, dash and underscore; a leading @ is dropped."""
+    """A person's handle: lowercase letters, digits, dot, dash, underscore; no leading @."""
     handle = text.strip().removeprefix("@").lower()
     if not HANDLE.match(handle):
         raise ValueError(

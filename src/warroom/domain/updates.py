@@ -88,7 +88,7 @@ def render(
 
 
 def next_update_after(incident: IncidentFacts, policy: Policy, at: datetime) -> datetime | None:
-    """The Next Update line of an update posted at ``at``; ``None`` means "at the next milestone"."""
+    """The Next Update of an update posted at ``at``; ``None``: "at the next milestone"."""
     if incident.severity is None:
         return None
     cadence = policy.level(incident.severity).update_cadence

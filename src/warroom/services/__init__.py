@@ -1,1 +1,1 @@
-"""Use cases. Keyword-only, given an :class:`~warroom.services.records.Op`; they flush, never commit."""
+"""Use cases, given an :class:`~warroom.services.records.Op`: they flush, never commit."""

@@ -35,13 +35,13 @@ from warroom.services.records import (
     add_actions,
     assign,
     cancel_actions,
+    enter_stages,
     facts,
     load,
     person,
     record,
     service,
     touch,
-    enter_stages,
 )
 
 TITLE_MAX = 300
@@ -83,7 +83,9 @@ def report(
     op.session.flush()
     reporter = person(op, op.actor)
     op.session.add(
-        Report(incident_id=incident.id, at=op.at, source=source, title=title, reporter_id=reporter.id)
+        Report(
+            incident_id=incident.id, at=op.at, source=source, title=title, reporter_id=reporter.id
+        )
     )
     proposal = f", proposed {severity.value}" if severity else ""
     record(
@@ -239,7 +241,8 @@ def declare_new(
         raise Refused(
             "sev3-is-a-ticket",
             "a SEV3 is a low-impact ticket and is never declared",
-            hint='Record it with `warroom report "title"` and triage it as SEV3: it goes to the backlog.',
+            hint='Record it with `warroom report "title"` and triage it as SEV3: '
+            "it goes to the backlog.",
         )
     incident = report(op, title, service_name=service_name, severity=severity)
     return declare(op, incident.id, severity, ic=ic)

@@ -61,7 +61,7 @@ def summary(session: Session, incident: Incident, policy: Policy) -> dict[str, A
         "acknowledged_by": incident.acknowledged_by.handle if incident.acknowledged_by else None,
         "last_closed_at": _iso(incident.last_closed_at),
     }
-    for stage, column in STAGE_COLUMNS.items():
+    for column in STAGE_COLUMNS.values():
         data[column] = _iso(getattr(incident, column))
     return data
 
@@ -225,9 +225,7 @@ class ListFilter:
 
 
 def list_incidents(session: Session, filters: ListFilter) -> list[Incident]:
-    query: Select[tuple[Incident]] = (
-        select(Incident).order_by(Incident.id.desc()).limit(filters.limit)
-    )
+    query: Select[Incident] = select(Incident).order_by(Incident.id.desc()).limit(filters.limit)
     if filters.stages:
         query = query.where(Incident.stage.in_(filters.stages))
     elif not filters.include_inactive:

@@ -133,17 +133,12 @@ def facts(session: Session, incident: Incident) -> IncidentFacts:
 
 
 def record(
-    op: Op,
-    incident: Incident,
-    kind: EventKind,
-    summary: str,
-    *,
-    at: datetime | None = None,
-    **data: Any,
+    op: Op, incident: Incident, kind: EventKind, summary: str, /, **data: Any
 ) -> TimelineEvent:
+    """Append one entry to the incident's timeline; ``None`` values are left out of its data."""
     event = TimelineEvent(
         incident_id=incident.id,
-        at=at or op.at,
+        at=op.at,
         recorded_at=op.now,
         kind=kind,
         actor=person(op, op.actor),
@@ -211,7 +206,7 @@ def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
         op,
         incident,
         EventKind.ROLE,
-        f"{holder.handle} is {role.title}{handover}",
+        f"{holder.handle} is {role.display_name}{handover}",
         role=role.value,
         person=holder.handle,
         previous=previous or None,

@@ -1,0 +1,47 @@
+"""Models and migrations agree, and the schema check protects a shared database."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from warroom.db.engine import make_engine
+from warroom.db.models import Base
+from warroom.db.schema import current_revision, ensure_current, head_revision, upgrade
+from warroom.domain.errors import BadInput
+
+
+def test_it_has_migrations_that_match_the_models(database_url: str) -> None:
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_it_migrates_an_empty_database_on_first_use(tmp_path: object) -> None:
+    engine = make_engine("sqlite:///fresh.db")
+    assert current_revision(engine) is None
+    ensure_current(engine)
+    assert current_revision(engine) == head_revision()
+    upgrade(engine)  # idempotent
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_it_refuses_a_schema_from_another_revision(database_url: str) -> None:
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    try:
+        with pytest.raises(BadInput, match="warroom db upgrade"):
+            ensure_current(engine)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": head_revision()}
+            )
+        engine.dispose()
