@@ -9,7 +9,13 @@ from sqlalchemy import text
 
 from warroom.db.engine import make_engine
 from warroom.db.models import Base
-from warroom.db.schema import current_revision, ensure_current, head_revision, upgrade
+from warroom.db.schema import (
+    SCHEMA_REVISION,
+    current_revision,
+    ensure_current,
+    head_revision,
+    upgrade,
+)
 from warroom.domain.errors import BadInput
 
 
@@ -45,3 +51,7 @@ def test_it_refuses_a_schema_from_another_revision(database_url: str) -> None:
                 text("UPDATE alembic_version SET version_num = :head"), {"head": head_revision()}
             )
         engine.dispose()
+
+
+def test_it_knows_its_own_schema_revision() -> None:
+    assert head_revision() == SCHEMA_REVISION
