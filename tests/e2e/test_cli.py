@@ -217,3 +217,20 @@ def test_it_triages_from_classifier_answers_on_stdin(cli: Any) -> None:
     triaged = cli("triage", "INC-1", "--json", stdin='{"core_impact":"non_core"}')
     assert triaged.returncode == 0, triaged.stderr
     assert json.loads(triaged.stdout)["severity"] == "SEV2"
+
+
+def test_it_exits_4_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    result = run(
+        "list", cwd=tmp_path, env={"WARROOM_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/none"}
+    )
+    assert result.returncode == 4
+    assert "unreachable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_it_adds_a_customer_report_to_an_existing_incident(cli: Any) -> None:
+    cli("declare", "SEV1", "Checkout errors", "--at", ago(5))
+    result = cli("report", "Customer cannot pay", "--source", "customer", "--incident", "INC-1")
+    assert result.returncode == 0, result.stderr
+    events = json.loads(cli("timeline", "INC-1", "--json").stdout)
+    assert events[-1]["summary"] == "customer report: Customer cannot pay"

@@ -407,3 +407,53 @@ def test_it_reads_incidents_as_they_are_stored(world: World) -> None:
         assert stored is not None
         assert stored.detected_at.tzinfo is not None
         assert stored.stage is Stage.DECLARED
+
+
+def test_it_records_an_escalation_and_queues_the_team_page(world: World) -> None:
+    number = declared_sev1(world)
+    world.later(minutes=40).act(
+        "alice", lambda op: coordination.escalate(op, number, team="database", reason="replica lag")
+    )
+    view = world.detail(number)
+    assert "page-team-database" in {item.key for item in view.checklist}
+    with world.runtime.reading() as session:
+        last = timeline(session, number)[-1]
+    assert (last["kind"], last["data"]["team"]) == ("escalated", "database")
+
+
+def test_it_resolves_with_a_permanent_mitigation(world: World) -> None:
+    number = declared_sev1(world)
+    world.later(minutes=1).act(
+        "alice", lambda op: lifecycle.move(op, number, Move.INVESTIGATE, performed_by="bob")
+    )
+    world.later(minutes=9).act(
+        "alice",
+        lambda op: lifecycle.mitigate(
+            op, number, MitigationKind.FEATURE_FLAG, permanent=True, performed_by="bob"
+        ),
+    )
+    s = world.detail(number).summary
+    assert s["stage"] == "resolved"
+    assert s["mitigated_at"] == s["resolved_at"] == "2026-03-02T10:10:00Z"
+
+
+def test_it_filters_the_list(world: World) -> None:
+    from warroom.services.reading import ListFilter, list_incidents
+
+    declared_sev1(world)
+    other = world.act(
+        "bot", lambda op: lifecycle.report(op, "Search stale", service_name="search")
+    ).id
+    world.act("bot", lambda op: lifecycle.triage(op, other, Severity.SEV3))
+    with world.runtime.reading() as session:
+        active = [i.id for i in list_incidents(session, ListFilter())]
+        everything = [i.id for i in list_incidents(session, ListFilter(include_inactive=True))]
+        search = [
+            i.id
+            for i in list_incidents(session, ListFilter(service="search", include_inactive=True))
+        ]
+        sev1 = [i.id for i in list_incidents(session, ListFilter(severities=(Severity.SEV1,)))]
+    assert active == [1]
+    assert everything == [2, 1]
+    assert search == [2]
+    assert sev1 == [1]
