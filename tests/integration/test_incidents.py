@@ -24,7 +24,7 @@ from warroom.domain.types import (
     Visibility,
 )
 from warroom.domain.updates import UpdateText
-from warroom.services import coordination, lifecycle
+from warroom.services import coordination, declaration, lifecycle
 from warroom.services.reading import timeline
 
 TEXT = UpdateText(
@@ -34,7 +34,7 @@ TEXT = UpdateText(
 
 def declared_sev1(world: World, by: str = "alice") -> int:
     return world.act(
-        by, lambda op: lifecycle.declare_new(op, Severity.SEV1, "Checkout API errors")
+        by, lambda op: declaration.declare_new(op, Severity.SEV1, "Checkout API errors")
     ).id
 
 
@@ -75,7 +75,7 @@ def test_it_runs_a_sev1_through_all_nine_stages(world: World) -> None:
     ).id
     world.later(minutes=2).act("alice", lambda op: lifecycle.acknowledge(op, number))
     world.later(minutes=1).act("alice", lambda op: lifecycle.triage(op, number, Severity.SEV1))
-    world.later(minutes=1).act("alice", lambda op: lifecycle.declare(op, number, ic="carol"))
+    world.later(minutes=1).act("alice", lambda op: declaration.declare(op, number, ic="carol"))
     to_monitoring(world, number, by="carol")
     world.later(minutes=31).act("carol", lambda op: lifecycle.close(op, number))
     world.later(hours=20).act(
@@ -158,7 +158,7 @@ def test_it_raises_an_undeclared_sev2_to_sev1_and_declares_it_in_place(world: Wo
     world.later(minutes=5).act("dana", lambda op: lifecycle.move(op, number, Move.INVESTIGATE))
     world.later(minutes=30).act(
         "erin",
-        lambda op: lifecycle.change_severity(op, number, Severity.SEV1, "checkout affected too"),
+        lambda op: declaration.change_severity(op, number, Severity.SEV1, "checkout affected too"),
     )
     view = world.detail(number)
     assert view.summary["stage"] == "investigating"
@@ -174,7 +174,8 @@ def test_it_raises_an_undeclared_sev2_to_sev1_and_declares_it_in_place(world: Wo
 def test_it_pages_all_hands_and_notifies_executives_when_raised_to_sev0(world: World) -> None:
     number = declared_sev1(world)
     world.later(minutes=3).act(
-        "alice", lambda op: lifecycle.change_severity(op, number, Severity.SEV0, "all regions down")
+        "alice",
+        lambda op: declaration.change_severity(op, number, Severity.SEV0, "all regions down"),
     )
     items = {item.key: item for item in world.detail(number).checklist}
     assert items["notify-executives"].due_at == world.clock.now + timedelta(minutes=15)
@@ -183,7 +184,7 @@ def test_it_pages_all_hands_and_notifies_executives_when_raised_to_sev0(world: W
     assert items["role-scribe"].state.value == "overdue"
 
     world.later(minutes=5).act(
-        "alice", lambda op: lifecycle.change_severity(op, number, Severity.SEV1, "one region")
+        "alice", lambda op: declaration.change_severity(op, number, Severity.SEV1, "one region")
     )
     items = {item.key: item for item in world.detail(number).checklist}
     assert items["notify-executives"].state.value == "cancelled"
@@ -196,10 +197,10 @@ def test_it_puts_a_sev3_in_the_backlog_and_never_declares_it(world: World) -> No
     world.act("dana", lambda op: lifecycle.triage(op, number, Severity.SEV3))
     assert world.detail(number).summary["stage"] == "backlog"
     with pytest.raises(Refused) as refused:
-        world.act("dana", lambda op: lifecycle.declare(op, number), incident=number)
+        world.act("dana", lambda op: declaration.declare(op, number), incident=number)
     assert refused.value.rule == "illegal-move"
     with pytest.raises(Refused) as refused:
-        world.act("dana", lambda op: lifecycle.declare_new(op, Severity.SEV3, "tiny"))
+        world.act("dana", lambda op: declaration.declare_new(op, Severity.SEV3, "tiny"))
     assert refused.value.rule == "sev3-is-a-ticket"
     with pytest.raises(Refused) as refused:
         world.act("dana", lambda op: coordination.post_update(op, number, TEXT), incident=number)
@@ -329,7 +330,7 @@ def test_it_refuses_facts_dated_in_the_future_or_before_detection(world: World) 
 
 def test_it_marks_a_manual_action_done(world: World) -> None:
     number = world.act(
-        "alice", lambda op: lifecycle.declare_new(op, Severity.SEV0, "Everything down")
+        "alice", lambda op: declaration.declare_new(op, Severity.SEV0, "Everything down")
     ).id
     world.later(minutes=4).act(
         "alice",

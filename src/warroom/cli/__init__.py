@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from warroom.cli import classify as _classify
+from warroom.cli import coordination as _coordination
 from warroom.cli import database as _database
 from warroom.cli import drill as _drill
 from warroom.cli import incidents as _incidents
+from warroom.cli import reading as _reading
 from warroom.cli.runtime import Runtime, activate
 
 app = typer.Typer(
@@ -29,6 +31,8 @@ def _runtime(ctx: typer.Context) -> None:
 
 
 _incidents.register(app)
+_coordination.register(app)
+_reading.register(app)
 _classify.register(app)
 _drill.register(app)
 app.add_typer(_database.app, name="db")

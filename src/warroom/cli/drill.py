@@ -24,7 +24,7 @@ from warroom.domain.durations import humanize
 from warroom.domain.errors import Refused
 from warroom.domain.types import MitigationKind, Move, NoteKind, ReportSource, Role, UpdateStatus
 from warroom.domain.updates import UpdateText
-from warroom.services import coordination, lifecycle
+from warroom.services import coordination, declaration, lifecycle
 from warroom.services.reading import detail, timeline
 from warroom.services.records import Op
 
@@ -118,7 +118,7 @@ def _run(runtime: Runtime, clock: SimulatedClock) -> None:
 
     _stage(3, "Incident declaration")
     clock.advance(minutes=2)
-    incident = act("alice", lambda op: lifecycle.declare(op, number, ic="alice"))
+    incident = act("alice", lambda op: declaration.declare(op, number, ic="alice"))
     _say(f"Declared SEV1 with alice as Incident Commander; channel #{incident.channel_name}.")
     _say("The initial status, the status page (Investigating) and the page to on-call are queued.")
 

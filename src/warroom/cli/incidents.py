@@ -8,42 +8,19 @@ from typing import Annotated
 
 import typer
 
-from warroom.cli import render
+from warroom.cli.common import print_incident
 from warroom.cli.options import At, By, IncidentArg, Json, incident_number, severity
-from warroom.cli.runtime import Runtime, current, handled, out, parse_at
-from warroom.db.models import Incident
+from warroom.cli.runtime import Runtime, current, handled, out
 from warroom.domain.classifier import classify, parse_answers
-from warroom.domain.errors import BadInput, NotFound
+from warroom.domain.errors import BadInput
 from warroom.domain.types import (
     DismissReason,
     MitigationKind,
     Move,
-    NoteKind,
     ReportSource,
-    Role,
     Severity,
-    Stage,
-    UpdateStatus,
-    Visibility,
 )
-from warroom.domain.updates import UpdateText
-from warroom.services import coordination, lifecycle
-from warroom.services.reading import ListFilter, detail, list_incidents, summary, timeline
-from warroom.services.records import Op
-
-
-def _rt() -> Runtime:
-    return current()
-
-
-def _print_incident(runtime: Runtime, incident: Incident, verb: str, as_json: bool) -> None:
-    if as_json:
-        with runtime.reading() as session:
-            fresh = session.get(Incident, incident.id)
-            assert fresh is not None
-            render.print_json(summary(session, fresh, runtime.policy))
-    else:
-        render.incident_line(incident, verb)
+from warroom.services import declaration, lifecycle
 
 
 def _stage_move(
@@ -54,7 +31,7 @@ def _stage_move(
     as_json: bool,
     performed_by: str | None = None,
 ) -> None:
-    runtime = _rt()
+    runtime = current()
     with handled():
         number = incident_number(number_text)
         incident = runtime.write(
@@ -64,7 +41,7 @@ def _stage_move(
             incident=number,
             attempted=which.value,
         )
-        _print_incident(runtime, incident, which.value, as_json)
+        print_incident(runtime, incident, which.value, as_json)
 
 
 def report(
@@ -84,14 +61,14 @@ def report(
     as_json: Json = False,
 ) -> None:
     """Record a detection, or a (customer) report on an existing incident."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         if incident is not None:
             number = incident_number(incident)
             found = runtime.write(
                 lambda op: lifecycle.customer_report(op, number, title, source=source), by=by, at=at
             )
-            _print_incident(runtime, found, f"got a {source.value} report", as_json)
+            print_incident(runtime, found, f"got a {source.value} report", as_json)
             return
         level = severity(proposed) if proposed else None
         created = runtime.write(
@@ -101,12 +78,12 @@ def report(
             by=by,
             at=at,
         )
-        _print_incident(runtime, created, "detected", as_json)
+        print_incident(runtime, created, "detected", as_json)
 
 
 def ack(number_text: IncidentArg, by: By = None, at: At = None, as_json: Json = False) -> None:
     """Acknowledge an incident (any stage move or IC assignment also acknowledges)."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         number = incident_number(number_text)
         incident, changed = runtime.write(
@@ -116,7 +93,7 @@ def ack(number_text: IncidentArg, by: By = None, at: At = None, as_json: Json = 
             incident=number,
             attempted="ack",
         )
-        _print_incident(
+        print_incident(
             runtime, incident, "acknowledged" if changed else "was already acknowledged", as_json
         )
 
@@ -135,7 +112,7 @@ def triage(
     as_json: Json = False,
 ) -> None:
     """Set the severity of a detected incident (SEV3 goes to the backlog)."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         number = incident_number(number_text)
         reasons: list[str] | None = None
@@ -150,7 +127,7 @@ def triage(
             incident=number,
             attempted="triage",
         )
-        _print_incident(runtime, incident, f"triaged as {chosen.value}", as_json)
+        print_incident(runtime, incident, f"triaged as {chosen.value}", as_json)
 
 
 def _classify_from_stdin(runtime: Runtime) -> tuple[Severity, list[str]]:
@@ -199,7 +176,7 @@ def declare(
     as_json: Json = False,
 ) -> None:
     """Declare an incident: `declare SEV1 "API errors"` or `declare INC-42 [SEV1]`."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         is_new = first.strip().upper().startswith("SEV")
         if is_new:
@@ -210,7 +187,7 @@ def declare(
                 )
             title = second
             incident = runtime.write(
-                lambda op: lifecycle.declare_new(op, level, title, ic=ic, service_name=service),
+                lambda op: declaration.declare_new(op, level, title, ic=ic, service_name=service),
                 by=by,
                 at=at,
             )
@@ -218,68 +195,18 @@ def declare(
             number = incident_number(first)
             level_opt = severity(second) if second else None
             incident = runtime.write(
-                lambda op: lifecycle.declare(op, number, level_opt, ic=ic),
+                lambda op: declaration.declare(op, number, level_opt, ic=ic),
                 by=by,
                 at=at,
                 incident=number,
                 attempted="declare",
             )
-        _print_incident(runtime, incident, "declared", as_json)
+        print_incident(runtime, incident, "declared", as_json)
         if not as_json and incident.channel_name:
             out.print(
                 f"  channel: #{incident.channel_name}  (pending until Slack is connected)",
                 markup=False,
             )
-
-
-def role(
-    number_text: IncidentArg,
-    which: Annotated[
-        Role, typer.Argument(metavar="ROLE", help="ic, comms, scribe, sme or responder.")
-    ],
-    who: Annotated[str, typer.Argument(metavar="PERSON", help="The person's handle.")],
-    by: By = None,
-    at: At = None,
-    as_json: Json = False,
-) -> None:
-    """Assign a role; a single-holder role is handed over, and the history is kept."""
-    runtime = _rt()
-    with handled():
-        number = incident_number(number_text)
-        incident, changed = runtime.write(
-            lambda op: coordination.assign_role(op, number, which, who), by=by, at=at
-        )
-        verb = (
-            f"has {who} as {which.display_name}"
-            if changed
-            else f"already has {who} as {which.display_name}"
-        )
-        _print_incident(runtime, incident, verb, as_json)
-
-
-def note(
-    number_text: IncidentArg,
-    text: Annotated[str, typer.Argument(metavar="TEXT")],
-    kind: Annotated[
-        NoteKind, typer.Option("--kind", help="What the note records.")
-    ] = NoteKind.OTHER,
-    performed_by: Annotated[
-        str | None, typer.Option("--performed-by", help="Who did the work (default: the recorder).")
-    ] = None,
-    by: By = None,
-    at: At = None,
-    as_json: Json = False,
-) -> None:
-    """Record an investigation note: a hypothesis, a change, a system, a runbook."""
-    runtime = _rt()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: coordination.note(op, number, kind, text, performed_by=performed_by),
-            by=by,
-            at=at,
-        )
-        _print_incident(runtime, incident, f"noted ({kind.value})", as_json)
 
 
 PerformedBy = Annotated[
@@ -313,7 +240,7 @@ def mitigate(
     as_json: Json = False,
 ) -> None:
     """Record the mitigation that stopped customer impact."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         number = incident_number(number_text)
         incident = runtime.write(
@@ -330,7 +257,7 @@ def mitigate(
             incident=number,
             attempted="mitigate",
         )
-        _print_incident(
+        print_incident(
             runtime, incident, "mitigated" + (" and resolved" if permanent else ""), as_json
         )
 
@@ -347,13 +274,13 @@ def monitor(number_text: IncidentArg, by: By = None, at: At = None, as_json: Jso
 
 def close(number_text: IncidentArg, by: By = None, at: At = None, as_json: Json = False) -> None:
     """Close after the monitoring window, if the closure criteria hold."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         number = incident_number(number_text)
         incident = runtime.write(
             lambda op: lifecycle.close(op, number), by=by, at=at, incident=number, attempted="close"
         )
-        _print_incident(runtime, incident, "closed", as_json)
+        print_incident(runtime, incident, "closed", as_json)
 
 
 Reason = Annotated[str, typer.Option("--reason", help="Why.")]
@@ -363,7 +290,7 @@ def reopen(
     number_text: IncidentArg, reason: Reason, by: By = None, at: At = None, as_json: Json = False
 ) -> None:
     """Reopen a closed incident."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         number = incident_number(number_text)
         incident = runtime.write(
@@ -373,7 +300,7 @@ def reopen(
             incident=number,
             attempted="reopen",
         )
-        _print_incident(runtime, incident, "reopened", as_json)
+        print_incident(runtime, incident, "reopened", as_json)
 
 
 def dismiss(
@@ -384,7 +311,7 @@ def dismiss(
     as_json: Json = False,
 ) -> None:
     """Close as noise, duplicate or test: excluded from metrics, no post-mortem."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         number = incident_number(number_text)
         incident = runtime.write(
@@ -394,7 +321,7 @@ def dismiss(
             incident=number,
             attempted="dismiss",
         )
-        _print_incident(runtime, incident, f"dismissed as {reason.value}", as_json)
+        print_incident(runtime, incident, f"dismissed as {reason.value}", as_json)
 
 
 def merge(
@@ -405,7 +332,7 @@ def merge(
     as_json: Json = False,
 ) -> None:
     """Merge a duplicate into another active incident, which receives its reports and timeline."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         number, target = incident_number(number_text), incident_number(into)
         incident = runtime.write(
@@ -415,7 +342,7 @@ def merge(
             incident=number,
             attempted="merge",
         )
-        _print_incident(runtime, incident, f"merged into INC-{target}", as_json)
+        print_incident(runtime, incident, f"merged into INC-{target}", as_json)
 
 
 def severity_cmd(
@@ -427,155 +354,17 @@ def severity_cmd(
     as_json: Json = False,
 ) -> None:
     """Reclassify: raising to SEV0/SEV1 declares; lowering cancels the old level's actions."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         number, chosen = incident_number(number_text), severity(level)
         incident = runtime.write(
-            lambda op: lifecycle.change_severity(op, number, chosen, reason),
+            lambda op: declaration.change_severity(op, number, chosen, reason),
             by=by,
             at=at,
             incident=number,
             attempted="severity",
         )
-        _print_incident(runtime, incident, f"is now {chosen.value}", as_json)
-
-
-def update(
-    number_text: IncidentArg,
-    issue: Annotated[str, typer.Option("--issue", help="One-sentence description.")],
-    impact: Annotated[str, typer.Option("--impact", help="Who or what is affected.")],
-    progress: Annotated[str, typer.Option("--progress", help="What we have learned or done.")],
-    next_steps: Annotated[str, typer.Option("--next", help="What we are doing next.")],
-    status: Annotated[
-        str | None,
-        typer.Option(
-            "--status",
-            help="Investigating, Identified, Implementing Fix or Monitoring "
-            "(default: from the stage).",
-        ),
-    ] = None,
-    eta: Annotated[str, typer.Option("--eta", help="Expected resolution.")] = "Unknown",
-    public: Annotated[
-        bool, typer.Option("--public", help="Also publish it on the status page.")
-    ] = False,
-    public_text: Annotated[
-        str | None, typer.Option("--public-text", help="A separate text for customers.")
-    ] = None,
-    by: By = None,
-    at: At = None,
-    as_json: Json = False,
-) -> None:
-    """Post a status update, rendered from the workflow's template."""
-    runtime = _rt()
-    with handled():
-        number = incident_number(number_text)
-        chosen: UpdateStatus | None = None
-        if status is not None:
-            try:
-                chosen = UpdateStatus.parse(status)
-            except ValueError as exc:
-                raise BadInput(f"--status: {exc}") from None
-        text = UpdateText(
-            issue=issue, impact=impact, progress=progress, next_steps=next_steps, eta=eta
-        )
-        posted = runtime.write(
-            lambda op: coordination.post_update(
-                op, number, text, status=chosen, public=public, public_text=public_text
-            ),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="update",
-        )
-        if as_json:
-            render.print_json(
-                {
-                    "id": f"INC-{number}",
-                    "number": posted.number,
-                    "status": posted.status.value,
-                    "text": posted.rendered,
-                }
-            )
-        else:
-            out.print(posted.rendered, markup=False)
-
-
-def escalate(
-    number_text: IncidentArg,
-    team: Annotated[
-        str | None, typer.Option("--team", help="The team whose expertise is needed.")
-    ] = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
-    by: By = None,
-    at: At = None,
-    as_json: Json = False,
-) -> None:
-    """Escalate: recorded now; paging the team arrives with the paging capability."""
-    runtime = _rt()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: coordination.escalate(op, number, team=team, reason=reason),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="escalate",
-        )
-        _print_incident(runtime, incident, "escalated" + (f" to {team}" if team else ""), as_json)
-
-
-def checklist(
-    number_text: IncidentArg,
-    verb: Annotated[
-        str | None, typer.Argument(metavar="[done]", help="`done` marks ITEM done.")
-    ] = None,
-    item: Annotated[
-        str | None, typer.Argument(metavar="[ITEM]", help="The action's key, as `show` lists it.")
-    ] = None,
-    action_note: Annotated[str | None, typer.Option("--note", help="How it was done.")] = None,
-    by: By = None,
-    at: At = None,
-    as_json: Json = False,
-) -> None:
-    """Show the checklist, or mark a manual action done (e.g. executives informed by phone)."""
-    runtime = _rt()
-    with handled():
-        number = incident_number(number_text)
-        if verb is None:
-            _show(runtime, number, as_json, at=None, only_checklist=True)
-            return
-        if verb != "done" or not item:
-            raise BadInput("usage: warroom checklist ID done ITEM [--note TEXT]")
-        action = runtime.write(
-            lambda op: coordination.complete_action(op, number, item, note=action_note),
-            by=by,
-            at=at,
-        )
-        if as_json:
-            render.print_json({"id": f"INC-{number}", "key": action.key, "done_at": action.done_at})
-        else:
-            out.print(f"INC-{number}: done — {action.title}", markup=False)
-
-
-def visibility(
-    number_text: IncidentArg,
-    which: Annotated[Visibility, typer.Argument(metavar="public|internal")],
-    by: By = None,
-    at: At = None,
-    as_json: Json = False,
-) -> None:
-    """Whether a SEV2 is customer-visible (on the status page)."""
-    runtime = _rt()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: coordination.set_visibility(op, number, which),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="visibility",
-        )
-        _print_incident(runtime, incident, f"is {which.value}", as_json)
+        print_incident(runtime, incident, f"is now {chosen.value}", as_json)
 
 
 def postmortem(
@@ -588,7 +377,7 @@ def postmortem(
     as_json: Json = False,
 ) -> None:
     """Record the post-mortem as complete."""
-    runtime = _rt()
+    runtime = current()
     with handled():
         number = incident_number(number_text)
         incident = runtime.write(
@@ -598,88 +387,7 @@ def postmortem(
             incident=number,
             attempted="postmortem",
         )
-        _print_incident(runtime, incident, "post-mortem complete", as_json)
-
-
-def list_cmd(
-    stage: Annotated[
-        list[Stage] | None, typer.Option("--stage", help="Only these stages (repeatable).")
-    ] = None,
-    level: Annotated[
-        list[str] | None, typer.Option("--severity", help="Only these severities (repeatable).")
-    ] = None,
-    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
-    all_: Annotated[
-        bool, typer.Option("--all", help="Include closed incidents and the backlog.")
-    ] = False,
-    since: Annotated[
-        str | None, typer.Option(help="Only incidents detected since this time.")
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
-    as_json: Json = False,
-) -> None:
-    """List incidents, newest first (active ones unless --all or --stage)."""
-    runtime = _rt()
-    with handled():
-        filters = ListFilter(
-            stages=tuple(stage or ()),
-            severities=tuple(severity(s) for s in level or ()),
-            service=service,
-            include_inactive=all_,
-            since=parse_at(since) if since else None,
-            limit=limit,
-        )
-        with runtime.reading() as session:
-            rows = [summary(session, i, runtime.policy) for i in list_incidents(session, filters)]
-        if as_json:
-            render.print_json(rows)
-        else:
-            render.incident_table(rows, runtime.clock())
-
-
-def show(
-    number_text: IncidentArg,
-    as_json: Json = False,
-    at: Annotated[
-        str | None,
-        typer.Option("--at", help="Evaluate the checklist at this time (past or future)."),
-    ] = None,
-) -> None:
-    """The incident, its roles, its checklist and anti-pattern findings."""
-    runtime = _rt()
-    with handled():
-        _show(runtime, incident_number(number_text), as_json, at=at)
-
-
-def _show(
-    runtime: Runtime, number: int, as_json: bool, *, at: str | None, only_checklist: bool = False
-) -> None:
-    now = parse_at(at) if at else runtime.clock()
-    with runtime.reading() as session:
-        incident = session.get(Incident, number)
-        if incident is None:
-            raise NotFound(f"INC-{number} does not exist")
-        view = detail(session, incident, runtime.policy, now)
-        if as_json:
-            data = view.to_json()
-            render.print_json(data["checklist"] if only_checklist else data)
-        else:
-            render.detail(view, now)
-
-
-def timeline_cmd(number_text: IncidentArg, as_json: Json = False) -> None:
-    """Everything that happened, in order. Append-only."""
-    runtime = _rt()
-    with handled():
-        number = incident_number(number_text)
-        with runtime.reading() as session:
-            if session.get(Incident, number) is None:
-                raise NotFound(f"INC-{number} does not exist")
-            rows = timeline(session, number)
-        if as_json:
-            render.print_json(rows)
-        else:
-            render.timeline_table(f"INC-{number}", rows)
+        print_incident(runtime, incident, "post-mortem complete", as_json)
 
 
 def register(app: typer.Typer) -> None:
@@ -688,8 +396,6 @@ def register(app: typer.Typer) -> None:
         ack,
         triage,
         declare,
-        role,
-        note,
         investigate,
         mitigate,
         resolve,
@@ -698,17 +404,7 @@ def register(app: typer.Typer) -> None:
         reopen,
         dismiss,
         merge,
-        update,
-        escalate,
-        checklist,
-        visibility,
         postmortem,
-        show,
     ):
         app.command()(command)
     app.command("severity")(severity_cmd)
-    app.command("list")(list_cmd)
-    app.command("timeline")(timeline_cmd)
-
-
-__all__ = ["Op", "register"]

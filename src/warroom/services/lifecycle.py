@@ -12,12 +12,10 @@ from datetime import datetime
 from sqlalchemy import select
 
 from warroom.db.models import Incident, Report, RoleAssignment, TimelineEvent
-from warroom.domain.actions import closure_actions, declaration_actions, notification_actions
-from warroom.domain.channel import channel_name
+from warroom.domain.actions import closure_actions, notification_actions
 from warroom.domain.errors import BadInput, Refused
 from warroom.domain.facts import ClosureEvidence
 from warroom.domain.lifecycle import MoveRequest, Outcome, transition
-from warroom.domain.reclassify import reclassify
 from warroom.domain.timefmt import utc_text
 from warroom.domain.types import (
     DismissReason,
@@ -132,11 +130,11 @@ def acknowledge(op: Op, number: int) -> tuple[Incident, bool]:
     incident.acknowledged_by = person(op, op.actor)
     record(op, incident, EventKind.ACKNOWLEDGED, f"acknowledged by {op.actor}")
     touch(op, incident)
-    _default_responder(op, incident)
+    default_responder(op, incident)
     return incident, True
 
 
-def _default_responder(op: Op, incident: Incident) -> None:
+def default_responder(op: Op, incident: Incident) -> None:
     """A SEV2 (or a ticket) is worked by one responder: whoever acknowledged or triaged it."""
     if incident.severity is None or incident.severity.is_major:
         return
@@ -146,11 +144,13 @@ def _default_responder(op: Op, incident: Incident) -> None:
     assign(op, incident, Role.RESPONDER, who)
 
 
-def _request(op: Op, move: Move, **fields: object) -> MoveRequest:
+def request_for(op: Op, move: Move, **fields: object) -> MoveRequest:
     return MoveRequest(move=move, at=op.at, actor=op.actor, **fields)  # type: ignore[arg-type]
 
 
-def _apply(op: Op, incident: Incident, outcome: Outcome, summary: str, **data: object) -> None:
+def apply_outcome(
+    op: Op, incident: Incident, outcome: Outcome, summary: str, **data: object
+) -> None:
     before = incident.stage
     if outcome.severity is not None and outcome.severity is not incident.severity:
         incident.severity = outcome.severity
@@ -178,11 +178,11 @@ def _apply(op: Op, incident: Incident, outcome: Outcome, summary: str, **data: o
 def move(op: Op, number: int, which: Move, *, performed_by: str | None = None) -> Incident:
     """The plain stage moves: investigate, resolve, monitor."""
     incident = load(op, number)
-    outcome = transition(facts(op.session, incident), _request(op, which), op.policy)
+    outcome = transition(facts(op.session, incident), request_for(op, which), op.policy)
     data: dict[str, object] = {}
     if which is Move.INVESTIGATE:
         data = _hands_on(op, incident, performed_by)
-    _apply(op, incident, outcome, _summary(outcome), **data)
+    apply_outcome(op, incident, outcome, summarise(outcome), **data)
     return incident
 
 
@@ -192,7 +192,7 @@ def _hands_on(op: Op, incident: Incident, performed_by: str | None) -> dict[str,
     return {"performed_by": performer, "ic": facts(op.session, incident).ic}
 
 
-def _summary(outcome: Outcome) -> str:
+def summarise(outcome: Outcome) -> str:
     if outcome.source is outcome.stage:
         return f"{outcome.move.value} (stays {outcome.stage.value})"
     return f"{outcome.source.value} → {' → '.join(s.value for s in outcome.entered)}"
@@ -204,21 +204,21 @@ def triage(
     incident = load(op, number)
     proposed = incident.severity
     outcome = transition(
-        facts(op.session, incident), _request(op, Move.TRIAGE, severity=severity), op.policy
+        facts(op.session, incident), request_for(op, Move.TRIAGE, severity=severity), op.policy
     )
     incident.severity_confirmed = True
     changed = proposed is not None and outcome.severity is not proposed
     note = f" (proposed {proposed.value})" if changed and proposed else ""
-    _apply(
+    apply_outcome(
         op,
         incident,
         outcome,
-        f"triaged as {outcome.severity}{note}: {_summary(outcome)}",
+        f"triaged as {outcome.severity}{note}: {summarise(outcome)}",
         severity=str(outcome.severity),
         proposed=proposed.value if proposed else None,
         reasons=reasons,
     )
-    _default_responder(op, incident)
+    default_responder(op, incident)
     if outcome.severity is Severity.SEV2:
         add_actions(
             op,
@@ -226,90 +226,6 @@ def triage(
             notification_actions(facts(op.session, incident), Severity.SEV2, op.policy, op.at),
         )
     return incident
-
-
-def declare_new(
-    op: Op,
-    severity: Severity,
-    title: str,
-    *,
-    ic: str | None = None,
-    service_name: str | None = None,
-) -> Incident:
-    """``warroom declare SEVn "title"``: detected, acknowledged, triaged and declared at once."""
-    if severity is Severity.SEV3:
-        raise Refused(
-            "sev3-is-a-ticket",
-            "a SEV3 is a low-impact ticket and is never declared",
-            hint='Record it with `warroom report "title"` and triage it as SEV3: '
-            "it goes to the backlog.",
-        )
-    incident = report(op, title, service_name=service_name, severity=severity)
-    return declare(op, incident.id, severity, ic=ic)
-
-
-def declare(
-    op: Op, number: int, severity: Severity | None = None, *, ic: str | None = None
-) -> Incident:
-    incident = load(op, number)
-    outcome = transition(
-        facts(op.session, incident), _request(op, Move.DECLARE, severity=severity), op.policy
-    )
-    incident.severity_confirmed = True
-    _apply(op, incident, outcome, f"declared {outcome.severity}: {_summary(outcome)}")
-    _declaration_effects(op, incident, ic)
-    return incident
-
-
-def _declaration_effects(op: Op, incident: Incident, ic: str | None) -> None:
-    """Assign the IC, name the channel, prepare the initial status, queue the level's actions."""
-    assert incident.severity is not None
-    incident.declared_at = incident.declared_at or op.at
-    level = op.policy.level(incident.severity)
-    current = facts(op.session, incident)
-    if incident.severity.is_major and (ic or current.ic is None):
-        assign(op, incident, Role.IC, ic or op.actor)
-    elif ic:
-        assign(op, incident, Role.IC, ic)
-    if level.incident_channel and incident.channel_name is None:
-        incident.channel_name = _unique_channel(op, incident)
-    current = facts(op.session, incident)
-    actions = add_actions(
-        op,
-        incident,
-        declaration_actions(current, incident.severity, op.policy, op.at, incident.channel_name),
-    )
-    initial = _initial_status(incident, current.ic)
-    for action in actions:
-        if action.key == "initial-status":
-            action.note = initial
-    record(
-        op,
-        incident,
-        EventKind.DECLARED,
-        f"declared {incident.severity.value}; IC {current.ic or 'none (single responder)'}"
-        + (f"; channel #{incident.channel_name}" if incident.channel_name else ""),
-        severity=incident.severity.value,
-        ic=current.ic,
-        channel=incident.channel_name,
-        initial_status=initial,
-    )
-    _default_responder(op, incident)
-
-
-def _initial_status(incident: Incident, ic: str | None) -> str:
-    who = f"IC: {ic}" if ic else "Responder-led (no IC)"
-    return f"{incident.severity} declared: {incident.title}. {who}. Status: Investigating."
-
-
-def _unique_channel(op: Op, incident: Incident) -> str:
-    assert incident.declared_at is not None
-    for suffix in range(1, 1000):
-        name = channel_name(incident.title, incident.declared_at, suffix=suffix)
-        taken = op.session.scalar(select(Incident.id).where(Incident.channel_name == name))
-        if taken is None or taken == incident.id:
-            return name
-    raise BadInput("too many incidents share this title today: choose a more specific title")
 
 
 def mitigate(
@@ -323,12 +239,12 @@ def mitigate(
 ) -> Incident:
     incident = load(op, number)
     outcome = transition(
-        facts(op.session, incident), _request(op, Move.MITIGATE, permanent=permanent), op.policy
+        facts(op.session, incident), request_for(op, Move.MITIGATE, permanent=permanent), op.policy
     )
     what = f"mitigation deployed: {kind.value}" + (f" ({note})" if note else "")
     if permanent:
         what += "; permanent, so also the resolution"
-    _apply(
+    apply_outcome(
         op,
         incident,
         outcome,
@@ -345,13 +261,13 @@ def close(op: Op, number: int) -> Incident:
     incident = load(op, number)
     current = facts(op.session, incident)
     evidence = ClosureEvidence(customer_reports=_customer_reports(op, incident))
-    outcome = transition(current, _request(op, Move.CLOSE, evidence=evidence), op.policy)
+    outcome = transition(current, request_for(op, Move.CLOSE, evidence=evidence), op.policy)
     if incident.stage is Stage.BACKLOG:
-        _apply(op, incident, outcome, "ticket closed")
+        apply_outcome(op, incident, outcome, "ticket closed")
         return incident
     thanks = _responders(op, incident)
     resolved = f"Incident resolved at {utc_text(op.at)}"
-    _apply(
+    apply_outcome(
         op,
         incident,
         outcome,
@@ -388,22 +304,24 @@ def _responders(op: Op, incident: Incident) -> list[str]:
 def reopen(op: Op, number: int, reason: str) -> Incident:
     incident = load(op, number)
     outcome = transition(
-        facts(op.session, incident), _request(op, Move.REOPEN, reason=reason), op.policy
+        facts(op.session, incident), request_for(op, Move.REOPEN, reason=reason), op.policy
     )
     was_dismissed = incident.dismissed_reason
     incident.dismissed_reason = None
-    _apply(op, incident, outcome, f"reopened: {reason}", reason=reason, was_dismissed=was_dismissed)
+    apply_outcome(
+        op, incident, outcome, f"reopened: {reason}", reason=reason, was_dismissed=was_dismissed
+    )
     return incident
 
 
 def dismiss(op: Op, number: int, reason: DismissReason) -> Incident:
     incident = load(op, number)
     outcome = transition(
-        facts(op.session, incident), _request(op, Move.DISMISS, reason=reason.value), op.policy
+        facts(op.session, incident), request_for(op, Move.DISMISS, reason=reason.value), op.policy
     )
     incident.dismissed_reason = reason
     cancelled = cancel_actions(op, incident)
-    _apply(
+    apply_outcome(
         op,
         incident,
         outcome,
@@ -419,7 +337,7 @@ def merge(op: Op, number: int, into: int) -> Incident:
     target = load(op, into)
     outcome = transition(
         facts(op.session, incident),
-        _request(op, Move.MERGE, merge_target=facts(op.session, target)),
+        request_for(op, Move.MERGE, merge_target=facts(op.session, target)),
         op.policy,
     )
     incident.merged_into_id = target.id
@@ -427,7 +345,7 @@ def merge(op: Op, number: int, into: int) -> Incident:
     moved = op.session.scalars(select(Report).where(Report.incident_id == incident.id)).all()
     for row in moved:
         row.incident_id = target.id
-    _apply(
+    apply_outcome(
         op,
         incident,
         outcome,
@@ -471,57 +389,13 @@ def _copy_timeline(op: Op, source: Incident, target: Incident) -> None:
 
 def postmortem(op: Op, number: int, doc: str | None) -> Incident:
     incident = load(op, number)
-    outcome = transition(facts(op.session, incident), _request(op, Move.POSTMORTEM), op.policy)
+    outcome = transition(facts(op.session, incident), request_for(op, Move.POSTMORTEM), op.policy)
     if doc:
         incident.postmortem_doc = doc
-    _apply(op, incident, outcome, "post-mortem complete" + (f": {doc}" if doc else ""), doc=doc)
-    return incident
-
-
-def change_severity(op: Op, number: int, new: Severity, reason: str) -> Incident:
-    incident = load(op, number)
-    change = reclassify(facts(op.session, incident), new, reason=reason, at=op.at)
-    before = incident.stage
-    incident.severity = new
-    incident.severity_confirmed = True
-    if new.is_major and incident.major_since is None:
-        incident.major_since = op.at
-    enter_stages(op, incident, change.entered, change.stage)
-    direction = "raised" if change.raised else "lowered"
-    record(
-        op,
-        incident,
-        EventKind.SEVERITY,
-        f"severity {direction} {change.old.value} → {new.value}: {reason}",
-        **{"from": change.old.value},
-        to=new.value,
-        reason=reason,
-        stage_from=before.value if before is not change.stage else None,
-        stage_to=change.stage.value if before is not change.stage else None,
+    apply_outcome(
+        op, incident, outcome, "post-mortem complete" + (f": {doc}" if doc else ""), doc=doc
     )
-    current = facts(op.session, incident)
-    if change.declares:
-        _declaration_effects(op, incident, None)
-    elif change.raised and incident.declared_at is not None:
-        add_actions(op, incident, notification_actions(current, new, op.policy, op.at))
-    if not change.raised:
-        keep = {a.key for a in notification_actions(current, new, op.policy, op.at)}
-        keep |= NON_NOTIFICATION_KEYS
-        cancel_actions(op, incident, keep=keep)
-    _default_responder(op, incident)
     return incident
-
-
-# Lowering a severity cancels the old level's notifications, never the work already asked for.
-NON_NOTIFICATION_KEYS = {
-    "incident-channel",
-    "initial-status",
-    "status-page",
-    "status-page-resolved",
-    "announce-resolution",
-    "customer-email",
-    "schedule-postmortem",
-}
 
 
 def record_refusal(op: Op, number: int, refused: Refused, attempted: str) -> None:
