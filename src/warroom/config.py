@@ -28,6 +28,8 @@ class Settings(BaseSettings):
         return self.user or os.environ.get("USER") or getpass.getuser()
 
     def policy_path(self) -> Path:
+        if self.config is not None and not self.config.exists():
+            raise BadInput(f"WARROOM_CONFIG names {self.config}, which does not exist")
         return self.config or Path.cwd() / POLICY_FILE
 
 
@@ -39,6 +41,8 @@ def load_policy(path: Path) -> Policy:
         overrides = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read: {exc.strerror}") from None
     merged = _deep_merge(DEFAULT_POLICY.model_dump(mode="json"), overrides)
     try:
         return Policy.model_validate(merged)

@@ -458,3 +458,75 @@ def test_it_filters_the_list(world: World) -> None:
     assert everything == [2, 1]
     assert search == [2]
     assert sev1 == [1]
+
+
+def test_it_gives_a_declared_sev2_raised_to_sev1_an_ic_and_a_channel(world: World) -> None:
+    number = world.act("dana", lambda op: lifecycle.report(op, "Exports slow")).id
+    world.act("dana", lambda op: lifecycle.triage(op, number, Severity.SEV2))
+    world.act("dana", lambda op: lifecycle.move(op, number, Move.INVESTIGATE))
+    world.act("dana", lambda op: declaration.declare(op, number))
+    assert world.detail(number).summary["ic"] is None
+    world.later(minutes=5).act(
+        "erin", lambda op: declaration.change_severity(op, number, Severity.SEV1, "spreading")
+    )
+    s = world.detail(number).summary
+    assert s["ic"] == "erin"
+    assert s["channel"] == "incident-2026-03-02-exports-slow"
+
+
+def test_it_starts_the_declaration_clock_when_the_incident_becomes_major(world: World) -> None:
+    number = world.act("bot", lambda op: lifecycle.report(op, "Latency", severity=Severity.SEV1)).id
+    world.later(minutes=2).act("dana", lambda op: lifecycle.triage(op, number, Severity.SEV2))
+    world.later(hours=4).act(
+        "dana", lambda op: declaration.change_severity(op, number, Severity.SEV1, "worse")
+    )
+    assert world.detail(number).findings == []
+
+
+def test_it_counts_every_missed_update_and_shows_the_next_one_overdue(world: World) -> None:
+    number = declared_sev1(world)
+    world.later(hours=2, minutes=5)
+    view = world.detail(number)
+    assert len(view.schedule.missed) == 4  # due at 10:30, 11:00, 11:30 and 12:00
+    item = next(i for i in view.checklist if i.key == "status-update")
+    assert item.state.value == "overdue"
+
+
+def test_it_cancels_the_closure_work_when_reopened(world: World) -> None:
+    number = declared_sev1(world)
+    to_monitoring(world, number)
+    world.later(minutes=31).act("alice", lambda op: lifecycle.close(op, number))
+    world.later(minutes=5).act("alice", lambda op: lifecycle.reopen(op, number, "errors again"))
+    items = {i.key: i for i in world.detail(number).checklist}
+    assert items["customer-email"].state.value == "cancelled"
+    assert items["announce-resolution"].state.value == "cancelled"
+    assert "postmortem" not in items
+
+
+def test_it_refuses_a_handover_dated_before_the_current_holder_took_over(world: World) -> None:
+    number = declared_sev1(world)
+    world.later(minutes=20).act(
+        "alice", lambda op: coordination.assign_role(op, number, Role.IC, "bob")
+    )
+    world.later(minutes=10)
+    with pytest.raises(BadInput, match="handover cannot be dated earlier"):
+        world.runtime.write(
+            lambda op: coordination.assign_role(op, number, Role.IC, "carol"),
+            by="bob",
+            at="2026-03-02T10:10:00Z",
+        )
+
+
+def test_it_triages_a_reopened_detection_that_has_no_severity(world: World) -> None:
+    number = world.act("bot", lambda op: lifecycle.report(op, "Odd graph")).id
+    world.act("dana", lambda op: lifecycle.dismiss(op, number, DismissReason.NOISE))
+    world.act("dana", lambda op: lifecycle.reopen(op, number, "real after all"))
+    world.act("dana", lambda op: lifecycle.triage(op, number, Severity.SEV3))
+    assert world.detail(number).summary["stage"] == "backlog"
+
+
+def test_it_refuses_to_change_severity_by_declaring(world: World) -> None:
+    number = world.act("bot", lambda op: lifecycle.report(op, "Errors")).id
+    world.act("dana", lambda op: lifecycle.triage(op, number, Severity.SEV1))
+    with pytest.raises(BadInput, match="change its severity first"):
+        world.act("dana", lambda op: declaration.declare(op, number, Severity.SEV2))

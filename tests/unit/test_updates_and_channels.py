@@ -103,3 +103,13 @@ def test_it_keeps_channel_names_within_80_characters_with_a_suffix() -> None:
     name = channel_name("x" * 200, T0, suffix=12)
     assert len(name) == 80
     assert name.endswith("x-12")
+
+
+def test_it_refuses_instants_beyond_the_calendar() -> None:
+    import pytest
+
+    from warroom.domain.timefmt import parse_instant
+
+    for text in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00"):
+        with pytest.raises(ValueError, match="not a time"):
+            parse_instant(text)

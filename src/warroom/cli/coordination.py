@@ -170,7 +170,7 @@ def checklist(
     with handled():
         number = incident_number(number_text)
         if verb is None:
-            show_incident(runtime, number, as_json, at=None, only_checklist=True)
+            show_incident(runtime, number, as_json, at=at, only_checklist=True)
             return
         if verb != "done" or not item:
             raise BadInput("usage: warroom checklist ID done ITEM [--note TEXT]")

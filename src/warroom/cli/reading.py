@@ -40,7 +40,7 @@ def list_cmd(
             severities=tuple(severity(s) for s in level or ()),
             service=service,
             include_inactive=all_,
-            since=parse_at(since) if since else None,
+            since=parse_at(since, "--since") if since else None,
             limit=limit,
         )
         with runtime.reading() as session:

@@ -103,11 +103,11 @@ def current() -> Runtime:
     return _current.get()
 
 
-def parse_at(text: str) -> datetime:
+def parse_at(text: str, option: str = "--at") -> datetime:
     try:
         return parse_instant(text)
     except ValueError as exc:
-        raise BadInput(f"--at: {exc}") from None
+        raise BadInput(f"{option}: {exc}") from None
 
 
 def fail(error: WarroomError) -> NoReturn:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -82,6 +82,11 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise Conflict(
             "the incident was changed by someone else at the same time; "
             "nothing was saved: read it again and retry"
+        ) from None
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(
+            "a concurrent change took the same name or number; nothing was saved: retry"
         ) from None
     except OperationalError as exc:
         session.rollback()

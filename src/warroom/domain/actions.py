@@ -104,7 +104,12 @@ def closure_actions(
 
 
 def postmortem_due(incident: IncidentFacts, policy: Policy) -> datetime | None:
-    if incident.severity is None or incident.closed_at is None or incident.dismissed:
+    if (
+        incident.severity is None
+        or incident.closed_at is None
+        or incident.dismissed
+        or incident.stage.is_active  # reopened: due again from its next closure
+    ):
         return None
     within: timedelta | None = policy.level(incident.severity).postmortem_within
     return incident.closed_at + within if within is not None else None

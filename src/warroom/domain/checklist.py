@@ -129,7 +129,7 @@ def checklist(
         ),
     ]
     items += _roles(incident, level.roles, now)
-    items.append(_next_update(incident, updates, update_count))
+    items.append(_next_update(incident, updates, update_count, now))
     items += [_stored(a, now) for a in actions]
     items.append(_postmortem(incident, policy, now))
     return [item for item in items if item is not None]
@@ -164,14 +164,15 @@ def _roles(incident: IncidentFacts, roles: Sequence[Role], now: datetime) -> lis
 
 
 def _next_update(
-    incident: IncidentFacts, updates: UpdateSchedule, update_count: int
+    incident: IncidentFacts, updates: UpdateSchedule, update_count: int, now: datetime
 ) -> ChecklistItem | None:
     if updates.next_due is None:
         return None
     title = f"Status update #{update_count + 1}"
     missed = len(updates.missed)
     note = f"{missed} update{'s' if missed != 1 else ''} missed so far" if missed else None
-    return ChecklistItem("status-update", title, ItemState.DUE, updates.next_due, note=note)
+    state = state_of(updates.next_due, None, now)
+    return ChecklistItem("status-update", title, state, updates.next_due, note=note)
 
 
 def _stored(action: StoredAction, now: datetime) -> ChecklistItem:

@@ -267,6 +267,10 @@ def _reopens_to_triage(ctx: Ctx) -> bool:
     return ctx.incident.dismissed or ctx.incident.severity in (None, Severity.SEV3)
 
 
+def _unclassified(ctx: Ctx) -> bool:
+    return ctx.incident.severity is None
+
+
 def _is_sev3(ctx: Ctx) -> bool:
     return ctx.severity is Severity.SEV3
 
@@ -277,6 +281,14 @@ ACTIVE = frozenset(ACTIVE_STAGES)
 
 EDGES: tuple[Edge, ...] = (
     Edge(Move.TRIAGE, _stages(Stage.DETECTED), Stage.TRIAGED, guards=(severity_known,)),
+    # A dismissed detection reopens to triaged without a severity; triage gives it one.
+    Edge(
+        Move.TRIAGE,
+        _stages(Stage.TRIAGED),
+        Stage.TRIAGED,
+        when=_unclassified,
+        guards=(severity_known,),
+    ),
     Edge(Move.DISMISS, ACTIVE, Stage.CLOSED, guards=(reason_given,)),
     Edge(Move.MERGE, ACTIVE, Stage.CLOSED, guards=(merge_target_active,)),
     Edge(

@@ -16,7 +16,7 @@ def as_utc(moment: datetime) -> datetime:
     """Databases may hand back naive datetimes (SQLite); they are UTC by construction here."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return moment
 
 
 def parse_instant(text: str) -> datetime:
@@ -24,7 +24,9 @@ def parse_instant(text: str) -> datetime:
     cleaned = text.strip()
     try:
         moment = datetime.fromisoformat(cleaned)
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValueError(
             f"{text!r} is not a time: use ISO 8601 with an offset, e.g. 2026-03-02T10:15:00Z"
         ) from None

@@ -141,13 +141,24 @@ def _cadenced(
     missed: list[datetime] = []
     last = declared_at
     for posted in (u for u in updates if u >= declared_at):
-        if posted > last + cadence:
-            missed.append(last + cadence)
+        missed += _slots(last + cadence, posted, cadence)
         last = posted
+    missed += _slots(last + cadence, end, cadence)
     due = last + cadence
-    if due < end:
-        missed.append(due)
     return UpdateSchedule(due if incident.stage.is_active else None, tuple(missed))
+
+
+MAX_LISTED_MISSES = 1000
+
+
+def _slots(first: datetime, until: datetime, cadence: timedelta) -> list[datetime]:
+    """Every due time from ``first`` that passed before ``until``: each one is a missed update."""
+    slots: list[datetime] = []
+    due = first
+    while due < until and len(slots) < MAX_LISTED_MISSES:
+        slots.append(due)
+        due += cadence
+    return slots
 
 
 def _after_changes(

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from warroom.db.models import Action, Incident, StatusUpdate
 from warroom.domain.actions import ActionSpec, declaration_actions
 from warroom.domain.errors import BadInput, Refused
-from warroom.domain.timefmt import utc_text
+from warroom.domain.timefmt import as_utc, utc_text
 from warroom.domain.types import (
     EventKind,
     NoteKind,
@@ -97,11 +97,16 @@ def post_update(
         next_steps=_text("--next", text.next_steps),
         eta=text.eta.strip() or "Unknown",
     )
-    count = op.session.scalar(
-        select(func.count())
-        .select_from(StatusUpdate)
-        .where(StatusUpdate.incident_id == incident.id)
-    )
+    count, last_at = op.session.execute(
+        select(func.count(), func.max(StatusUpdate.at)).where(
+            StatusUpdate.incident_id == incident.id
+        )
+    ).one()
+    if last_at is not None and op.at < as_utc(last_at):
+        raise BadInput(
+            f"{utc_text(op.at)} is before update #{count} ({utc_text(last_at)}): "
+            "updates are numbered in time order"
+        )
     number_ = (count or 0) + 1
     chosen = status or default_status(incident.stage)
     next_at = next_update_after(current, op.policy, op.at)
@@ -189,6 +194,11 @@ def complete_action(op: Op, number: int, key: str, *, note: str | None = None) -
         raise BadInput(f"{action.key} was already done at {utc_text(action.done_at)}")
     if action.cancelled_at is not None:
         raise BadInput(f"{action.key} was cancelled at {utc_text(action.cancelled_at)}")
+    if op.at < action.created_at:
+        raise BadInput(
+            f"{utc_text(op.at)} is before {action.key} was asked for "
+            f"({utc_text(action.created_at)})"
+        )
     action.done_at = op.at
     action.done_by_id = person(op, op.actor).id
     action.note = note.strip() if note else action.note

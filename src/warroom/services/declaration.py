@@ -22,6 +22,7 @@ from warroom.services.lifecycle import (
     report,
     request_for,
     summarise,
+    track_major_since,
 )
 from warroom.services.records import (
     Op,
@@ -59,6 +60,11 @@ def declare(
     op: Op, number: int, severity: Severity | None = None, *, ic: str | None = None
 ) -> Incident:
     incident = load(op, number)
+    if severity is not None and incident.severity_confirmed and severity is not incident.severity:
+        raise BadInput(
+            f"INC-{number} is {incident.severity}: change its severity first, with a reason "
+            f"(`warroom severity INC-{number} {severity.value} --reason TEXT`)"
+        )
     outcome = transition(
         facts(op.session, incident), request_for(op, Move.DECLARE, severity=severity), op.policy
     )
@@ -125,8 +131,9 @@ def change_severity(op: Op, number: int, new: Severity, reason: str) -> Incident
     before = incident.stage
     incident.severity = new
     incident.severity_confirmed = True
-    if new.is_major and incident.major_since is None:
-        incident.major_since = op.at
+    track_major_since(incident, op)
+    if change.old.is_major and not new.is_major and incident.declared_at is not None:
+        incident.customer_visible = True  # it was on the status page; it stays there
     enter_stages(op, incident, change.entered, change.stage)
     direction = "raised" if change.raised else "lowered"
     record(
@@ -141,10 +148,12 @@ def change_severity(op: Op, number: int, new: Severity, reason: str) -> Incident
         stage_to=change.stage.value if before is not change.stage else None,
     )
     current = facts(op.session, incident)
-    if change.declares:
+    if change.declares or (new.is_major and not change.old.is_major):
+        # Becoming SEV0/SEV1 always means an IC, a channel and the level's actions, even for
+        # a SEV2 that had been declared already.
         _declaration_effects(op, incident, None)
     elif change.raised and incident.declared_at is not None:
-        add_actions(op, incident, notification_actions(current, new, op.policy, op.at))
+        add_actions(op, incident, declaration_actions(current, new, op.policy, op.at, None))
     if not change.raised:
         keep = {a.key for a in notification_actions(current, new, op.policy, op.at)}
         keep |= NON_NOTIFICATION_KEYS

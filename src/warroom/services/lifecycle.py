@@ -43,6 +43,13 @@ from warroom.services.records import (
 )
 
 TITLE_MAX = 300
+# What a closure queued; a reopen cancels what has not happened yet.
+CLOSURE_KEYS = {
+    "announce-resolution",
+    "status-page-resolved",
+    "customer-email",
+    "schedule-postmortem",
+}
 
 
 def _title(text: str) -> str:
@@ -155,12 +162,7 @@ def apply_outcome(
     if outcome.severity is not None and outcome.severity is not incident.severity:
         incident.severity = outcome.severity
     enter_stages(op, incident, outcome.entered, outcome.stage)
-    if (
-        incident.severity is not None
-        and incident.severity.is_major
-        and incident.major_since is None
-    ):
-        incident.major_since = op.at
+    track_major_since(incident, op)
     record(
         op,
         incident,
@@ -173,6 +175,15 @@ def apply_outcome(
         **data,
     )
     acknowledge_implied(op, incident, f"{outcome.move.value}")
+
+
+def track_major_since(incident: Incident, op: Op) -> None:
+    """The delayed-declaration clock runs from when the incident became SEV0/SEV1, and stops
+    when it is no longer one."""
+    if incident.severity is not None and incident.severity.is_major:
+        incident.major_since = incident.major_since or op.at
+    else:
+        incident.major_since = None
 
 
 def move(op: Op, number: int, which: Move, *, performed_by: str | None = None) -> Incident:
@@ -275,9 +286,8 @@ def close(op: Op, number: int) -> Incident:
         resolved_at=op.at.isoformat(),
         thanks=thanks,
     )
-    add_actions(
-        op, incident, closure_actions(facts(op.session, incident), op.policy, op.at, thanks)
-    )
+    specs = closure_actions(facts(op.session, incident), op.policy, op.at, thanks)
+    add_actions(op, incident, specs, again=True)
     return incident
 
 
@@ -308,6 +318,7 @@ def reopen(op: Op, number: int, reason: str) -> Incident:
     )
     was_dismissed = incident.dismissed_reason
     incident.dismissed_reason = None
+    cancel_actions(op, incident, only=CLOSURE_KEYS)
     apply_outcome(
         op, incident, outcome, f"reopened: {reason}", reason=reason, was_dismissed=was_dismissed
     )

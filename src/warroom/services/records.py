@@ -188,6 +188,12 @@ def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
     ).all()
     if any(row.person_id == holder.id for row in current):
         return False
+    latest = max((row.assigned_at for row in current), default=None)
+    if role.single_holder and latest is not None and op.at < latest:
+        raise BadInput(
+            f"{utc_text(op.at)} is before the current {role.display_name} took the role "
+            f"({utc_text(latest)}): a handover cannot be dated earlier"
+        )
     if role.single_holder:
         for row in current:
             row.relieved_at = op.at
@@ -216,18 +222,22 @@ def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
     return True
 
 
-def add_actions(op: Op, incident: Incident, specs: list[ActionSpec]) -> list[Action]:
-    """Store pending actions. A key still pending is kept; one already finished gets a fresh
-    occurrence (``-2``, ``-3``) so that, say, a second closure is announced again."""
+def add_actions(
+    op: Op, incident: Incident, specs: list[ActionSpec], *, again: bool = False
+) -> list[Action]:
+    """Store pending actions. One still pending is kept; one cancelled gets a fresh occurrence
+    (``-2``, ``-3``); one done is not asked for twice unless ``again`` (a second closure is
+    announced again, a channel is not created twice)."""
     existing = {
         a.key: a
         for a in op.session.scalars(select(Action).where(Action.incident_id == incident.id))
     }
     added = []
     for spec in specs:
-        key = spec.key
-        occurrence = 1
+        key, occurrence = spec.key, 1
         while key in existing and (existing[key].done_at or existing[key].cancelled_at):
+            if existing[key].done_at and not again:
+                break
             occurrence += 1
             key = f"{spec.key}-{occurrence}"
         if key in existing:
@@ -246,8 +256,10 @@ def add_actions(op: Op, incident: Incident, specs: list[ActionSpec]) -> list[Act
     return added
 
 
-def cancel_actions(op: Op, incident: Incident, keep: set[str] | None = None) -> list[str]:
-    """Cancel pending actions (all, or all but the base keys in ``keep``)."""
+def cancel_actions(
+    op: Op, incident: Incident, keep: set[str] | None = None, only: set[str] | None = None
+) -> list[str]:
+    """Cancel pending actions: all, all but the base keys in ``keep``, or only those in ``only``."""
     cancelled = []
     for action in op.session.scalars(
         select(Action).where(
@@ -258,6 +270,8 @@ def cancel_actions(op: Op, incident: Incident, keep: set[str] | None = None) -> 
     ):
         base = action.key.rsplit("-", 1)[0] if action.key[-1].isdigit() else action.key
         if keep is not None and (action.key in keep or base in keep):
+            continue
+        if only is not None and base not in only and action.key not in only:
             continue
         action.cancelled_at = op.at
         cancelled.append(action.key)
