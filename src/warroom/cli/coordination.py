@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from warroom.cli import render
-from warroom.cli.common import print_incident
+from warroom.cli.common import act_on, print_incident
 from warroom.cli.options import At, By, IncidentArg, Json, incident_number
 from warroom.cli.reading import show_incident
 from warroom.cli.runtime import current, handled, out
@@ -139,17 +139,15 @@ def escalate(
     as_json: Json = False,
 ) -> None:
     """Escalate: recorded now; paging the team arrives with the paging capability."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: coordination.escalate(op, number, team=team, reason=reason),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="escalate",
-        )
-        print_incident(runtime, incident, "escalated" + (f" to {team}" if team else ""), as_json)
+    act_on(
+        number_text,
+        lambda op, number: coordination.escalate(op, number, team=team, reason=reason),
+        "escalated" + (f" to {team}" if team else ""),
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted="escalate",
+    )
 
 
 def checklist(
@@ -193,17 +191,15 @@ def visibility(
     as_json: Json = False,
 ) -> None:
     """Whether a SEV2 is customer-visible (on the status page)."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: coordination.set_visibility(op, number, which),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="visibility",
-        )
-        print_incident(runtime, incident, f"is {which.value}", as_json)
+    act_on(
+        number_text,
+        lambda op, number: coordination.set_visibility(op, number, which),
+        f"is {which.value}",
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted="visibility",
+    )
 
 
 def register(app: typer.Typer) -> None:

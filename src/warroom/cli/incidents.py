@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from warroom.cli.common import print_incident
+from warroom.cli.common import act_on, print_incident
 from warroom.cli.options import At, By, IncidentArg, Json, incident_number, severity
 from warroom.cli.runtime import Runtime, current, handled, out
 from warroom.domain.classifier import classify, parse_answers
@@ -31,17 +31,15 @@ def _stage_move(
     as_json: bool,
     performed_by: str | None = None,
 ) -> None:
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: lifecycle.move(op, number, which, performed_by=performed_by),
-            by=by,
-            at=at,
-            incident=number,
-            attempted=which.value,
-        )
-        print_incident(runtime, incident, which.value, as_json)
+    act_on(
+        number_text,
+        lambda op, number: lifecycle.move(op, number, which, performed_by=performed_by),
+        which.value,
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted=which.value,
+    )
 
 
 def report(
@@ -240,26 +238,22 @@ def mitigate(
     as_json: Json = False,
 ) -> None:
     """Record the mitigation that stopped customer impact."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: lifecycle.mitigate(
-                op,
-                number,
-                action,
-                note=mitigation_note,
-                permanent=permanent,
-                performed_by=performed_by,
-            ),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="mitigate",
-        )
-        print_incident(
-            runtime, incident, "mitigated" + (" and resolved" if permanent else ""), as_json
-        )
+    act_on(
+        number_text,
+        lambda op, number: lifecycle.mitigate(
+            op,
+            number,
+            action,
+            note=mitigation_note,
+            permanent=permanent,
+            performed_by=performed_by,
+        ),
+        "mitigated" + (" and resolved" if permanent else ""),
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted="mitigate",
+    )
 
 
 def resolve(number_text: IncidentArg, by: By = None, at: At = None, as_json: Json = False) -> None:
@@ -274,13 +268,15 @@ def monitor(number_text: IncidentArg, by: By = None, at: At = None, as_json: Jso
 
 def close(number_text: IncidentArg, by: By = None, at: At = None, as_json: Json = False) -> None:
     """Close after the monitoring window, if the closure criteria hold."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: lifecycle.close(op, number), by=by, at=at, incident=number, attempted="close"
-        )
-        print_incident(runtime, incident, "closed", as_json)
+    act_on(
+        number_text,
+        lambda op, number: lifecycle.close(op, number),
+        "closed",
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted="close",
+    )
 
 
 Reason = Annotated[str, typer.Option("--reason", help="Why.")]
@@ -290,17 +286,15 @@ def reopen(
     number_text: IncidentArg, reason: Reason, by: By = None, at: At = None, as_json: Json = False
 ) -> None:
     """Reopen a closed incident."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: lifecycle.reopen(op, number, reason),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="reopen",
-        )
-        print_incident(runtime, incident, "reopened", as_json)
+    act_on(
+        number_text,
+        lambda op, number: lifecycle.reopen(op, number, reason),
+        "reopened",
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted="reopen",
+    )
 
 
 def dismiss(
@@ -311,17 +305,15 @@ def dismiss(
     as_json: Json = False,
 ) -> None:
     """Close as noise, duplicate or test: excluded from metrics, no post-mortem."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: lifecycle.dismiss(op, number, reason),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="dismiss",
-        )
-        print_incident(runtime, incident, f"dismissed as {reason.value}", as_json)
+    act_on(
+        number_text,
+        lambda op, number: lifecycle.dismiss(op, number, reason),
+        f"dismissed as {reason.value}",
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted="dismiss",
+    )
 
 
 def merge(
@@ -332,17 +324,17 @@ def merge(
     as_json: Json = False,
 ) -> None:
     """Merge a duplicate into another active incident, which receives its reports and timeline."""
-    runtime = current()
     with handled():
-        number, target = incident_number(number_text), incident_number(into)
-        incident = runtime.write(
-            lambda op: lifecycle.merge(op, number, target),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="merge",
-        )
-        print_incident(runtime, incident, f"merged into INC-{target}", as_json)
+        target = incident_number(into)
+    act_on(
+        number_text,
+        lambda op, number: lifecycle.merge(op, number, target),
+        f"merged into INC-{target}",
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted="merge",
+    )
 
 
 def severity_cmd(
@@ -354,17 +346,17 @@ def severity_cmd(
     as_json: Json = False,
 ) -> None:
     """Reclassify: raising to SEV0/SEV1 declares; lowering cancels the old level's actions."""
-    runtime = current()
     with handled():
-        number, chosen = incident_number(number_text), severity(level)
-        incident = runtime.write(
-            lambda op: declaration.change_severity(op, number, chosen, reason),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="severity",
-        )
-        print_incident(runtime, incident, f"is now {chosen.value}", as_json)
+        chosen = severity(level)
+    act_on(
+        number_text,
+        lambda op, number: declaration.change_severity(op, number, chosen, reason),
+        f"is now {chosen.value}",
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted="severity",
+    )
 
 
 def postmortem(
@@ -377,17 +369,15 @@ def postmortem(
     as_json: Json = False,
 ) -> None:
     """Record the post-mortem as complete."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: lifecycle.postmortem(op, number, doc),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="postmortem",
-        )
-        print_incident(runtime, incident, "post-mortem complete", as_json)
+    act_on(
+        number_text,
+        lambda op, number: lifecycle.postmortem(op, number, doc),
+        "post-mortem complete",
+        by=by,
+        at=at,
+        as_json=as_json,
+        attempted="postmortem",
+    )
 
 
 def register(app: typer.Typer) -> None:
