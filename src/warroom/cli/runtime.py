@@ -25,6 +25,7 @@ from warroom.domain.policy import Policy
 from warroom.domain.timefmt import parse_instant
 from warroom.services.lifecycle import record_refusal
 from warroom.services.records import Op
+from warroom.services.timers import settle
 
 T = TypeVar("T")
 
@@ -83,7 +84,10 @@ class Runtime:
         timeline in a transaction of its own, since the refused change itself rolls back."""
         try:
             with unit_of_work(self.sessions) as session:
-                return action(self.op(session, by=by, at=at))
+                op = self.op(session, by=by, at=at)
+                result = action(op)
+                settle(op)
+                return result
         except Refused as refused:
             if incident is not None:
                 with unit_of_work(self.sessions) as session:

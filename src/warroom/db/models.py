@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from warroom.db.types import UTCDateTime, json_type, str_enum
+from warroom.domain.timers import TimerKind
 from warroom.domain.types import (
     DismissReason,
     EventKind,
@@ -174,6 +176,33 @@ class Action(Base):
     done_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     cancelled_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class TimerState(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+
+
+class Timer(Base):
+    """A deadline, reminder or escalation: a row with a due time, fired once by a worker."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "kind", "key"),
+        Index("ix_timers_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    kind: Mapped[TimerKind] = mapped_column(str_enum(TimerKind, 32))
+    key: Mapped[str] = mapped_column(String(100))
+    due_at: Mapped[datetime]
+    state: Mapped[TimerState] = mapped_column(str_enum(TimerState, 16), default=TimerState.PENDING)
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    fired_by: Mapped[str | None] = mapped_column(String(100))
+    cancelled_at: Mapped[datetime | None]
 
 
 class Report(Base):

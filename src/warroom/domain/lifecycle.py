@@ -429,3 +429,13 @@ def transition(incident: IncidentFacts, request: MoveRequest, policy: Policy) ->
 
 def _at_stage(incident: IncidentFacts, stage: Stage, severity: Severity | None) -> IncidentFacts:
     return replace(incident, stage=stage, severity=severity)
+
+
+def unmet_closure_criteria(
+    incident: IncidentFacts, evidence: ClosureEvidence, policy: Policy, at: datetime
+) -> list[Refused]:
+    """The closure criteria that would refuse a closure at ``at``, whoever confirms it."""
+    request = MoveRequest(Move.CLOSE, at, actor="", evidence=evidence)
+    ctx = Ctx(incident, request, policy)
+    found = (guard(ctx) for guard in CLOSURE_CRITERIA if guard is not closure_confirmer)
+    return [refusal for refusal in found if refusal is not None]

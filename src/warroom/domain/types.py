@@ -70,6 +70,8 @@ class Move(StrEnum):
     CLOSE = "close"
     REOPEN = "reopen"
     POSTMORTEM = "postmortem"
+    REMINDER = "reminder"
+    MISSED = "missed"
 
 
 class Role(StrEnum):
@@ -206,3 +208,5 @@ class EventKind(StrEnum):
     VISIBILITY = "visibility"
     MERGED = "merged"
     POSTMORTEM = "postmortem"
+    REMINDER = "reminder"
+    MISSED = "missed"

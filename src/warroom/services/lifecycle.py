@@ -86,6 +86,7 @@ def report(
     )
     op.session.add(incident)
     op.session.flush()
+    op.touched[incident.id] = incident
     reporter = person(op, op.actor)
     op.session.add(
         Report(

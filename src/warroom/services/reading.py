@@ -118,9 +118,18 @@ class Detail:
         return data
 
 
-def detail(session: Session, incident: Incident, policy: Policy, now: datetime) -> Detail:
+@dataclass(frozen=True)
+class Progress:
+    """Where an incident stands against its schedule: what the checklist and timers read."""
+
+    facts: IncidentFacts
+    updates: list[StatusUpdate]
+    schedule: UpdateSchedule
+    actions: list[StoredAction]
+
+
+def progress(session: Session, incident: Incident, policy: Policy, now: datetime) -> Progress:
     current = facts(session, incident)
-    events = [_event(e) for e in _timeline(session, incident.id)]
     updates = list(
         session.scalars(
             select(StatusUpdate)
@@ -128,15 +137,12 @@ def detail(session: Session, incident: Incident, policy: Policy, now: datetime) 
             .order_by(StatusUpdate.number)
         )
     )
-    stage_changes = [
-        e.at
-        for e in events
-        if e.kind == EventKind.STAGE
-        and e.data.get("from") != e.data.get("to")
-        and e.data.get("to") not in (Stage.DETECTED.value,)
-    ]
     updates_schedule = schedule(
-        current, policy, updates=[u.at for u in updates], stage_changes=stage_changes, now=now
+        current,
+        policy,
+        updates=[u.at for u in updates],
+        stage_changes=_stage_changes(session, incident.id),
+        now=now,
     )
     stored = [
         StoredAction(a.key, a.title, a.due_at, a.done_at, a.cancelled_at is not None, a.note)
@@ -144,11 +150,34 @@ def detail(session: Session, incident: Incident, policy: Policy, now: datetime) 
             select(Action).where(Action.incident_id == incident.id).order_by(Action.id)
         )
     ]
+    return Progress(current, updates, updates_schedule, stored)
+
+
+def _stage_changes(session: Session, incident_id: int) -> list[datetime]:
+    """When the incident entered a new stage after detection (its own entries, not merged)."""
+    rows = session.execute(
+        select(TimelineEvent.at, TimelineEvent.data).where(
+            TimelineEvent.incident_id == incident_id,
+            TimelineEvent.kind == EventKind.STAGE,
+            TimelineEvent.origin_incident_id.is_(None),
+        )
+    )
+    return [
+        at
+        for at, data in rows
+        if data.get("from") != data.get("to") and data.get("to") != Stage.DETECTED.value
+    ]
+
+
+def detail(session: Session, incident: Incident, policy: Policy, now: datetime) -> Detail:
+    state = progress(session, incident, policy, now)
+    current, updates, updates_schedule = state.facts, state.updates, state.schedule
+    events = [_event(e) for e in _timeline(session, incident.id)]
     items = checklist(
         current,
         policy,
         now=now,
-        actions=stored,
+        actions=state.actions,
         updates=updates_schedule,
         update_count=len(updates),
         major_since=incident.major_since,

@@ -33,6 +33,8 @@ class Op:
     at: datetime
     now: datetime
     _people: dict[str, Person] = field(default_factory=dict, repr=False)
+    # Incidents this write changed: their timers are reconciled before the commit.
+    touched: dict[int, Incident] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.now.tzinfo is None:
@@ -152,6 +154,7 @@ def record(
 def touch(op: Op, incident: Incident) -> None:
     """Mark the incident changed: bumps its version, so a concurrent change conflicts."""
     incident.updated_at = op.now
+    op.touched[incident.id] = incident
 
 
 def enter_stages(op: Op, incident: Incident, entered: tuple[Stage, ...], final: Stage) -> None:

@@ -1,4 +1,4 @@
-"""Incident lifecycle core: incidents, roles, the append-only timeline, updates, actions.
+"""Incident lifecycle core: incidents, roles, the append-only timeline, updates, actions, timers.
 
 Revision ID: 0001
 Revises:
@@ -302,6 +302,8 @@ def upgrade() -> None:
                 "visibility",
                 "merged",
                 "postmortem",
+                "reminder",
+                "missed",
                 name="eventkind",
                 native_enum=False,
                 create_constraint=True,
@@ -333,6 +335,55 @@ def upgrade() -> None:
     with op.batch_alter_table("timeline_events", schema=None) as batch_op:
         batch_op.create_index("ix_timeline_events_incident_at", ["incident_id", "at"], unique=False)
 
+    op.create_table(
+        "timers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "kind",
+            sa.Enum(
+                "update-due",
+                "ack-target",
+                "declaration-deadline",
+                "no-progress",
+                "resolve-target",
+                "severity-proposal",
+                "ready-to-close",
+                "action-due",
+                "postmortem-due",
+                name="timerkind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum(
+                "pending",
+                "fired",
+                "cancelled",
+                name="timerstate",
+                native_enum=False,
+                create_constraint=True,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("fired_by", sa.String(length=100), nullable=True),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], name=op.f("fk_timers_incident_id_incidents")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_timers")),
+        sa.UniqueConstraint("incident_id", "kind", "key", name=op.f("uq_timers_incident_id")),
+    )
+    op.create_index("ix_timers_due", "timers", ["state", "due_at"], unique=False)
     _make_timeline_append_only()
 
 
@@ -370,6 +421,8 @@ def downgrade() -> None:
     with op.batch_alter_table("timeline_events", schema=None) as batch_op:
         batch_op.drop_index("ix_timeline_events_incident_at")
 
+    op.drop_index("ix_timers_due", table_name="timers")
+    op.drop_table("timers")
     op.drop_table("timeline_events")
     op.drop_table("status_updates")
     with op.batch_alter_table("role_assignments", schema=None) as batch_op:

@@ -1,0 +1,1 @@
+"""Durable work: timers claimed and fired by workers, one transaction each."""

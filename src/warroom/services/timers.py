@@ -1,0 +1,225 @@
+"""Durable timers: reconciled with the domain's plan after every change, fired by a worker.
+
+``settle`` runs at the end of every write, in the same transaction: the stored timers become
+exactly what :func:`warroom.domain.timers.plan` asks for. ``fire`` is what happens when one
+falls due; the worker calls it in the transaction that marks the timer fired, so its effects
+happen once or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from warroom.db.models import Incident, Report, Timer, TimerState
+from warroom.domain.actions import ActionSpec
+from warroom.domain.durations import humanize
+from warroom.domain.facts import ClosureEvidence, IncidentFacts
+from warroom.domain.lifecycle import closers, unmet_closure_criteria
+from warroom.domain.timefmt import utc_text
+from warroom.domain.timers import TimerKind, plan
+from warroom.domain.types import EventKind, ReportSource, Role
+from warroom.services.reading import Progress, progress
+from warroom.services.records import Op, add_actions, record
+
+SYSTEM_ACTOR = "warroom"
+
+
+def settle(op: Op) -> None:
+    """Reconcile the timers of every incident this write touched."""
+    for incident in op.touched.values():
+        reconcile(op, incident)
+
+
+def reconcile(op: Op, incident: Incident) -> None:
+    op.session.flush()
+    state = progress(op.session, incident, op.policy, op.now)
+    wanted = {
+        (spec.kind, spec.key): spec
+        for spec in plan(
+            state.facts,
+            op.policy,
+            now=op.now,
+            updates=state.schedule,
+            actions=state.actions,
+            major_since=incident.major_since,
+        )
+    }
+    stored = {
+        (timer.kind, timer.key): timer
+        for timer in op.session.scalars(select(Timer).where(Timer.incident_id == incident.id))
+    }
+    for identity, timer in stored.items():
+        if timer.state is TimerState.PENDING and identity not in wanted:
+            timer.state = TimerState.CANCELLED
+            timer.cancelled_at = op.now
+    for identity, spec in wanted.items():
+        if identity not in stored:
+            op.session.add(
+                Timer(
+                    incident_id=incident.id,
+                    kind=spec.kind,
+                    key=spec.key,
+                    due_at=spec.due_at,
+                    state=TimerState.PENDING,
+                    created_at=op.now,
+                )
+            )
+    op.session.flush()
+
+
+@dataclass(frozen=True)
+class Firing:
+    op: Op
+    incident: Incident
+    timer: Timer
+    state: Progress
+
+    @property
+    def due(self) -> str:
+        return utc_text(self.timer.due_at)
+
+    def note(self, kind: EventKind, summary: str, **data: object) -> None:
+        record(self.op, self.incident, kind, summary, timer=self.timer.kind.value, **data)
+
+
+def fire(op: Op, timer: Timer) -> None:
+    """Record what a due timer means, on the incident's timeline and checklist."""
+    incident = op.session.get(Incident, timer.incident_id)
+    assert incident is not None
+    HANDLERS[timer.kind](
+        Firing(op, incident, timer, progress(op.session, incident, op.policy, op.now))
+    )
+
+
+def _update_due(f: Firing) -> None:
+    current = f.state.facts
+    owner = comms_owner(current)
+    number = len(f.state.updates) + 1
+    f.note(
+        EventKind.REMINDER,
+        f"status update #{number} is due ({f.due}): reminder to "
+        f"{owner or 'nobody (assign a communications lead)'}",
+        due_at=f.timer.due_at.isoformat(),
+        owner=owner,
+    )
+    assert current.severity is not None
+    cadence = f.op.policy.level(current.severity).update_cadence
+    previous = f.timer.due_at - cadence if cadence is not None else None
+    if previous is not None and previous in f.state.schedule.missed:
+        f.note(
+            EventKind.MISSED,
+            f"the status update due at {utc_text(previous)} was not posted",
+            due_at=previous.isoformat(),
+        )
+
+
+def _ack_target(f: Firing) -> None:
+    f.note(
+        EventKind.MISSED,
+        f"not acknowledged by the target ({f.due})",
+        due_at=f.timer.due_at.isoformat(),
+    )
+
+
+def _declaration_deadline(f: Firing) -> None:
+    f.note(
+        EventKind.MISSED,
+        f"a {f.state.facts.severity} not declared by {f.due}: delayed declaration",
+        due_at=f.timer.due_at.isoformat(),
+    )
+
+
+def _no_progress(f: Firing) -> None:
+    current = f.state.facts
+    _escalate(f, f"no progress: {current.stage.value} since {utc_text(current.stage_entered_at)}")
+
+
+def _resolve_target(f: Firing) -> None:
+    assert f.state.facts.severity is not None
+    level = f.op.policy.level(f.state.facts.severity)
+    text = f"unresolved past the resolve target ({f.due})"
+    if level.escalate_to is not None and level.escalate_after == level.resolve_within:
+        _escalate(
+            f, f"{text}: propose raising to {level.escalate_to.value}", level.escalate_to.value
+        )
+    else:
+        _escalate(f, text)
+
+
+def _severity_proposal(f: Firing) -> None:
+    assert f.state.facts.severity is not None
+    level = f.op.policy.level(f.state.facts.severity)
+    assert level.escalate_to is not None
+    after = humanize(level.escalate_after or timedelta())
+    _escalate(
+        f,
+        f"unresolved after {after}: propose raising to {level.escalate_to.value}",
+        level.escalate_to.value,
+    )
+
+
+def _ready_to_close(f: Firing) -> None:
+    current = f.state.facts
+    unmet = unmet_closure_criteria(current, _evidence(f.op, f.incident), f.op.policy, f.op.now)
+    if unmet:
+        still = "; ".join(f"{r.rule}: {r.message}" for r in unmet)
+        text = f"monitoring window complete, but not ready to close: {still}"
+    else:
+        who = ", ".join(sorted(closers(current))) or "its IC or responder"
+        text = f"monitoring window complete: ready to close ({who} can close it)"
+    f.note(EventKind.REMINDER, text, unmet=[r.rule for r in unmet])
+
+
+def _action_due(f: Firing) -> None:
+    action = next((a for a in f.state.actions if a.key == f.timer.key), None)
+    title = action.title if action else f.timer.key
+    f.note(EventKind.MISSED, f"overdue since {f.due}: {title}", action=f.timer.key)
+
+
+def _postmortem_due(f: Firing) -> None:
+    f.note(
+        EventKind.MISSED, f"the post-mortem was due at {f.due}", due_at=f.timer.due_at.isoformat()
+    )
+
+
+HANDLERS: dict[TimerKind, Callable[[Firing], None]] = {
+    TimerKind.UPDATE_DUE: _update_due,
+    TimerKind.ACK_TARGET: _ack_target,
+    TimerKind.DECLARATION_DEADLINE: _declaration_deadline,
+    TimerKind.NO_PROGRESS: _no_progress,
+    TimerKind.RESOLVE_TARGET: _resolve_target,
+    TimerKind.SEVERITY_PROPOSAL: _severity_proposal,
+    TimerKind.READY_TO_CLOSE: _ready_to_close,
+    TimerKind.ACTION_DUE: _action_due,
+    TimerKind.POSTMORTEM_DUE: _postmortem_due,
+}
+
+
+def _escalate(f: Firing, text: str, proposal: str | None = None) -> None:
+    """An escalation event; paging the next tier arrives with the paging capability."""
+    add_actions(
+        f.op, f.incident, [ActionSpec("escalate", "Page the next escalation tier")], again=True
+    )
+    f.note(EventKind.ESCALATED, f"escalated: {text}", trigger=f.timer.kind.value, proposal=proposal)
+
+
+def comms_owner(incident: IncidentFacts) -> str | None:
+    """Who gets the update reminder: the communications lead, else the IC, else the responder."""
+    for role in (Role.COMMS, Role.IC, Role.RESPONDER):
+        holders = incident.roles.get(role, ())
+        if holders:
+            return holders[0]
+    return None
+
+
+def _evidence(op: Op, incident: Incident) -> ClosureEvidence:
+    reports = op.session.scalars(
+        select(Report.at).where(
+            Report.incident_id == incident.id, Report.source == ReportSource.CUSTOMER
+        )
+    )
+    return ClosureEvidence(customer_reports=tuple(reports))
