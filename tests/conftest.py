@@ -20,12 +20,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from warroom.cli.runtime import Runtime
 from warroom.config import Settings
 from warroom.db.engine import make_engine
 from warroom.db.models import Base, Incident
 from warroom.db.schema import upgrade
 from warroom.domain.policy import DEFAULT_POLICY
+from warroom.runtime import Runtime
 from warroom.services.reading import Detail, detail
 from warroom.services.records import Op
 

@@ -1,98 +1,24 @@
-"""What a CLI command needs: settings, the database, the policy, the clock, and one place
-that turns the domain's errors into exit codes (product.md §7)."""
+"""The CLI's side of the runtime: the current invocation's runtime, the consoles, and the one
+place that turns the domain's errors into exit codes (product.md §7)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cached_property
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
-from warroom.config import Settings, load_policy
-from warroom.db.engine import default_url, make_engine, session_factory, unit_of_work
-from warroom.db.schema import ensure_current
-from warroom.domain.errors import BadInput, Refused, Unavailable, WarroomError
-from warroom.domain.policy import Policy
-from warroom.domain.timefmt import parse_instant
-from warroom.services.lifecycle import record_refusal
-from warroom.services.records import Op
-from warroom.services.timers import settle
+from warroom.domain.errors import Refused, Unavailable, WarroomError
+from warroom.runtime import Runtime, parse_at, system_now
 
-T = TypeVar("T")
+__all__ = ["Runtime", "activate", "current", "fail", "handled", "parse_at", "system_now"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def system_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Runtime:
-    settings: Settings = field(default_factory=Settings)
-    clock: Callable[[], datetime] = system_now
-
-    @cached_property
-    def policy(self) -> Policy:
-        return load_policy(self.settings.policy_path())
-
-    @cached_property
-    def engine(self) -> Engine:
-        engine = make_engine(self.settings.database_url or default_url())
-        try:
-            ensure_current(engine)
-        except OperationalError as exc:
-            raise Unavailable(f"the database is unreachable: {str(exc.orig).strip()}") from None
-        return engine
-
-    @cached_property
-    def sessions(self) -> sessionmaker[Session]:
-        return session_factory(self.engine)
-
-    def op(self, session: Session, *, by: str | None, at: str | None) -> Op:
-        now = self.clock()
-        when = parse_at(at) if at else now
-        return Op(
-            session=session, policy=self.policy, actor=by or self.settings.actor(), at=when, now=now
-        )
-
-    @contextmanager
-    def reading(self) -> Iterator[Session]:
-        with unit_of_work(self.sessions) as session:
-            yield session
-
-    def write(
-        self,
-        action: Callable[[Op], T],
-        *,
-        by: str | None,
-        at: str | None,
-        incident: int | None = None,
-        attempted: str = "",
-    ) -> T:
-        """Run one write in its own transaction. A refusal is recorded on the incident's
-        timeline in a transaction of its own, since the refused change itself rolls back."""
-        try:
-            with unit_of_work(self.sessions) as session:
-                op = self.op(session, by=by, at=at)
-                result = action(op)
-                settle(op)
-                return result
-        except Refused as refused:
-            if incident is not None:
-                with unit_of_work(self.sessions) as session:
-                    record_refusal(self.op(session, by=by, at=at), incident, refused, attempted)
-            raise
 
 
 _current: ContextVar[Runtime] = ContextVar("warroom_runtime")
@@ -105,13 +31,6 @@ def activate(runtime: Runtime) -> None:
 
 def current() -> Runtime:
     return _current.get()
-
-
-def parse_at(text: str, option: str = "--at") -> datetime:
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        raise BadInput(f"{option}: {exc}") from None
 
 
 def fail(error: WarroomError) -> NoReturn:

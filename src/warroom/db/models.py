@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from warroom.db.types import UTCDateTime, json_type, str_enum
 from warroom.domain.timers import TimerKind
 from warroom.domain.types import (
+    Access,
     DismissReason,
     EventKind,
     ReportSource,
@@ -203,6 +204,24 @@ class Timer(Base):
     fired_at: Mapped[datetime | None]
     fired_by: Mapped[str | None] = mapped_column(String(100))
     cancelled_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """An API credential. Only a hash of the secret is stored; the secret is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    access: Mapped[Access] = mapped_column(str_enum(Access, 16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    person: Mapped[Person] = relationship(lazy="joined")
 
 
 class Report(Base):

@@ -190,6 +190,18 @@ def normalise_handle(text: str) -> str:
     return handle
 
 
+class Access(StrEnum):
+    """What an API token may do: read; also write; also manage tokens and act for others."""
+
+    VIEWER = "viewer"
+    MEMBER = "member"
+    ADMIN = "admin"
+
+    def allows(self, needed: Access) -> bool:
+        order = [Access.VIEWER, Access.MEMBER, Access.ADMIN]
+        return order.index(self) >= order.index(needed)
+
+
 class EventKind(StrEnum):
     """Kinds of timeline entries. The timeline is append-only."""
 

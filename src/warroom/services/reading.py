@@ -251,10 +251,13 @@ class ListFilter:
     include_inactive: bool = False
     since: datetime | None = None
     limit: int = 100
+    offset: int = 0
 
 
 def list_incidents(session: Session, filters: ListFilter) -> list[Incident]:
-    query: Select[Incident] = select(Incident).order_by(Incident.id.desc()).limit(filters.limit)
+    query: Select[Incident] = (
+        select(Incident).order_by(Incident.id.desc()).limit(filters.limit).offset(filters.offset)
+    )
     if filters.stages:
         query = query.where(Incident.stage.in_(filters.stages))
     elif not filters.include_inactive:

@@ -32,6 +32,8 @@ class Op:
     actor: str
     at: datetime
     now: datetime
+    # An admin acting for ``actor`` over the API; recorded as "on behalf of".
+    entered_by: str | None = None
     _people: dict[str, Person] = field(default_factory=dict, repr=False)
     # Incidents this write changed: their timers are reconciled before the commit.
     touched: dict[int, Incident] = field(default_factory=dict, repr=False)
@@ -144,8 +146,10 @@ def record(
         recorded_at=op.now,
         kind=kind,
         actor=person(op, op.actor),
-        summary=summary,
-        data={key: value for key, value in data.items() if value is not None},
+        summary=summary
+        + (f" (by {op.entered_by} on behalf of {op.actor})" if op.entered_by else ""),
+        data={key: value for key, value in data.items() if value is not None}
+        | ({"entered_by": op.entered_by} if op.entered_by else {}),
     )
     op.session.add(event)
     return event

@@ -384,6 +384,35 @@ def upgrade() -> None:
         sa.UniqueConstraint("incident_id", "kind", "key", name=op.f("uq_timers_incident_id")),
     )
     op.create_index("ix_timers_due", "timers", ["state", "due_at"], unique=False)
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column(
+            "access",
+            sa.Enum(
+                "viewer",
+                "member",
+                "admin",
+                name="access",
+                native_enum=False,
+                create_constraint=True,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("secret_hash", sa.String(length=64), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["people.id"], name=op.f("fk_api_tokens_person_id_people")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("secret_hash", name=op.f("uq_api_tokens_secret_hash")),
+    )
     _make_timeline_append_only()
 
 
@@ -421,6 +450,7 @@ def downgrade() -> None:
     with op.batch_alter_table("timeline_events", schema=None) as batch_op:
         batch_op.drop_index("ix_timeline_events_incident_at")
 
+    op.drop_table("api_tokens")
     op.drop_index("ix_timers_due", table_name="timers")
     op.drop_table("timers")
     op.drop_table("timeline_events")

@@ -1,0 +1,99 @@
+"""What every edge (CLI, API, worker) needs: settings, the database, the policy and the clock,
+and one way to run a write: in one transaction, timers settled, refusals recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from warroom.config import Settings, load_policy
+from warroom.db.engine import default_url, make_engine, session_factory, unit_of_work
+from warroom.db.schema import ensure_current
+from warroom.domain.errors import BadInput, Refused, Unavailable
+from warroom.domain.policy import Policy
+from warroom.domain.timefmt import parse_instant
+from warroom.services.lifecycle import record_refusal
+from warroom.services.records import Op
+from warroom.services.timers import settle
+
+T = TypeVar("T")
+
+
+def system_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings = field(default_factory=Settings)
+    clock: Callable[[], datetime] = system_now
+
+    @cached_property
+    def policy(self) -> Policy:
+        return load_policy(self.settings.policy_path())
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.settings.database_url or default_url())
+        try:
+            ensure_current(engine)
+        except OperationalError as exc:
+            raise Unavailable(f"the database is unreachable: {str(exc.orig).strip()}") from None
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+    def op(
+        self, session: Session, *, by: str | None, at: str | None, entered_by: str | None = None
+    ) -> Op:
+        now = self.clock()
+        when = parse_at(at) if at else now
+        actor = by or self.settings.actor()
+        return Op(session, self.policy, actor, when, now, entered_by=entered_by)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with unit_of_work(self.sessions) as session:
+            yield session
+
+    def write(
+        self,
+        action: Callable[[Op], T],
+        *,
+        by: str | None,
+        at: str | None,
+        incident: int | None = None,
+        attempted: str = "",
+        entered_by: str | None = None,
+    ) -> T:
+        """Run one write in its own transaction. A refusal is recorded on the incident's
+        timeline in a transaction of its own, since the refused change itself rolls back."""
+        try:
+            with unit_of_work(self.sessions) as session:
+                op = self.op(session, by=by, at=at, entered_by=entered_by)
+                result = action(op)
+                settle(op)
+                return result
+        except Refused as refused:
+            if incident is not None:
+                with unit_of_work(self.sessions) as session:
+                    op = self.op(session, by=by, at=at, entered_by=entered_by)
+                    record_refusal(op, incident, refused, attempted)
+            raise
+
+
+def parse_at(text: str, option: str = "--at") -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise BadInput(f"{option}: {exc}") from None

@@ -1,0 +1,84 @@
+"""API tokens: created for a person with an access level, shown once, stored as a hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warroom.db.models import ApiToken
+from warroom.domain.errors import BadInput, NotFound
+from warroom.domain.types import Access
+from warroom.services.records import Op, person
+
+TOKEN_PREFIX = "wr_"  # noqa: S105 - a public prefix that marks warroom tokens, not a secret
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create(op: Op, *, holder: str, access: Access, name: str) -> tuple[ApiToken, str]:
+    """A new token; the secret is returned once and never stored."""
+    label = name.strip()
+    if not label or len(label) > 100:
+        raise BadInput("a token needs a name of 1-100 characters: --name TEXT")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        person_id=person(op, holder).id,
+        name=label,
+        access=access,
+        secret_hash=_hash(secret),
+        prefix=secret[: len(TOKEN_PREFIX) + 6],
+        created_at=op.now,
+    )
+    op.session.add(token)
+    op.session.flush()
+    return token, secret
+
+
+def listing(session: Session) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def revoke(op: Op, token_id: int) -> ApiToken:
+    token = op.session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"token {token_id} does not exist")
+    if token.revoked_at is None:
+        token.revoked_at = op.now
+    return token
+
+
+def has_admin(session: Session) -> bool:
+    return (
+        session.scalar(
+            select(ApiToken.id)
+            .where(ApiToken.access == Access.ADMIN, ApiToken.revoked_at.is_(None))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+@dataclass(frozen=True)
+class Caller:
+    handle: str
+    access: Access
+    token_id: int
+
+
+def authenticate(session: Session, secret: str, now: datetime) -> Caller | None:
+    """The caller a secret belongs to, or ``None``. The hash lookup is the comparison: no
+    secret is compared character by character."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.secret_hash == _hash(secret)))
+    if token is None or token.revoked_at is not None:
+        return None
+    token.last_used_at = now
+    return Caller(token.person.handle, token.access, token.id)

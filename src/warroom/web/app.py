@@ -1,0 +1,54 @@
+"""``create_app()``: the API, health endpoints and OpenAPI docs, over one runtime."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from warroom import __version__
+from warroom.db.schema import SCHEMA_REVISION, current_revision
+from warroom.runtime import Runtime
+from warroom.web import api, problems
+from warroom.web.deps import RuntimeDep
+
+
+def policy_hash(runtime: Runtime) -> str:
+    """Shows configuration drift between nodes: the same policy hashes the same."""
+    canonical = json.dumps(runtime.policy.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    app = FastAPI(
+        title="warroom",
+        version=__version__,
+        description="Incident response from the first alert to the finished post-mortem.",
+    )
+    app.state.runtime = runtime or Runtime()
+    problems.install(app)
+    app.include_router(api.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(runtime: RuntimeDep) -> JSONResponse:
+        with runtime.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        revision = current_revision(runtime.engine)
+        ready = revision == SCHEMA_REVISION
+        body = {
+            "status": "ready" if ready else "schema-mismatch",
+            "database": "reachable",
+            "schema": revision,
+            "expected_schema": SCHEMA_REVISION,
+            "policy": policy_hash(runtime),
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return app

@@ -1,0 +1,205 @@
+"""The REST API: tokens, problem details, ETags, and the lifecycle over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import World
+from tests.web.conftest import serving
+from warroom.config import Settings
+from warroom.domain.types import Access
+from warroom.jobs.worker import fire_one
+from warroom.runtime import Runtime
+from warroom.services import tokens
+from warroom.web.app import create_app
+
+
+def token(world: World, holder: str, access: Access = Access.MEMBER) -> dict[str, str]:
+    _, secret = world.act(
+        "admin", lambda op: tokens.create(op, holder=holder, access=access, name="test")
+    )
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def declare(
+    client: httpx.Client, auth: dict[str, str], title: str = "Checkout errors"
+) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/incidents/declare", json={"severity": "SEV1", "title": title}, headers=auth
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_it_needs_a_valid_token_and_enough_access(client: httpx.Client, world: World) -> None:
+    missing = client.get("/api/v1/incidents")
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert (
+        client.get("/api/v1/incidents", headers={"Authorization": "Bearer wr_nope"}).status_code
+        == 401
+    )
+    viewer = token(world, "vera", Access.VIEWER)
+    assert client.get("/api/v1/incidents", headers=viewer).status_code == 200
+    refused = client.post("/api/v1/incidents", json={"title": "x"}, headers=viewer)
+    assert refused.status_code == 403
+    assert "member" in refused.json()["detail"]
+
+
+def test_it_revokes_a_token(client: httpx.Client, world: World) -> None:
+    auth = token(world, "alice")
+    with world.runtime.reading() as session:
+        [stored] = tokens.listing(session)
+    assert stored.secret_hash not in auth["Authorization"]  # only the hash is kept
+    world.act("admin", lambda op: tokens.revoke(op, stored.id))
+    assert client.get("/api/v1/incidents", headers=auth).status_code == 401
+
+
+def test_it_runs_the_lifecycle_as_the_tokens_person(client: httpx.Client, world: World) -> None:
+    alice = token(world, "alice")
+    incident = declare(client, alice)
+    assert (incident["id"], incident["stage"], incident["ic"]) == ("INC-1", "declared", "alice")
+    world.later(minutes=1)
+    assert (
+        client.post(
+            "/api/v1/incidents/INC-1/investigate", json={"performed_by": "bob"}, headers=alice
+        ).status_code
+        == 200
+    )
+    world.later(minutes=5)
+    assert (
+        client.post(
+            "/api/v1/incidents/1/mitigate",
+            json={"action": "rollback", "performed_by": "bob"},
+            headers=alice,
+        ).status_code
+        == 200
+    )
+    world.later(minutes=5)
+    assert client.post("/api/v1/incidents/1/resolve", headers=alice).status_code == 200
+    assert client.post("/api/v1/incidents/1/monitor", headers=alice).status_code == 200
+    world.later(minutes=10)
+    early = client.post("/api/v1/incidents/1/close", headers=alice)
+    assert early.status_code == 409
+    problem = early.json()
+    assert (problem["rule"], problem["status"]) == ("closure-window", 409)
+    assert problem["type"].endswith("/rule/closure-window")
+    world.later(minutes=21)
+    closed = client.post("/api/v1/incidents/1/close", headers=alice)
+    assert closed.json()["stage"] == "closed"
+    timeline = client.get("/api/v1/incidents/1/timeline", headers=alice).json()
+    assert [e["data"].get("rule") for e in timeline if e["kind"] == "refused"] == ["closure-window"]
+    assert {e["actor"] for e in timeline} >= {"alice"}
+
+
+def test_it_refuses_a_write_based_on_a_stale_read(client: httpx.Client, world: World) -> None:
+    alice = token(world, "alice")
+    declare(client, alice)
+    read = client.get("/api/v1/incidents/INC-1", headers=alice)
+    tag = read.headers["etag"]
+    world.later(minutes=1)
+    client.post(
+        "/api/v1/incidents/1/roles", json={"role": "comms", "person": "carol"}, headers=alice
+    )
+    stale = client.post("/api/v1/incidents/1/investigate", headers={**alice, "If-Match": tag})
+    assert stale.status_code == 412
+    fresh = stale.headers["etag"]
+    ok = client.post("/api/v1/incidents/1/investigate", headers={**alice, "If-Match": fresh})
+    assert ok.status_code == 200
+    assert ok.headers["etag"] != fresh
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "fragment"),
+    [
+        ("/api/v1/incidents/declare", {"severity": "SEV9", "title": "x"}, 422, "severity"),
+        (
+            "/api/v1/incidents/declare",
+            {"severity": "SEV1", "title": "x", "colour": "red"},
+            422,
+            "colour",
+        ),
+        (
+            "/api/v1/incidents/declare",
+            {"severity": "SEV1", "title": "x", "at": "yesterday"},
+            422,
+            "at",
+        ),
+        ("/api/v1/incidents/declare", {"severity": "SEV1", "title": "   "}, 422, "title is empty"),
+        ("/api/v1/incidents/INC-77/ack", {}, 404, "INC-77 does not exist"),
+        ("/api/v1/incidents/banana/ack", {}, 404, "not an incident id"),
+        ("/api/v1/classify", {"customers_affected_pct": 130}, 422, "customers_affected_pct"),
+    ],
+)
+def test_it_answers_client_mistakes_with_problem_details(
+    client: httpx.Client, world: World, path: str, body: dict[str, Any], status: int, fragment: str
+) -> None:
+    response = client.post(path, json=body, headers=token(world, "alice"))
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert fragment in response.json()["detail"]
+
+
+def test_it_lets_only_admins_act_on_behalf_of_someone(client: httpx.Client, world: World) -> None:
+    declare(client, token(world, "alice"))
+    body = {"role": "scribe", "person": "sam", "on_behalf_of": "alice"}
+    assert (
+        client.post("/api/v1/incidents/1/roles", json=body, headers=token(world, "bob")).status_code
+        == 403
+    )
+    admin = token(world, "root", Access.ADMIN)
+    assert client.post("/api/v1/incidents/1/roles", json=body, headers=admin).status_code == 200
+    last = client.get("/api/v1/incidents/1/timeline", headers=admin).json()[-1]
+    assert (last["actor"], last["data"]["entered_by"]) == ("alice", "root")
+    assert last["summary"].endswith("(by root on behalf of alice)")
+
+
+def test_it_pages_through_filtered_lists(client: httpx.Client, world: World) -> None:
+    alice = token(world, "alice")
+    for n in range(5):
+        declare(client, alice, f"Incident {n}")
+    first = client.get("/api/v1/incidents", params={"limit": 2}, headers=alice).json()
+    assert [i["id"] for i in first["items"]] == ["INC-5", "INC-4"]
+    second = client.get(
+        "/api/v1/incidents", params={"limit": 2, "offset": first["next_offset"]}, headers=alice
+    ).json()
+    assert [i["id"] for i in second["items"]] == ["INC-3", "INC-2"]
+    sev2 = client.get("/api/v1/incidents", params={"severity": "SEV2"}, headers=alice).json()
+    assert sev2["items"] == []
+
+
+def test_it_reminds_a_sev1_declared_through_the_api_after_30_minutes(
+    client: httpx.Client, world: World
+) -> None:
+    declare(client, token(world, "alice"))
+    world.later(minutes=30)
+    while fire_one(world.runtime.sessions, world.runtime.policy, now=world.clock.now):
+        pass
+    timeline = client.get("/api/v1/incidents/1/timeline", headers=token(world, "alice")).json()
+    reminders = [e for e in timeline if e["kind"] == "reminder"]
+    assert (
+        reminders[0]["summary"]
+        == "status update #1 is due (2026-03-02 10:30 UTC): reminder to alice"
+    )
+
+
+def test_it_reports_health_and_readiness(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    assert len(ready["policy"]) == 16
+    assert client.get("/openapi.json").json()["info"]["title"] == "warroom"
+
+
+def test_it_answers_503_with_retry_after_when_the_database_is_unreachable() -> None:
+    runtime = Runtime(settings=Settings(database_url="postgresql://postgres@127.0.0.1:9/none"))
+    with serving(create_app(runtime)) as unreachable:
+        response = unreachable.get("/api/v1/incidents", headers={"Authorization": "Bearer wr_x"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["content-type"] == "application/problem+json"
