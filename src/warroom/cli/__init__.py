@@ -10,6 +10,7 @@ from warroom.cli import database as _database
 from warroom.cli import drill as _drill
 from warroom.cli import incidents as _incidents
 from warroom.cli import reading as _reading
+from warroom.cli import serve as _serve
 from warroom.cli import worker as _worker
 from warroom.cli.runtime import Runtime, activate
 
@@ -35,6 +36,7 @@ _incidents.register(app)
 _coordination.register(app)
 _reading.register(app)
 _worker.register(app)
+_serve.register(app)
 _classify.register(app)
 _drill.register(app)
 app.add_typer(_database.app, name="db")
