@@ -14,7 +14,7 @@ from warroom.cli.runtime import current, handled, out
 from warroom.domain.timefmt import utc_text
 from warroom.domain.types import Access
 from warroom.jobs.worker import run as run_worker
-from warroom.services import tokens
+from warroom.services import tokens, webhooks
 
 token_app = typer.Typer(
     help="API tokens: only a hash is stored; the secret is shown once.", no_args_is_help=True
@@ -135,6 +135,58 @@ def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None
         out.print(f"token {token.id} ({token.name}) is revoked")
 
 
+webhook_app = typer.Typer(
+    help="Outbound webhooks: every timeline event, signed.", no_args_is_help=True
+)
+
+
+@webhook_app.command("add")
+def webhook_add(
+    url: Annotated[str, typer.Argument(metavar="URL")],
+    secret: Annotated[
+        str | None, typer.Option(help="The signing secret (default: generated).")
+    ] = None,
+) -> None:
+    """Deliver every timeline event to URL, signed with Warroom-Signature."""
+    runtime = current()
+    with handled():
+        hook = runtime.write(lambda op: webhooks.add(op, url, secret), by=None, at=None)
+        out.print(f"webhook {hook.id} → {hook.url}; signing secret (shown once):", markup=False)
+        out.print(hook.secret, markup=False)
+
+
+@webhook_app.command("list")
+def webhook_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List webhooks and whether they are active."""
+    runtime = current()
+    with handled(), runtime.reading() as session:
+        rows = [
+            {
+                "id": h.id,
+                "url": h.url,
+                "active": h.disabled_at is None,
+                "disabled_reason": h.disabled_reason,
+            }
+            for h in webhooks.listing(session)
+        ]
+    if as_json:
+        render.print_json(rows)
+        return
+    for row in rows:
+        state = "active" if row["active"] else f"disabled: {row['disabled_reason']}"
+        out.print(f"{row['id']:>4}  {row['url']}  ({state})", markup=False)
+
+
+@webhook_app.command("remove")
+def webhook_remove(hook_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Stop delivering to a webhook."""
+    runtime = current()
+    with handled():
+        hook = runtime.write(lambda op: webhooks.remove(op, hook_id), by=None, at=None)
+        out.print(f"webhook {hook.id} removed", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(token_app, name="token")
+    app.add_typer(webhook_app, name="webhook")

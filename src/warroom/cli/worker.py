@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from warroom.cli.runtime import current, handled, out
+from warroom.jobs.deliveries import deliver_one
 from warroom.jobs.worker import fire_one, run
 
 
@@ -26,12 +27,14 @@ def worker(
     worker_name = name or f"{socket.gethostname()}:{os.getpid()}"
     with handled():
         if once:
-            fired = 0
+            fired = sent = 0
             while fire_one(
                 runtime.sessions, runtime.policy, now=runtime.clock(), worker=worker_name
             ):
                 fired += 1
-            out.print(f"fired {fired} timer{'s' if fired != 1 else ''}")
+            while deliver_one(runtime.sessions, now=runtime.clock()):
+                sent += 1
+            out.print(f"fired {fired} timer(s); attempted {sent} webhook delivery(ies)")
             return
         stop = threading.Event()
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from warroom.db.engine import unit_of_work
 from warroom.db.models import Incident, Timer, TimerState
 from warroom.domain.policy import Policy
+from warroom.jobs.deliveries import deliver_one
 from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, fire, settle
 
@@ -98,6 +99,8 @@ def run(
     timers armed by other processes are picked up within it."""
     while not stop.is_set():
         while not stop.is_set() and fire_one(sessions, policy, now=clock(), worker=worker):
+            pass
+        while not stop.is_set() and deliver_one(sessions, now=clock()):
             pass
         wait = seconds_until_next(sessions, clock())
         stop.wait(min(wait if wait is not None else idle.total_seconds(), idle.total_seconds()))

@@ -18,6 +18,7 @@ from warroom.domain.facts import IncidentFacts
 from warroom.domain.policy import Policy
 from warroom.domain.timefmt import utc_text
 from warroom.domain.types import EventKind, Role, Stage, normalise_handle
+from warroom.services.webhooks import enqueue
 
 STAGE_COLUMNS: dict[Stage, str] = {stage: f"{stage.value}_at" for stage in Stage}
 
@@ -37,6 +38,8 @@ class Op:
     _people: dict[str, Person] = field(default_factory=dict, repr=False)
     # Incidents this write changed: their timers are reconciled before the commit.
     touched: dict[int, Incident] = field(default_factory=dict, repr=False)
+    # Active webhook ids, read once per write when the first event is recorded.
+    webhooks: list[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.now.tzinfo is None:
@@ -152,6 +155,7 @@ def record(
         | ({"entered_by": op.entered_by} if op.entered_by else {}),
     )
     op.session.add(event)
+    enqueue(op, event, op.actor)
     return event
 
 

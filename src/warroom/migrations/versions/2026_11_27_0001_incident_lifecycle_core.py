@@ -385,6 +385,51 @@ def upgrade() -> None:
     )
     op.create_index("ix_timers_due", "timers", ["state", "due_at"], unique=False)
     op.create_table(
+        "webhooks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("secret", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("disabled_reason", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhooks")),
+    )
+    op.create_table(
+        "deliveries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("delivery_id", sa.String(length=36), nullable=False),
+        sa.Column("webhook_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "state",
+            sa.Enum(
+                "pending",
+                "delivered",
+                "failed",
+                name="deliverystate",
+                native_enum=False,
+                create_constraint=True,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["webhook_id"], ["webhooks.id"], name=op.f("fk_deliveries_webhook_id_webhooks")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
+        sa.UniqueConstraint("delivery_id", name=op.f("uq_deliveries_delivery_id")),
+    )
+    op.create_index("ix_deliveries_due", "deliveries", ["state", "next_attempt_at"], unique=False)
+    op.create_table(
         "api_tokens",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
@@ -451,6 +496,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_timeline_events_incident_at")
 
     op.drop_table("api_tokens")
+    op.drop_index("ix_deliveries_due", table_name="deliveries")
+    op.drop_table("deliveries")
+    op.drop_table("webhooks")
     op.drop_index("ix_timers_due", table_name="timers")
     op.drop_table("timers")
     op.drop_table("timeline_events")

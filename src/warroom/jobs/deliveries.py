@@ -1,0 +1,112 @@
+"""Deliver queued webhook events: at least once, with backoff, never silently dropped.
+
+A delivery is leased (its next attempt moved past the lease) and committed before the HTTP
+call, so a worker that dies mid-send leaves it to be retried when the lease runs out, under
+the same delivery id. The outcome is written in a second transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from warroom.db.engine import unit_of_work
+from warroom.db.models import Delivery, DeliveryState, Webhook
+from warroom.notify import TransportError
+from warroom.notify.webhook import send
+
+log = logging.getLogger("warroom.deliveries")
+
+LEASE = timedelta(seconds=60)
+FIRST_RETRY = timedelta(seconds=10)
+LONGEST_RETRY = timedelta(hours=1)
+MAX_ATTEMPTS = 12
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(FIRST_RETRY * (1 << min(max(attempts - 1, 0), 20)), LONGEST_RETRY)
+
+
+def _lease(session: Session, now: datetime) -> Delivery | None:
+    due = (
+        select(Delivery)
+        .where(Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        delivery = session.scalars(due.with_for_update(skip_locked=True)).first()
+    else:
+        candidate = session.scalars(due).first()
+        if candidate is None:
+            return None
+        won = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == candidate.id, Delivery.next_attempt_at == candidate.next_attempt_at
+            )
+            .values(next_attempt_at=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        session.refresh(candidate)
+        delivery = candidate
+    if delivery is not None:
+        delivery.next_attempt_at = now + LEASE
+        delivery.attempts += 1
+    return delivery
+
+
+def deliver_one(sessions: sessionmaker[Session], *, now: datetime) -> bool:
+    """Send the earliest due delivery. Returns whether there may be more work."""
+    with unit_of_work(sessions) as session:
+        delivery = _lease(session, now)
+        if delivery is None:
+            return False
+        hook = session.get(Webhook, delivery.webhook_id)
+        assert hook is not None
+        job = (delivery.id, delivery.delivery_id, dict(delivery.payload), delivery.attempts)
+        target = (hook.url, hook.secret, hook.disabled_at is not None)
+    delivery_pk, delivery_id, payload, attempts = job
+    url, secret, disabled = target
+    error: TransportError | None = None
+    if disabled:
+        error = TransportError("the webhook was removed or disabled", permanent=True)
+    else:
+        try:
+            send(url, secret, delivery_id=delivery_id, payload=payload, now=now)
+        except TransportError as exc:
+            error = exc
+    with unit_of_work(sessions) as session:
+        delivery = session.get(Delivery, delivery_pk)
+        assert delivery is not None
+        _settle(session, delivery, error, attempts, now)
+    return True
+
+
+def _settle(
+    session: Session, delivery: Delivery, error: TransportError | None, attempts: int, now: datetime
+) -> None:
+    if error is None:
+        delivery.state, delivery.delivered_at, delivery.last_error = (
+            DeliveryState.DELIVERED,
+            now,
+            None,
+        )
+        return
+    delivery.last_error = str(error)
+    if error.permanent or attempts >= MAX_ATTEMPTS:
+        delivery.state = DeliveryState.FAILED
+        hook = session.get(Webhook, delivery.webhook_id)
+        assert hook is not None
+        if hook.disabled_at is None:
+            # A failing endpoint is marked, not retried for ever; the CLI and API show why.
+            hook.disabled_at = now
+            hook.disabled_reason = f"delivery {delivery.delivery_id} failed: {error}"
+            log.warning("webhook %s disabled: %s", hook.url, error)
+        return
+    delivery.next_attempt_at = now + backoff(attempts)

@@ -1,0 +1,23 @@
+"""The one outbound HTTP seam: every transport posts through here."""
+
+from __future__ import annotations
+
+import httpx
+
+from warroom.notify import TransportError
+
+TIMEOUT_SECONDS = 10.0
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+def post(url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    """POST and classify the outcome: 2xx returns; 5xx, 408/429 and network errors are
+    temporary; any other status is permanent."""
+    try:
+        response = httpx.post(url, content=content, headers=headers, timeout=TIMEOUT_SECONDS)
+    except httpx.TransportError as exc:
+        raise TransportError(f"{type(exc).__name__}: {exc}", permanent=False) from None
+    if response.is_success:
+        return response
+    permanent = response.status_code < 500 and response.status_code not in RETRYABLE_STATUSES
+    raise TransportError(f"HTTP {response.status_code} from {url}", permanent=permanent)

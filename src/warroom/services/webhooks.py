@@ -1,0 +1,71 @@
+"""Webhook subscriptions, and the deliveries every timeline event queues for them."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warroom.db.models import Delivery, DeliveryState, TimelineEvent, Webhook
+from warroom.domain.errors import BadInput, NotFound
+
+if TYPE_CHECKING:
+    from warroom.services.records import Op
+
+
+def add(op: Op, url: str, secret: str | None = None) -> Webhook:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadInput(f"{url!r} is not a webhook URL: use http:// or https://")
+    hook = Webhook(url=url.strip(), secret=secret or secrets.token_hex(32), created_at=op.now)
+    op.session.add(hook)
+    op.session.flush()
+    return hook
+
+
+def listing(session: Session) -> list[Webhook]:
+    return list(session.scalars(select(Webhook).order_by(Webhook.id)))
+
+
+def remove(op: Op, hook_id: int) -> Webhook:
+    hook = op.session.get(Webhook, hook_id)
+    if hook is None:
+        raise NotFound(f"webhook {hook_id} does not exist")
+    if hook.disabled_at is None:
+        hook.disabled_at, hook.disabled_reason = op.now, "removed"
+    return hook
+
+
+def event_payload(event: TimelineEvent, actor: str | None) -> dict[str, Any]:
+    return {
+        "incident": f"INC-{event.incident_id}",
+        "kind": event.kind.value,
+        "at": event.at.isoformat(),
+        "actor": actor,
+        "summary": event.summary,
+        "data": event.data,
+    }
+
+
+def enqueue(op: Op, event: TimelineEvent, actor: str | None) -> None:
+    """Queue the event for every active webhook, in the transaction that records it."""
+    if op.webhooks is None:
+        op.webhooks = list(
+            op.session.scalars(select(Webhook.id).where(Webhook.disabled_at.is_(None)))
+        )
+    for hook_id in op.webhooks:
+        op.session.add(
+            Delivery(
+                delivery_id=str(uuid.uuid4()),
+                webhook_id=hook_id,
+                payload=event_payload(event, actor),
+                state=DeliveryState.PENDING,
+                attempts=0,
+                next_attempt_at=op.now,
+                created_at=op.now,
+            )
+        )

@@ -1,0 +1,138 @@
+"""Outbound webhooks against a real HTTP receiver on loopback: signed, retried, at least once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import World
+from warroom.db.models import Delivery, DeliveryState, Webhook
+from warroom.domain.types import Severity
+from warroom.jobs.deliveries import LEASE, deliver_one
+from warroom.services import declaration, webhooks
+
+
+@dataclass
+class Receiver:
+    """Answers with the statuses it is told to, then 200; records what it received."""
+
+    statuses: list[int] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.received.append({"headers": dict(self.headers), "body": body})
+            status = state.statuses.pop(0) if state.statuses else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def drain(world: World) -> int:
+    sent = 0
+    while deliver_one(world.runtime.sessions, now=world.clock.now) and sent < 100:
+        sent += 1
+    return sent
+
+
+def test_it_delivers_every_event_signed_with_a_delivery_id(
+    world: World, receiver: Receiver
+) -> None:
+    hook = world.act("admin", lambda op: webhooks.add(op, receiver.url, "s3cret"))
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV1, "Checkout errors"))
+    sent = drain(world)
+    assert sent == len(receiver.received) > 0
+    kinds = [json.loads(r["body"])["kind"] for r in receiver.received]
+    assert "declared" in kinds
+    first = receiver.received[0]
+    timestamp, mac = (
+        part.split("=", 1)[1] for part in first["headers"]["Warroom-Signature"].split(",")
+    )
+    expected = hmac.new(
+        b"s3cret", f"{timestamp}.".encode() + first["body"], hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(mac, expected)
+    ids = {r["headers"]["Warroom-Delivery-Id"] for r in receiver.received}
+    assert len(ids) == len(receiver.received)
+    assert json.loads(first["body"])["incident"] == "INC-1"
+    assert hook.id == 1
+
+
+def test_it_retries_a_failing_delivery_under_the_same_id(world: World, receiver: Receiver) -> None:
+    world.act("admin", lambda op: webhooks.add(op, receiver.url))
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV1, "x"))
+    with world.runtime.reading() as session:
+        total = len(session.scalars(select(Delivery)).all())
+    receiver.statuses = [503]
+    drain(world)
+    world.later(seconds=11)  # the first retry is 10 s later
+    drain(world)
+    ids = [r["headers"]["Warroom-Delivery-Id"] for r in receiver.received]
+    assert len(ids) == total + 1
+    assert ids.count(ids[0]) == 2  # the retried one came again with the same id
+    with world.runtime.reading() as session:
+        states = {d.state for d in session.scalars(select(Delivery))}
+    assert states == {DeliveryState.DELIVERED}
+
+
+def test_it_redelivers_after_a_worker_died_mid_send(world: World, receiver: Receiver) -> None:
+    world.act("admin", lambda op: webhooks.add(op, receiver.url))
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV2, "x"))
+    with world.runtime.sessions() as session:  # a worker leases one and dies before sending
+        from warroom.jobs.deliveries import _lease
+
+        leased = _lease(session, world.clock.now)
+        assert leased is not None
+        session.commit()
+        leased_id = leased.delivery_id
+    drain(world)
+    assert leased_id not in {r["headers"]["Warroom-Delivery-Id"] for r in receiver.received}
+    world.later(seconds=LEASE.total_seconds() + 1)
+    drain(world)
+    assert leased_id in {r["headers"]["Warroom-Delivery-Id"] for r in receiver.received}
+
+
+def test_it_marks_a_permanently_failing_webhook_and_stops(world: World, receiver: Receiver) -> None:
+    world.act("admin", lambda op: webhooks.add(op, receiver.url))
+    receiver.statuses = [410]
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV1, "x"))
+    drain(world)
+    with world.runtime.reading() as session:
+        hook = session.scalars(select(Webhook)).one()
+        failed = session.scalars(
+            select(Delivery).where(Delivery.state == DeliveryState.FAILED)
+        ).all()
+    assert hook.disabled_at is not None
+    assert "HTTP 410" in (hook.disabled_reason or "")
+    assert len(failed) >= 1
+    received = len(receiver.received)
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV1, "y"))
+    drain(world)
+    assert len(receiver.received) == received  # nothing more goes to a disabled endpoint
