@@ -23,6 +23,7 @@ from warroom.domain.timefmt import parse_instant
 from warroom.services.lifecycle import record_refusal
 from warroom.services.records import Op
 from warroom.services.timers import settle
+from warroom.wakeup import Wakeup
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ def system_now() -> datetime:
 class Runtime:
     settings: Settings = field(default_factory=Settings)
     clock: Callable[[], datetime] = system_now
+    wakeup: Wakeup = field(default_factory=Wakeup)
 
     @cached_property
     def policy(self) -> Policy:
@@ -83,13 +85,15 @@ class Runtime:
                 op = self.op(session, by=by, at=at, entered_by=entered_by)
                 result = action(op)
                 settle(op)
-                return result
         except Refused as refused:
             if incident is not None:
                 with unit_of_work(self.sessions) as session:
                     op = self.op(session, by=by, at=at, entered_by=entered_by)
                     record_refusal(op, incident, refused, attempted)
+                self.wakeup.notify()
             raise
+        self.wakeup.notify()
+        return result
 
 
 def parse_at(text: str, option: str = "--at") -> datetime:

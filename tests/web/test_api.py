@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 
 import httpx
@@ -203,3 +205,52 @@ def test_it_answers_503_with_retry_after_when_the_database_is_unreachable() -> N
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_it_streams_timeline_events_live_and_resumes_after_the_last_seen(
+    client: httpx.Client, world: World
+) -> None:
+    alice = token(world, "alice")
+    declare(client, alice, "First")
+    received: list[str] = []
+
+    def listen() -> None:
+        with client.stream(
+            "GET", "/api/v1/events", params={"after": 0, "limit": 3}, headers=alice
+        ) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            received.extend(
+                line for line in stream.iter_lines() if line.startswith(("id:", "event:"))
+            )
+
+    listen()
+    assert received[:2] == ["id: 1", "event: detected"]
+    last = int(received[-2].removeprefix("id: "))
+    resumed = client.get(
+        "/api/v1/events", params={"limit": 1}, headers={**alice, "Last-Event-ID": str(last)}
+    )
+    assert f"id: {last + 1}" in resumed.text
+
+
+def test_it_sends_a_subscriber_what_happens_after_it_subscribed(
+    client: httpx.Client, world: World
+) -> None:
+    alice = token(world, "alice")
+    declare(client, alice, "Before")
+    lines: list[str] = []
+    subscribed = threading.Event()
+
+    def listen() -> None:
+        with client.stream("GET", "/api/v1/events", params={"limit": 1}, headers=alice) as stream:
+            for line in stream.iter_lines():
+                subscribed.set()  # the retry: line arrives first
+                lines.append(line)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    assert subscribed.wait(10)
+    declare(client, alice, "After")
+    listener.join(timeout=15)
+    assert not listener.is_alive()
+    data = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data:")]
+    assert [(d["incident"], d["kind"]) for d in data] == [("INC-2", "detected")]

@@ -58,7 +58,7 @@ def serve(
             worker = threading.Thread(
                 target=run_worker,
                 args=(runtime.sessions, runtime.policy, runtime.clock),
-                kwargs={"stop": stop, "worker": name},
+                kwargs={"stop": stop, "worker": name, "wakeup": runtime.wakeup},
                 name="warroom-worker",
                 daemon=True,
             )
@@ -67,6 +67,7 @@ def serve(
             uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
         finally:
             stop.set()
+            runtime.wakeup.notify()
             if worker is not None:
                 worker.join(timeout=10)
 

@@ -22,6 +22,7 @@ from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import deliver_one
 from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, fire, settle
+from warroom.wakeup import Wakeup
 
 log = logging.getLogger("warroom.worker")
 
@@ -94,13 +95,20 @@ def run(
     stop: threading.Event,
     worker: str = "worker",
     idle: timedelta = timedelta(seconds=1),
+    wakeup: Wakeup | None = None,
 ) -> None:
-    """Fire timers as they fall due until ``stop`` is set. Waiting is bounded by ``idle`` so
-    timers armed by other processes are picked up within it."""
+    """Fire timers and deliver webhooks as they fall due until ``stop`` is set. Waiting is
+    bounded by ``idle`` so work queued by other processes is picked up within it; ``wakeup``
+    cuts the wait short when this process commits something."""
+    seen = wakeup.generation if wakeup else 0
     while not stop.is_set():
         while not stop.is_set() and fire_one(sessions, policy, now=clock(), worker=worker):
             pass
         while not stop.is_set() and deliver_one(sessions, now=clock()):
             pass
         wait = seconds_until_next(sessions, clock())
-        stop.wait(min(wait if wait is not None else idle.total_seconds(), idle.total_seconds()))
+        timeout = min(wait if wait is not None else idle.total_seconds(), idle.total_seconds())
+        if wakeup is None:
+            stop.wait(timeout)
+        else:
+            seen = wakeup.wait(seen, timeout)
