@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     user: str | None = None
     config: Path | None = None  # WARROOM_CONFIG: where warroom.toml is, default the working dir
+    # Tests only: read "now" from this file (an ISO 8601 instant). Refused unless
+    # WARROOM_ENV=test, so a production process can never run on a made-up clock.
+    test_clock_file: Path | None = None
+    env: str = "production"
 
     def actor(self) -> str:
         return self.user or os.environ.get("USER") or getpass.getuser()

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -37,6 +38,17 @@ class Runtime:
     settings: Settings = field(default_factory=Settings)
     clock: Callable[[], datetime] = system_now
     wakeup: Wakeup = field(default_factory=Wakeup)
+
+    def __post_init__(self) -> None:
+        path = self.settings.test_clock_file
+        if path is None:
+            return
+        if self.settings.env != "test":
+            raise BadInput(
+                "WARROOM_TEST_CLOCK_FILE is for tests only and needs WARROOM_ENV=test; "
+                "a production process always runs on the system clock"
+            )
+        self.clock = FileClock(path)
 
     @cached_property
     def policy(self) -> Policy:
@@ -94,6 +106,16 @@ class Runtime:
             raise
         self.wakeup.notify()
         return result
+
+
+@dataclass(frozen=True)
+class FileClock:
+    """A clock a test moves by writing an instant into a file (WARROOM_TEST_CLOCK_FILE)."""
+
+    path: Path
+
+    def __call__(self) -> datetime:
+        return parse_instant(self.path.read_text(encoding="utf-8"))
 
 
 def parse_at(text: str, option: str = "--at") -> datetime:

@@ -12,7 +12,7 @@ from warroom.cli import incidents as _incidents
 from warroom.cli import reading as _reading
 from warroom.cli import serve as _serve
 from warroom.cli import worker as _worker
-from warroom.cli.runtime import Runtime, activate
+from warroom.cli.runtime import Runtime, activate, handled
 
 app = typer.Typer(
     name="warroom",
@@ -28,7 +28,8 @@ app = typer.Typer(
 def _runtime(ctx: typer.Context) -> None:
     """Incident response from the first alert to the finished post-mortem."""
     if ctx.obj is None:
-        ctx.obj = Runtime()
+        with handled():
+            ctx.obj = Runtime()
     activate(ctx.obj)
 
 
