@@ -9,7 +9,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -83,6 +89,10 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
             "the incident was changed by someone else at the same time; "
             "nothing was saved: read it again and retry"
         ) from None
+    except DataError as exc:
+        session.rollback()
+        problem = str(exc.orig or exc).strip().splitlines()[0]
+        raise BadInput(f"the database cannot store a value given: {problem}") from None
     except IntegrityError:
         session.rollback()
         raise Conflict(

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from warroom.db.models import Incident
 from warroom.domain.classifier import classify, parse_answers
@@ -44,6 +44,16 @@ IfMatch = Annotated[str | None, Header(description="The ETag of the incident as 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """No text field may carry a NUL character: no database stores one faithfully."""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, str) and "\x00" in value:
+                    raise ValueError(f"{key} contains a NUL character")
+        return data
 
     at: str | None = Field(
         None, description="When it happened (ISO 8601 with offset); now if absent."
