@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.config import Settings, load_policy
 from warroom.db.engine import default_url, make_engine, session_factory, unit_of_work
+from warroom.db.listen import announce
 from warroom.db.schema import ensure_current
 from warroom.domain.errors import BadInput, Refused, Unavailable
 from warroom.domain.policy import Policy
@@ -97,6 +98,7 @@ class Runtime:
                 op = self.op(session, by=by, at=at, entered_by=entered_by)
                 result = action(op)
                 settle(op)
+                announce(session)
         except Refused as refused:
             if incident is not None:
                 with unit_of_work(self.sessions) as session:

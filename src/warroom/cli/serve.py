@@ -11,6 +11,7 @@ import typer
 
 from warroom.cli import render
 from warroom.cli.runtime import current, handled, out
+from warroom.db.listen import listen
 from warroom.domain.timefmt import utc_text
 from warroom.domain.types import Access
 from warroom.jobs.worker import run as run_worker
@@ -52,6 +53,7 @@ def serve(
             out.print(f"  WARROOM_TOKEN={secret}", markup=False)
         out.print(f"warroom is listening on http://{host}:{port} (API docs at /docs)", markup=False)
         stop = threading.Event()
+        listen(runtime.engine, runtime.wakeup, stop)  # other nodes' changes wake this one
         worker: threading.Thread | None = None
         if not no_worker:
             name = f"{socket.gethostname()}:{os.getpid()}:embedded"

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from warroom.cli.runtime import current, handled, out
+from warroom.db.listen import listen
 from warroom.jobs.deliveries import deliver_one
 from warroom.jobs.worker import fire_one, run
 
@@ -40,11 +41,20 @@ def worker(
 
         def _stop(_signum: int, _frame: FrameType | None) -> None:
             stop.set()
+            runtime.wakeup.notify()
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        listen(runtime.engine, runtime.wakeup, stop)
         out.print(f"warroom worker {worker_name}: firing timers as they fall due (Ctrl-C stops)")
-        run(runtime.sessions, runtime.policy, runtime.clock, stop=stop, worker=worker_name)
+        run(
+            runtime.sessions,
+            runtime.policy,
+            runtime.clock,
+            stop=stop,
+            worker=worker_name,
+            wakeup=runtime.wakeup,
+        )
 
 
 def register(app: typer.Typer) -> None:

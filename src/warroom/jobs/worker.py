@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.db.engine import unit_of_work
+from warroom.db.listen import announce
 from warroom.db.models import Incident, Timer, TimerState
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import deliver_one
@@ -73,6 +74,7 @@ def fire_one(
         assert incident is not None
         op.touched[incident.id] = incident  # what fired may arm the next occurrence
         settle(op)
+        announce(session)
     return True
 
 
