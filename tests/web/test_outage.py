@@ -1,0 +1,116 @@
+"""The database goes away under a running API: 503 with Retry-After, nothing half-written.
+
+The test cuts a TCP proxy it owns between warroom and PostgreSQL, never the shared server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import Clock
+from tests.web.conftest import serving
+from tests.web.test_api import declare
+from warroom.config import Settings
+from warroom.domain.types import Access
+from warroom.runtime import Runtime
+from warroom.services import tokens
+from warroom.web.app import create_app
+
+
+class Proxy:
+    """Forwards loopback connections to PostgreSQL until it is cut."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.open = True
+        self.pairs: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            self.pairs += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def cut(self) -> None:
+        self.open = False
+        for s in self.pairs:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self.pairs.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    def close(self) -> None:
+        self.cut()
+        self.server.close()
+
+
+@pytest.fixture
+def proxied(postgres_server_url: str) -> Iterator[tuple[Runtime, Proxy]]:
+    url = make_url(postgres_server_url)
+    proxy = Proxy((url.host or "127.0.0.1", url.port or 5432))
+    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    runtime = Runtime(settings=Settings(database_url=through, user="ops"), clock=Clock())
+    yield runtime, proxy
+    proxy.close()
+    runtime.engine.dispose()
+
+
+def test_it_answers_503_while_the_database_is_cut_off_and_loses_nothing(
+    proxied: tuple[Runtime, Proxy],
+) -> None:
+    runtime, proxy = proxied
+    _, secret = runtime.write(
+        lambda op: tokens.create(op, holder="ops", access=Access.MEMBER, name="outage"),
+        by="ops",
+        at=None,
+    )
+    auth = {"Authorization": f"Bearer {secret}"}
+    with serving(create_app(runtime)) as http:
+        before = http.get("/api/v1/incidents", headers=auth, params={"include_closed": True}).json()
+        proxy.cut()
+        response = http.post(
+            "/api/v1/incidents/declare",
+            json={"severity": "SEV1", "title": "During the outage"},
+            headers=auth,
+        )
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert http.get("/readyz").status_code == 503
+        proxy.restore()
+        after = http.get("/api/v1/incidents", headers=auth, params={"include_closed": True}).json()
+        assert after["items"] == before["items"]  # the refused write left nothing behind
+        declare(http, auth, "After the outage")
