@@ -14,7 +14,7 @@ import typer
 from warroom.cli.runtime import current, handled, out
 from warroom.db.listen import listen
 from warroom.jobs.deliveries import deliver_one
-from warroom.jobs.worker import fire_one, run
+from warroom.jobs.worker import BATCH, fire_due, run
 
 
 def worker(
@@ -22,6 +22,9 @@ def worker(
     name: Annotated[
         str | None, typer.Option("--name", help="This worker's name in the record.")
     ] = None,
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=1000, help="Timers fired per transaction.")
+    ] = BATCH,
 ) -> None:
     """Run the timer worker. Several may run against one database; each timer fires once."""
     runtime = current()
@@ -29,10 +32,14 @@ def worker(
     with handled():
         if once:
             fired = sent = 0
-            while fire_one(
-                runtime.sessions, runtime.policy, now=runtime.clock(), worker=worker_name
+            while count := fire_due(
+                runtime.sessions,
+                runtime.policy,
+                now=runtime.clock(),
+                worker=worker_name,
+                limit=batch,
             ):
-                fired += 1
+                fired += count
             while deliver_one(runtime.sessions, now=runtime.clock()):
                 sent += 1
             out.print(f"fired {fired} timer(s); attempted {sent} webhook delivery(ies)")
@@ -54,6 +61,7 @@ def worker(
             stop=stop,
             worker=worker_name,
             wakeup=runtime.wakeup,
+            batch=batch,
         )
 
 

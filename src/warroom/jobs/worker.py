@@ -1,9 +1,9 @@
 """The timer worker: claim one due timer, fire it, mark it fired, commit. Repeat.
 
-A timer is claimed and fired in one transaction, so its effects happen exactly once: a worker
-that dies mid-way rolls back and the timer is still pending for the next one. Several workers
-may run against one database: PostgreSQL hands each a different row (``FOR UPDATE SKIP
-LOCKED``); on SQLite a compare-and-set UPDATE lets only one of them win.
+Timers are claimed and fired in one transaction, a batch at a time, so their effects happen
+exactly once: a worker that dies mid-way rolls back and the timers are still pending for the
+next one. Several workers may run against one database: PostgreSQL hands each different rows
+(``FOR UPDATE SKIP LOCKED``); on SQLite a compare-and-set UPDATE lets only one of them win.
 """
 
 from __future__ import annotations
@@ -18,64 +18,76 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.db.engine import unit_of_work
 from warroom.db.listen import announce
-from warroom.db.models import Incident, Timer, TimerState
+from warroom.db.models import Timer, TimerState
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import deliver_one
 from warroom.services.records import Op
-from warroom.services.timers import SYSTEM_ACTOR, fire, settle
+from warroom.services.timers import SYSTEM_ACTOR, fire_all
 from warroom.wakeup import Wakeup
 
 log = logging.getLogger("warroom.worker")
 
+# Timers fired per transaction: one commit for many keeps up with bursts of due timers.
+BATCH = 100
 MAX_CLAIM_ATTEMPTS = 20
 
 
-def claim(session: Session, now: datetime, worker: str) -> Timer | None:
-    """Take one due timer for this transaction, or ``None`` when nothing is due."""
+def claim(session: Session, now: datetime, worker: str, limit: int) -> list[Timer]:
+    """Take up to ``limit`` due timers for this transaction, earliest first."""
     due = (
-        select(Timer)
+        select(Timer.id)
         .where(Timer.state == TimerState.PENDING, Timer.due_at <= now)
         .order_by(Timer.due_at, Timer.id)
-        .limit(1)
+        .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        timer = session.scalars(due.with_for_update(skip_locked=True)).first()
-        if timer is not None:
-            timer.state, timer.fired_at, timer.fired_by = TimerState.FIRED, now, worker
-        return timer
+        due = due.with_for_update(skip_locked=True)
     for _ in range(MAX_CLAIM_ATTEMPTS):
-        candidate = session.scalars(due).first()
-        if candidate is None:
-            return None
-        won = session.execute(
+        candidates = list(session.scalars(due))
+        if not candidates:
+            return []
+        # On SQLite another worker may have taken them meanwhile: the state check settles it,
+        # and a worker that lost them all looks again.
+        won = session.scalars(
             update(Timer)
-            .where(Timer.id == candidate.id, Timer.state == TimerState.PENDING)
+            .where(Timer.id.in_(candidates), Timer.state == TimerState.PENDING)
             .values(state=TimerState.FIRED, fired_at=now, fired_by=worker)
+            .returning(Timer.id)
             .execution_options(synchronize_session=False)
-        )
-        if won.rowcount == 1:  # type: ignore[attr-defined]
-            session.refresh(candidate)
-            return candidate
-    return None
+        ).all()
+        if won:
+            return list(
+                session.scalars(
+                    select(Timer).where(Timer.id.in_(won)).order_by(Timer.due_at, Timer.id)
+                )
+            )
+    return []
+
+
+def fire_due(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    *,
+    now: datetime,
+    worker: str = "worker",
+    limit: int = BATCH,
+) -> int:
+    """One step: fire up to ``limit`` due timers in one transaction; returns how many fired."""
+    with unit_of_work(sessions) as session:
+        timers = claim(session, now, worker, limit)
+        if not timers:
+            return 0
+        op = Op(session=session, policy=policy, actor=SYSTEM_ACTOR, at=now, now=now)
+        fire_all(op, timers)
+        announce(session)
+    return len(timers)
 
 
 def fire_one(
     sessions: sessionmaker[Session], policy: Policy, *, now: datetime, worker: str = "worker"
 ) -> bool:
-    """One step: fire the earliest due timer. Returns whether there may be more work."""
-    with unit_of_work(sessions) as session:
-        timer = claim(session, now, worker)
-        if timer is None:
-            return False
-        log.info("firing %s for INC-%s (due %s)", timer.kind.value, timer.incident_id, timer.due_at)
-        op = Op(session=session, policy=policy, actor=SYSTEM_ACTOR, at=now, now=now)
-        fire(op, timer)
-        incident = session.get(Incident, timer.incident_id)
-        assert incident is not None
-        op.touched[incident.id] = incident  # what fired may arm the next occurrence
-        settle(op)
-        announce(session)
-    return True
+    """Fire the earliest due timer. Returns whether one fired."""
+    return fire_due(sessions, policy, now=now, worker=worker, limit=1) > 0
 
 
 def seconds_until_next(sessions: sessionmaker[Session], now: datetime) -> float | None:
@@ -98,13 +110,16 @@ def run(
     worker: str = "worker",
     idle: timedelta = timedelta(seconds=1),
     wakeup: Wakeup | None = None,
+    batch: int = BATCH,
 ) -> None:
     """Fire timers and deliver webhooks as they fall due until ``stop`` is set. Waiting is
     bounded by ``idle`` so work queued by other processes is picked up within it; ``wakeup``
     cuts the wait short when this process commits something."""
     seen = wakeup.generation if wakeup else 0
     while not stop.is_set():
-        while not stop.is_set() and fire_one(sessions, policy, now=clock(), worker=worker):
+        while not stop.is_set() and fire_due(
+            sessions, policy, now=clock(), worker=worker, limit=batch
+        ):
             pass
         while not stop.is_set() and deliver_one(sessions, now=clock()):
             pass

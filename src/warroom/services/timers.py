@@ -88,11 +88,27 @@ class Firing:
 
 def fire(op: Op, timer: Timer) -> None:
     """Record what a due timer means, on the incident's timeline and checklist."""
-    incident = op.session.get(Incident, timer.incident_id)
-    assert incident is not None
-    HANDLERS[timer.kind](
-        Firing(op, incident, timer, progress(op.session, incident, op.policy, op.now))
-    )
+    fire_all(op, [timer])
+
+
+def fire_all(op: Op, timers: list[Timer]) -> None:
+    """Fire claimed timers. An incident is read once for all its timers, and only the
+    timers whose firing moves the plan on (the next status update) re-arm anything."""
+    states: dict[int, tuple[Incident, Progress]] = {}
+    for timer in timers:
+        if timer.incident_id not in states:
+            incident = op.session.get(Incident, timer.incident_id)
+            assert incident is not None
+            states[incident.id] = (incident, progress(op.session, incident, op.policy, op.now))
+        incident, state = states[timer.incident_id]
+        HANDLERS[timer.kind](Firing(op, incident, timer, state))
+        if timer.kind in REARMING:
+            op.touched[incident.id] = incident
+    settle(op)
+
+
+# Firing these moves the incident's plan on; the others leave it as it was.
+REARMING = frozenset({TimerKind.UPDATE_DUE})
 
 
 def _update_due(f: Firing) -> None:
