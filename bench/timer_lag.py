@@ -39,7 +39,9 @@ def database(kind: str, scratch: Path) -> tuple[str, str | None]:
     if kind == "sqlite":
         return f"sqlite:///{scratch / 'bench.db'}", None
     name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -49,7 +51,9 @@ def database(kind: str, scratch: Path) -> tuple[str, str | None]:
 def drop(name: str | None) -> None:
     if name is None:
         return
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -64,21 +68,42 @@ def seed(url: str, first_due: datetime) -> None:
     for n in range(TOTAL // PER_INCIDENT):
         incidents.append(
             {
-                "id": n + 1, "title": f"bench {n}", "severity": Severity.SEV3, "severity_confirmed": True,
-                "stage": Stage.TRIAGED, "stage_entered_at": now, "source": ReportSource.SYNTHETIC,
-                "detected_at": now, "triaged_at": now, "customer_visible": False, "version": 1,
-                "created_at": now, "updated_at": now,
+                "id": n + 1,
+                "title": f"bench {n}",
+                "severity": Severity.SEV3,
+                "severity_confirmed": True,
+                "stage": Stage.TRIAGED,
+                "stage_entered_at": now,
+                "source": ReportSource.SYNTHETIC,
+                "detected_at": now,
+                "triaged_at": now,
+                "customer_visible": False,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
             }
         )
     for index in range(TOTAL):
         incident = index // PER_INCIDENT + 1
         # The first DUE timers fall due spread over one second; the rest a day later.
-        due = first_due + timedelta(seconds=index / DUE) if index < DUE else first_due + timedelta(days=1)
+        due = (
+            first_due + timedelta(seconds=index / DUE)
+            if index < DUE
+            else first_due + timedelta(days=1)
+        )
         key = f"check-{index}"
-        actions.append({"incident_id": incident, "key": key, "title": key, "created_at": now, "due_at": due})
+        actions.append(
+            {"incident_id": incident, "key": key, "title": key, "created_at": now, "due_at": due}
+        )
         timers.append(
-            {"incident_id": incident, "kind": TimerKind.ACTION_DUE, "key": key, "due_at": due,
-             "state": TimerState.PENDING, "created_at": now}
+            {
+                "incident_id": incident,
+                "kind": TimerKind.ACTION_DUE,
+                "key": key,
+                "due_at": due,
+                "state": TimerState.PENDING,
+                "created_at": now,
+            }
         )
     with engine.begin() as connection:
         connection.execute(insert(Incident), incidents)
@@ -98,8 +123,13 @@ def run_round(kind: str, workers: int) -> list[float]:
             env = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
             env["WARROOM_DATABASE_URL"] = url
             procs = [
-                subprocess.Popen([str(WORKER), "worker", "--name", f"w{i}"], cwd=scratch, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.Popen(
+                    [str(WORKER), "worker", "--name", f"w{i}"],
+                    cwd=scratch,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 for i in range(workers)
             ]
             engine = make_engine(url)
@@ -108,7 +138,9 @@ def run_round(kind: str, workers: int) -> list[float]:
                 while time.monotonic() < deadline:
                     with engine.connect() as connection:
                         fired = connection.execute(
-                            select(func.count()).select_from(Timer).where(Timer.state == TimerState.FIRED)
+                            select(func.count())
+                            .select_from(Timer)
+                            .where(Timer.state == TimerState.FIRED)
                         ).scalar_one()
                     if fired >= DUE:
                         break
@@ -134,7 +166,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -147,7 +181,8 @@ def main() -> None:
             p99s.append(percentile(lags, 99))
         print(
             f"{args.database} workers={workers} fired={counts} "
-            f"lag p50 median={statistics.median(p50s):.3f}s p99 median={statistics.median(p99s):.3f}s "
+            f"lag p50 median={statistics.median(p50s):.3f}s "
+            f"p99 median={statistics.median(p99s):.3f}s "
             f"(rounds p99: {', '.join(f'{v:.3f}' for v in p99s)})"
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.types import Access
 from warroom.services.records import Op, person
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "wr_"  # noqa: S105 - a public prefix that marks warroom tokens, not a secret
 
 
@@ -80,5 +81,7 @@ def authenticate(session: Session, secret: str, now: datetime) -> Caller | None:
     token = session.scalar(select(ApiToken).where(ApiToken.secret_hash == _hash(secret)))
     if token is None or token.revoked_at is not None:
         return None
-    token.last_used_at = now
+    last = token.last_used_at
+    if last is None or now - last > LAST_USED_RESOLUTION:
+        token.last_used_at = now  # a write at most once a minute, not on every request
     return Caller(token.person.handle, token.access, token.id)
