@@ -104,6 +104,18 @@ def load(op: Op, number: int, *, for_write: bool = True) -> Incident:
 
 
 def current_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
+    """Who holds which role now. Cached for the session: only :func:`assign` changes roles,
+    and it drops the cached entry."""
+    cache: dict[int, dict[Role, tuple[str, ...]]] = session.info.setdefault(ROLES_CACHE, {})
+    if incident_id not in cache:
+        cache[incident_id] = _read_roles(session, incident_id)
+    return cache[incident_id]
+
+
+ROLES_CACHE = "warroom.current_roles"
+
+
+def _read_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
     rows = session.scalars(
         select(RoleAssignment)
         .where(RoleAssignment.incident_id == incident_id, RoleAssignment.relieved_at.is_(None))
@@ -205,6 +217,7 @@ def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
             f"{utc_text(op.at)} is before the current {role.display_name} took the role "
             f"({utc_text(latest)}): a handover cannot be dated earlier"
         )
+    op.session.info.get(ROLES_CACHE, {}).pop(incident.id, None)
     if role.single_holder:
         for row in current:
             row.relieved_at = op.at
