@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from warroom.db.models import Incident
 from warroom.domain.classifier import classify, parse_answers
@@ -20,97 +20,18 @@ from warroom.domain.types import (
     DismissReason,
     MitigationKind,
     Move,
-    NoteKind,
     ReportSource,
-    Role,
     Severity,
     Stage,
-    UpdateStatus,
-    Visibility,
-    parse_incident_number,
 )
-from warroom.domain.updates import UpdateText
-from warroom.runtime import Runtime, parse_at
-from warroom.services import coordination, declaration, lifecycle
+from warroom.runtime import parse_at
+from warroom.services import declaration, lifecycle
 from warroom.services.reading import ListFilter, detail, list_incidents, summary, timeline
 from warroom.services.records import Op
-from warroom.services.tokens import Caller
 from warroom.web.deps import Member, RuntimeDep, Viewer
-from warroom.web.problems import PreconditionFailed
+from warroom.web.writes import Body, IfMatch, etag, number_of, write
 
 router = APIRouter(prefix="/api/v1")
-IfMatch = Annotated[str | None, Header(description="The ETag of the incident as you read it.")]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        """No text field may carry a NUL character: no database stores one faithfully."""
-        if isinstance(data, dict):
-            for key, value in data.items():
-                if isinstance(value, str) and "\x00" in value:
-                    raise ValueError(f"{key} contains a NUL character")
-        return data
-
-    at: str | None = Field(
-        None, description="When it happened (ISO 8601 with offset); now if absent."
-    )
-    on_behalf_of: str | None = Field(None, description="Act for this person (admin tokens only).")
-
-
-def etag(incident: Incident) -> str:
-    return f'"v{incident.version}"'
-
-
-def _number(text: str) -> int:
-    try:
-        return parse_incident_number(text)
-    except ValueError as exc:
-        raise NotFound(str(exc)) from None
-
-
-def _incident_json(runtime: Runtime, number: int, status: int = 200) -> JSONResponse:
-    with runtime.reading() as session:
-        incident = session.get(Incident, number)
-        if incident is None:
-            raise NotFound(f"INC-{number} does not exist")
-        data = summary(session, incident, runtime.policy)
-        return JSONResponse(data, status_code=status, headers={"ETag": etag(incident)})
-
-
-def _write(
-    runtime: Runtime,
-    caller: Caller,
-    body: Body,
-    action: Callable[[Op], Incident],
-    *,
-    number: int | None = None,
-    if_match: str | None = None,
-    attempted: str = "",
-    status: int = 200,
-) -> JSONResponse:
-    if body.on_behalf_of and caller.access.value != "admin":
-        raise HTTPException(403, "acting on behalf of someone else needs an admin token")
-
-    def guarded(op: Op) -> Incident:
-        if if_match is not None and number is not None:
-            current = op.session.get(Incident, number)
-            if current is not None and if_match.strip() not in ("*", etag(current)):
-                raise PreconditionFailed(etag(current))
-        return action(op)
-
-    incident = runtime.write(
-        guarded,
-        by=body.on_behalf_of or caller.handle,
-        at=body.at,
-        incident=number,
-        attempted=attempted,
-        entered_by=caller.handle if body.on_behalf_of else None,
-    )
-    return _incident_json(runtime, incident.id, status)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -152,7 +73,7 @@ def list_route(
     "/incidents/{incident_id}", summary="An incident with its roles, checklist and findings"
 )
 def get_route(incident_id: str, runtime: RuntimeDep, _caller: Viewer) -> JSONResponse:
-    number = _number(incident_id)
+    number = number_of(incident_id)
     with runtime.reading() as session:
         incident = session.get(Incident, number)
         if incident is None:
@@ -163,7 +84,7 @@ def get_route(incident_id: str, runtime: RuntimeDep, _caller: Viewer) -> JSONRes
 
 @router.get("/incidents/{incident_id}/timeline", summary="The append-only timeline")
 def timeline_route(incident_id: str, runtime: RuntimeDep, _caller: Viewer) -> list[dict[str, Any]]:
-    number = _number(incident_id)
+    number = number_of(incident_id)
     with runtime.reading() as session:
         if session.get(Incident, number) is None:
             raise NotFound(f"INC-{number} does not exist")
@@ -187,7 +108,7 @@ class ReportBody(Body):
 
 @router.post("/incidents", status_code=201, summary="Record a detection")
 def report_route(body: ReportBody, runtime: RuntimeDep, caller: Member) -> JSONResponse:
-    return _write(
+    return write(
         runtime,
         caller,
         body,
@@ -207,7 +128,7 @@ class DeclareNewBody(Body):
 
 @router.post("/incidents/declare", status_code=201, summary="Declare a new incident")
 def declare_new_route(body: DeclareNewBody, runtime: RuntimeDep, caller: Member) -> JSONResponse:
-    return _write(
+    return write(
         runtime,
         caller,
         body,
@@ -227,8 +148,8 @@ class CustomerReportBody(Body):
 def customer_report_route(
     incident_id: str, body: CustomerReportBody, runtime: RuntimeDep, caller: Member
 ) -> JSONResponse:
-    number = _number(incident_id)
-    return _write(
+    number = number_of(incident_id)
+    return write(
         runtime,
         caller,
         body,
@@ -241,8 +162,8 @@ def customer_report_route(
 def ack_route(
     incident_id: str, runtime: RuntimeDep, caller: Member, body: Body | None = None
 ) -> JSONResponse:
-    number = _number(incident_id)
-    return _write(
+    number = number_of(incident_id)
+    return write(
         runtime,
         caller,
         body or Body(),
@@ -267,7 +188,7 @@ def triage_route(
     caller: Member,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    number = _number(incident_id)
+    number = number_of(incident_id)
     reasons: list[str] | None = None
     chosen = body.severity
     if chosen is None:
@@ -276,7 +197,7 @@ def triage_route(
         result = classify(parse_answers(body.answers), runtime.policy)
         chosen, reasons = result.severity, list(result.reasons)
     level = chosen
-    return _write(
+    return write(
         runtime,
         caller,
         body,
@@ -300,8 +221,8 @@ def declare_route(
     body: DeclareBody | None = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    number, given = _number(incident_id), body or DeclareBody()
-    return _write(
+    number, given = number_of(incident_id), body or DeclareBody()
+    return write(
         runtime,
         caller,
         given,
@@ -324,8 +245,8 @@ def investigate_route(
     body: WorkBody | None = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    number, given = _number(incident_id), body or WorkBody()
-    return _write(
+    number, given = number_of(incident_id), body or WorkBody()
+    return write(
         runtime,
         caller,
         given,
@@ -350,8 +271,8 @@ def mitigate_route(
     caller: Member,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    number = _number(incident_id)
-    return _write(
+    number = number_of(incident_id)
+    return write(
         runtime,
         caller,
         body,
@@ -377,13 +298,13 @@ def _plain_move(which: Move) -> Callable[..., JSONResponse]:
         body: Body | None = None,
         if_match: IfMatch = None,
     ) -> JSONResponse:
-        number = _number(incident_id)
+        number = number_of(incident_id)
         action: Callable[[Op], Incident] = (
             (lambda op: lifecycle.close(op, number))
             if which is Move.CLOSE
             else (lambda op: lifecycle.move(op, number, which))
         )
-        return _write(
+        return write(
             runtime,
             caller,
             body or Body(),
@@ -415,8 +336,8 @@ def reopen_route(
     caller: Member,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    number = _number(incident_id)
-    return _write(
+    number = number_of(incident_id)
+    return write(
         runtime,
         caller,
         body,
@@ -439,8 +360,8 @@ def dismiss_route(
     caller: Member,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    number = _number(incident_id)
-    return _write(
+    number = number_of(incident_id)
+    return write(
         runtime,
         caller,
         body,
@@ -459,8 +380,8 @@ class MergeBody(Body):
 def merge_route(
     incident_id: str, body: MergeBody, runtime: RuntimeDep, caller: Member, if_match: IfMatch = None
 ) -> JSONResponse:
-    number, target = _number(incident_id), _number(body.into)
-    return _write(
+    number, target = number_of(incident_id), number_of(body.into)
+    return write(
         runtime,
         caller,
         body,
@@ -484,8 +405,8 @@ def severity_route(
     caller: Member,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    number = _number(incident_id)
-    return _write(
+    number = number_of(incident_id)
+    return write(
         runtime,
         caller,
         body,
@@ -493,156 +414,4 @@ def severity_route(
         number=number,
         if_match=if_match,
         attempted="severity",
-    )
-
-
-class RoleBody(Body):
-    role: Role
-    person: str
-
-
-@router.post("/incidents/{incident_id}/roles", summary="Assign a role (history kept)")
-def role_route(
-    incident_id: str, body: RoleBody, runtime: RuntimeDep, caller: Member, if_match: IfMatch = None
-) -> JSONResponse:
-    number = _number(incident_id)
-    return _write(
-        runtime,
-        caller,
-        body,
-        lambda op: coordination.assign_role(op, number, body.role, body.person)[0],
-        number=number,
-        if_match=if_match,
-    )
-
-
-class NoteBody(WorkBody):
-    kind: NoteKind = NoteKind.OTHER
-    text: str
-
-
-@router.post("/incidents/{incident_id}/notes", summary="Record an investigation note")
-def note_route(
-    incident_id: str, body: NoteBody, runtime: RuntimeDep, caller: Member
-) -> JSONResponse:
-    number = _number(incident_id)
-    return _write(
-        runtime,
-        caller,
-        body,
-        lambda op: coordination.note(
-            op, number, body.kind, body.text, performed_by=body.performed_by
-        ),
-        number=number,
-    )
-
-
-class UpdateBody(Body):
-    status: UpdateStatus | None = None
-    issue: str
-    impact: str
-    progress: str
-    next: str
-    eta: str = "Unknown"
-    public: bool = False
-    public_text: str | None = None
-
-
-@router.post("/incidents/{incident_id}/updates", status_code=201, summary="Post a status update")
-def update_route(
-    incident_id: str, body: UpdateBody, runtime: RuntimeDep, caller: Member
-) -> JSONResponse:
-    number = _number(incident_id)
-    text = UpdateText(body.issue, body.impact, body.progress, body.next, body.eta)
-    posted: dict[str, Any] = {}
-
-    def action(op: Op) -> Incident:
-        update = coordination.post_update(
-            op, number, text, status=body.status, public=body.public, public_text=body.public_text
-        )
-        posted.update(number=update.number, status=update.status.value, text=update.rendered)
-        incident = op.session.get(Incident, number)
-        assert incident is not None
-        return incident
-
-    _write(runtime, caller, body, action, number=number, attempted="update")
-    return JSONResponse({"id": f"INC-{number}", **posted}, status_code=201)
-
-
-class EscalateBody(Body):
-    team: str | None = None
-    reason: str | None = None
-
-
-@router.post("/incidents/{incident_id}/escalate", summary="Escalate")
-def escalate_route(
-    incident_id: str, runtime: RuntimeDep, caller: Member, body: EscalateBody | None = None
-) -> JSONResponse:
-    number, given = _number(incident_id), body or EscalateBody()
-    return _write(
-        runtime,
-        caller,
-        given,
-        lambda op: coordination.escalate(op, number, team=given.team, reason=given.reason),
-        number=number,
-        attempted="escalate",
-    )
-
-
-class DoneBody(Body):
-    note: str | None = None
-
-
-@router.post(
-    "/incidents/{incident_id}/checklist/{key}/done", summary="Mark a checklist action done"
-)
-def checklist_done_route(
-    incident_id: str, key: str, runtime: RuntimeDep, caller: Member, body: DoneBody | None = None
-) -> JSONResponse:
-    number, given = _number(incident_id), body or DoneBody()
-
-    def action(op: Op) -> Incident:
-        coordination.complete_action(op, number, key, note=given.note)
-        incident = op.session.get(Incident, number)
-        assert incident is not None
-        return incident
-
-    return _write(runtime, caller, given, action, number=number)
-
-
-class VisibilityBody(Body):
-    visibility: Visibility
-
-
-@router.post("/incidents/{incident_id}/visibility", summary="Whether a SEV2 is customer-visible")
-def visibility_route(
-    incident_id: str, body: VisibilityBody, runtime: RuntimeDep, caller: Member
-) -> JSONResponse:
-    number = _number(incident_id)
-    return _write(
-        runtime,
-        caller,
-        body,
-        lambda op: coordination.set_visibility(op, number, body.visibility),
-        number=number,
-        attempted="visibility",
-    )
-
-
-class PostmortemBody(Body):
-    doc: str | None = None
-
-
-@router.post("/incidents/{incident_id}/postmortem", summary="Record the post-mortem as complete")
-def postmortem_route(
-    incident_id: str, runtime: RuntimeDep, caller: Member, body: PostmortemBody | None = None
-) -> JSONResponse:
-    number, given = _number(incident_id), body or PostmortemBody()
-    return _write(
-        runtime,
-        caller,
-        given,
-        lambda op: lifecycle.postmortem(op, number, given.doc),
-        number=number,
-        attempted="postmortem",
     )

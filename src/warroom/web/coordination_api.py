@@ -1,0 +1,172 @@
+"""API routes around the stage moves: roles, notes, status updates, escalation, the
+checklist, visibility and the post-mortem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from warroom.db.models import Incident
+from warroom.domain.types import NoteKind, Role, UpdateStatus, Visibility
+from warroom.domain.updates import UpdateText
+from warroom.services import coordination, lifecycle
+from warroom.services.records import Op
+from warroom.web.api import WorkBody
+from warroom.web.deps import Member, RuntimeDep
+from warroom.web.writes import Body, IfMatch, number_of, write
+
+router = APIRouter(prefix="/api/v1")
+
+
+class RoleBody(Body):
+    role: Role
+    person: str
+
+
+@router.post("/incidents/{incident_id}/roles", summary="Assign a role (history kept)")
+def role_route(
+    incident_id: str, body: RoleBody, runtime: RuntimeDep, caller: Member, if_match: IfMatch = None
+) -> JSONResponse:
+    number = number_of(incident_id)
+    return write(
+        runtime,
+        caller,
+        body,
+        lambda op: coordination.assign_role(op, number, body.role, body.person)[0],
+        number=number,
+        if_match=if_match,
+    )
+
+
+class NoteBody(WorkBody):
+    kind: NoteKind = NoteKind.OTHER
+    text: str
+
+
+@router.post("/incidents/{incident_id}/notes", summary="Record an investigation note")
+def note_route(
+    incident_id: str, body: NoteBody, runtime: RuntimeDep, caller: Member
+) -> JSONResponse:
+    number = number_of(incident_id)
+    return write(
+        runtime,
+        caller,
+        body,
+        lambda op: coordination.note(
+            op, number, body.kind, body.text, performed_by=body.performed_by
+        ),
+        number=number,
+    )
+
+
+class UpdateBody(Body):
+    status: UpdateStatus | None = None
+    issue: str
+    impact: str
+    progress: str
+    next: str
+    eta: str = "Unknown"
+    public: bool = False
+    public_text: str | None = None
+
+
+@router.post("/incidents/{incident_id}/updates", status_code=201, summary="Post a status update")
+def update_route(
+    incident_id: str, body: UpdateBody, runtime: RuntimeDep, caller: Member
+) -> JSONResponse:
+    number = number_of(incident_id)
+    text = UpdateText(body.issue, body.impact, body.progress, body.next, body.eta)
+    posted: dict[str, Any] = {}
+
+    def action(op: Op) -> Incident:
+        update = coordination.post_update(
+            op, number, text, status=body.status, public=body.public, public_text=body.public_text
+        )
+        posted.update(number=update.number, status=update.status.value, text=update.rendered)
+        incident = op.session.get(Incident, number)
+        assert incident is not None
+        return incident
+
+    write(runtime, caller, body, action, number=number, attempted="update")
+    return JSONResponse({"id": f"INC-{number}", **posted}, status_code=201)
+
+
+class EscalateBody(Body):
+    team: str | None = None
+    reason: str | None = None
+
+
+@router.post("/incidents/{incident_id}/escalate", summary="Escalate")
+def escalate_route(
+    incident_id: str, runtime: RuntimeDep, caller: Member, body: EscalateBody | None = None
+) -> JSONResponse:
+    number, given = number_of(incident_id), body or EscalateBody()
+    return write(
+        runtime,
+        caller,
+        given,
+        lambda op: coordination.escalate(op, number, team=given.team, reason=given.reason),
+        number=number,
+        attempted="escalate",
+    )
+
+
+class DoneBody(Body):
+    note: str | None = None
+
+
+@router.post(
+    "/incidents/{incident_id}/checklist/{key}/done", summary="Mark a checklist action done"
+)
+def checklist_done_route(
+    incident_id: str, key: str, runtime: RuntimeDep, caller: Member, body: DoneBody | None = None
+) -> JSONResponse:
+    number, given = number_of(incident_id), body or DoneBody()
+
+    def action(op: Op) -> Incident:
+        coordination.complete_action(op, number, key, note=given.note)
+        incident = op.session.get(Incident, number)
+        assert incident is not None
+        return incident
+
+    return write(runtime, caller, given, action, number=number)
+
+
+class VisibilityBody(Body):
+    visibility: Visibility
+
+
+@router.post("/incidents/{incident_id}/visibility", summary="Whether a SEV2 is customer-visible")
+def visibility_route(
+    incident_id: str, body: VisibilityBody, runtime: RuntimeDep, caller: Member
+) -> JSONResponse:
+    number = number_of(incident_id)
+    return write(
+        runtime,
+        caller,
+        body,
+        lambda op: coordination.set_visibility(op, number, body.visibility),
+        number=number,
+        attempted="visibility",
+    )
+
+
+class PostmortemBody(Body):
+    doc: str | None = None
+
+
+@router.post("/incidents/{incident_id}/postmortem", summary="Record the post-mortem as complete")
+def postmortem_route(
+    incident_id: str, runtime: RuntimeDep, caller: Member, body: PostmortemBody | None = None
+) -> JSONResponse:
+    number, given = number_of(incident_id), body or PostmortemBody()
+    return write(
+        runtime,
+        caller,
+        given,
+        lambda op: lifecycle.postmortem(op, number, given.doc),
+        number=number,
+        attempted="postmortem",
+    )

@@ -1,0 +1,93 @@
+"""What the API's write routes share: the body every write takes, ETags, and one helper that
+runs a write as the token's person through the same transaction helper as the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Header, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from warroom.db.models import Incident
+from warroom.domain.errors import NotFound
+from warroom.domain.types import parse_incident_number
+from warroom.runtime import Runtime
+from warroom.services.reading import summary
+from warroom.services.records import Op
+from warroom.services.tokens import Caller
+from warroom.web.problems import PreconditionFailed
+
+IfMatch = Annotated[str | None, Header(description="The ETag of the incident as you read it.")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """No text field may carry a NUL character: no database stores one faithfully."""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, str) and "\x00" in value:
+                    raise ValueError(f"{key} contains a NUL character")
+        return data
+
+    at: str | None = Field(
+        None, description="When it happened (ISO 8601 with offset); now if absent."
+    )
+    on_behalf_of: str | None = Field(None, description="Act for this person (admin tokens only).")
+
+
+def etag(incident: Incident) -> str:
+    return f'"v{incident.version}"'
+
+
+def number_of(text: str) -> int:
+    try:
+        return parse_incident_number(text)
+    except ValueError as exc:
+        raise NotFound(str(exc)) from None
+
+
+def incident_json(runtime: Runtime, number: int, status: int = 200) -> JSONResponse:
+    with runtime.reading() as session:
+        incident = session.get(Incident, number)
+        if incident is None:
+            raise NotFound(f"INC-{number} does not exist")
+        data = summary(session, incident, runtime.policy)
+        return JSONResponse(data, status_code=status, headers={"ETag": etag(incident)})
+
+
+def write(
+    runtime: Runtime,
+    caller: Caller,
+    body: Body,
+    action: Callable[[Op], Incident],
+    *,
+    number: int | None = None,
+    if_match: str | None = None,
+    attempted: str = "",
+    status: int = 200,
+) -> JSONResponse:
+    if body.on_behalf_of and caller.access.value != "admin":
+        raise HTTPException(403, "acting on behalf of someone else needs an admin token")
+
+    def guarded(op: Op) -> Incident:
+        if if_match is not None and number is not None:
+            current = op.session.get(Incident, number)
+            if current is not None and if_match.strip() not in ("*", etag(current)):
+                raise PreconditionFailed(etag(current))
+        return action(op)
+
+    incident = runtime.write(
+        guarded,
+        by=body.on_behalf_of or caller.handle,
+        at=body.at,
+        incident=number,
+        attempted=attempted,
+        entered_by=caller.handle if body.on_behalf_of else None,
+    )
+    return incident_json(runtime, incident.id, status)
