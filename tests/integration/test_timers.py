@@ -12,7 +12,15 @@ from tests.conftest import START, World
 from warroom.db.models import TimelineEvent, Timer, TimerState
 from warroom.domain.actions import ActionSpec
 from warroom.domain.timers import TimerKind
-from warroom.domain.types import EventKind, MitigationKind, Move, ReportSource, Role, Severity
+from warroom.domain.types import (
+    DismissReason,
+    EventKind,
+    MitigationKind,
+    Move,
+    ReportSource,
+    Role,
+    Severity,
+)
 from warroom.domain.updates import UpdateText
 from warroom.jobs.worker import fire_one
 from warroom.services import coordination, declaration, lifecycle
@@ -215,3 +223,29 @@ def test_it_fires_1000_timers_due_in_one_second_once_across_two_workers(world: W
     assert overdue == 1000
     assert sum(counts.values()) == 1000
     assert min(counts.values()) > 0  # both workers took a share
+
+
+def test_it_rearms_timers_when_a_change_is_undone(world: World) -> None:
+    number = declared_sev1(world)
+    before = pending(world, number)
+    world.later(minutes=1).act(
+        "alice", lambda op: declaration.change_severity(op, number, Severity.SEV2, "smaller")
+    )
+    assert "no-progress" not in pending(world, number)
+    world.later(minutes=1).act(
+        "alice", lambda op: declaration.change_severity(op, number, Severity.SEV1, "bigger again")
+    )
+    after = pending(world, number)
+    assert after["no-progress"] == before["no-progress"]
+    assert after["resolve-target"] == before["resolve-target"]
+
+
+def test_it_rearms_the_deadlines_of_a_reopened_dismissal(world: World) -> None:
+    number = world.act("bot", lambda op: lifecycle.report(op, "DB down", severity=Severity.SEV1)).id
+    world.later(minutes=1).act(
+        "dana", lambda op: lifecycle.dismiss(op, number, DismissReason.NOISE)
+    )
+    assert pending(world, number) == {}
+    world.later(minutes=1).act("dana", lambda op: lifecycle.reopen(op, number, "it was real"))
+    # Reopening acknowledged it; the declaration and resolve deadlines are armed again.
+    assert {"declaration-deadline", "resolve-target"} <= set(pending(world, number))

@@ -136,3 +136,11 @@ def test_it_marks_a_permanently_failing_webhook_and_stops(world: World, receiver
     world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV1, "y"))
     drain(world)
     assert len(receiver.received) == received  # nothing more goes to a disabled endpoint
+
+
+@pytest.mark.parametrize("url", ["http://example.test:abc/", "ftp://example.test/", "http:///path"])
+def test_it_refuses_a_webhook_url_it_could_never_call(world: World, url: str) -> None:
+    from warroom.domain.errors import BadInput
+
+    with pytest.raises(BadInput, match="not a webhook URL"):
+        world.act("admin", lambda op: webhooks.add(op, url))

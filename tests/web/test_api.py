@@ -254,3 +254,32 @@ def test_it_sends_a_subscriber_what_happens_after_it_subscribed(
     assert not listener.is_alive()
     data = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data:")]
     assert [(d["incident"], d["kind"]) for d in data] == [("INC-2", "detected")]
+
+
+def test_it_honours_if_match_on_every_write(client: httpx.Client, world: World) -> None:
+    alice = token(world, "alice")
+    declare(client, alice)
+    tag = client.get("/api/v1/incidents/1", headers=alice).headers["etag"]
+    client.post(
+        "/api/v1/incidents/1/roles", json={"role": "comms", "person": "carol"}, headers=alice
+    )
+    stale = {**alice, "If-Match": tag}
+    assert (
+        client.post("/api/v1/incidents/1/notes", json={"text": "x"}, headers=stale).status_code
+        == 412
+    )
+    update = {"issue": "i", "impact": "i", "progress": "p", "next": "n"}
+    assert client.post("/api/v1/incidents/1/updates", json=update, headers=stale).status_code == 412
+    posted = client.post("/api/v1/incidents/1/updates", json=update, headers=alice)
+    assert posted.headers["etag"].startswith('"v')
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [("/api/v1/incidents", {"offset": 10**20}), ("/api/v1/events", {"after": 10**20})],
+)
+def test_it_refuses_numbers_beyond_what_is_stored(
+    client: httpx.Client, world: World, path: str, params: dict[str, int]
+) -> None:
+    response = client.get(path, params=params, headers=token(world, "alice"))
+    assert response.status_code == 422

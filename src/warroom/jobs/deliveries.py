@@ -74,7 +74,9 @@ def deliver_one(sessions: sessionmaker[Session], *, now: datetime) -> bool:
     delivery_pk, delivery_id, payload, attempts = job
     url, secret, disabled = target
     error: TransportError | None = None
-    if disabled:
+    if attempts > MAX_ATTEMPTS:  # leased again and again without an outcome: give up
+        error = TransportError(f"no outcome after {MAX_ATTEMPTS} attempts", permanent=True)
+    elif disabled:
         error = TransportError("the webhook was removed or disabled", permanent=True)
     else:
         try:

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.db.engine import unit_of_work
 from warroom.db.listen import announce
 from warroom.db.models import Timer, TimerState
+from warroom.domain.errors import WarroomError
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import deliver_one
 from warroom.services.records import Op
@@ -30,6 +32,7 @@ log = logging.getLogger("warroom.worker")
 # Timers fired per transaction: one commit for many keeps up with bursts of due timers.
 BATCH = 100
 MAX_CLAIM_ATTEMPTS = 20
+RETRY_SECONDS = 2.0
 
 
 def claim(session: Session, now: datetime, worker: str, limit: int) -> list[Timer]:
@@ -117,13 +120,20 @@ def run(
     cuts the wait short when this process commits something."""
     seen = wakeup.generation if wakeup else 0
     while not stop.is_set():
-        while not stop.is_set() and fire_due(
-            sessions, policy, now=clock(), worker=worker, limit=batch
-        ):
-            pass
-        while not stop.is_set() and deliver_one(sessions, now=clock()):
-            pass
-        wait = seconds_until_next(sessions, clock())
+        try:
+            while not stop.is_set() and fire_due(
+                sessions, policy, now=clock(), worker=worker, limit=batch
+            ):
+                pass
+            while not stop.is_set() and deliver_one(sessions, now=clock()):
+                pass
+            wait = seconds_until_next(sessions, clock())
+        except (WarroomError, SQLAlchemyError) as exc:
+            # The database went away or a write conflicted: nothing was half-done (each step
+            # is one transaction). Wait and try again; a worker must outlive an outage.
+            log.warning("worker step failed (%s); retrying in %ss", exc, RETRY_SECONDS)
+            stop.wait(RETRY_SECONDS)
+            continue
         timeout = min(wait if wait is not None else idle.total_seconds(), idle.total_seconds())
         if wakeup is None:
             stop.wait(timeout)

@@ -17,6 +17,8 @@ def post(url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response
         response = httpx.post(url, content=content, headers=headers, timeout=TIMEOUT_SECONDS)
     except httpx.TransportError as exc:
         raise TransportError(f"{type(exc).__name__}: {exc}", permanent=False) from None
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+        raise TransportError(f"invalid URL {url!r}: {exc}", permanent=True) from None
     if response.is_success:
         return response
     permanent = response.status_code < 500 and response.status_code not in RETRYABLE_STATUSES

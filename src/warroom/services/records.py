@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from warroom.db.models import Action, Incident, Person, RoleAssignment, Service, TimelineEvent
 from warroom.domain.actions import ActionSpec
@@ -174,6 +175,8 @@ def record(
 def touch(op: Op, incident: Incident) -> None:
     """Mark the incident changed: bumps its version, so a concurrent change conflicts."""
     incident.updated_at = op.now
+    # Force the UPDATE even when the clock has not moved: the version must always advance.
+    flag_modified(incident, "updated_at")
     op.touched[incident.id] = incident
 
 

@@ -57,7 +57,16 @@ def reconcile(op: Op, incident: Incident) -> None:
             timer.state = TimerState.CANCELLED
             timer.cancelled_at = op.now
     for identity, spec in wanted.items():
-        if identity not in stored:
+        existing = stored.get(identity)
+        if existing is not None and existing.state is TimerState.CANCELLED:
+            # The same occurrence is wanted again (a change undone, a reopen): re-arm it.
+            # Only a timer that fired is never armed twice.
+            existing.state, existing.cancelled_at, existing.due_at = (
+                TimerState.PENDING,
+                None,
+                spec.due_at,
+            )
+        elif existing is None:
             op.session.add(
                 Timer(
                     incident_id=incident.id,
@@ -169,7 +178,9 @@ def _resolve_target(f: Firing) -> None:
 def _severity_proposal(f: Firing) -> None:
     assert f.state.facts.severity is not None
     level = f.op.policy.level(f.state.facts.severity)
-    assert level.escalate_to is not None
+    if level.escalate_to is None:  # the policy changed since the timer was armed
+        f.note(EventKind.REMINDER, "a severity proposal fell due, but the policy no longer has one")
+        return
     after = humanize(level.escalate_after or timedelta())
     _escalate(
         f,

@@ -7,6 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,8 +20,13 @@ if TYPE_CHECKING:
 
 def add(op: Op, url: str, secret: str | None = None) -> Webhook:
     parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise BadInput(f"{url!r} is not a webhook URL: use http:// or https://")
+    try:
+        parsed = httpx.URL(url.strip())
+        valid = parts.scheme in ("http", "https") and bool(parsed.host) and parsed.port != 0
+    except (httpx.InvalidURL, ValueError):
+        valid = False
+    if not valid:
+        raise BadInput(f"{url!r} is not a webhook URL: use http:// or https:// and a valid host")
     hook = Webhook(url=url.strip(), secret=secret or secrets.token_hex(32), created_at=op.now)
     op.session.add(hook)
     op.session.flush()

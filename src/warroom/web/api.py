@@ -32,6 +32,7 @@ from warroom.web.deps import Member, RuntimeDep, Viewer
 from warroom.web.writes import Body, IfMatch, etag, number_of, write
 
 router = APIRouter(prefix="/api/v1")
+MAX_ID = 2**63 - 1  # the largest value the databases store
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -47,7 +48,7 @@ def list_route(
     since: str | None = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> dict[str, Any]:
     filters = ListFilter(
         stages=tuple(stage or ()),
@@ -146,7 +147,11 @@ class CustomerReportBody(Body):
 
 @router.post("/incidents/{incident_id}/reports", summary="Add a (customer) report")
 def customer_report_route(
-    incident_id: str, body: CustomerReportBody, runtime: RuntimeDep, caller: Member
+    incident_id: str,
+    body: CustomerReportBody,
+    runtime: RuntimeDep,
+    caller: Member,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     number = number_of(incident_id)
     return write(
@@ -155,12 +160,17 @@ def customer_report_route(
         body,
         lambda op: lifecycle.customer_report(op, number, body.title, source=body.source),
         number=number,
+        if_match=if_match,
     )
 
 
 @router.post("/incidents/{incident_id}/ack", summary="Acknowledge")
 def ack_route(
-    incident_id: str, runtime: RuntimeDep, caller: Member, body: Body | None = None
+    incident_id: str,
+    runtime: RuntimeDep,
+    caller: Member,
+    body: Body | None = None,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     number = number_of(incident_id)
     return write(
@@ -169,6 +179,7 @@ def ack_route(
         body or Body(),
         lambda op: lifecycle.acknowledge(op, number)[0],
         number=number,
+        if_match=if_match,
         attempted="ack",
     )
 

@@ -47,7 +47,11 @@ class NoteBody(WorkBody):
 
 @router.post("/incidents/{incident_id}/notes", summary="Record an investigation note")
 def note_route(
-    incident_id: str, body: NoteBody, runtime: RuntimeDep, caller: Member
+    incident_id: str,
+    body: NoteBody,
+    runtime: RuntimeDep,
+    caller: Member,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     number = number_of(incident_id)
     return write(
@@ -58,6 +62,7 @@ def note_route(
             op, number, body.kind, body.text, performed_by=body.performed_by
         ),
         number=number,
+        if_match=if_match,
     )
 
 
@@ -74,7 +79,11 @@ class UpdateBody(Body):
 
 @router.post("/incidents/{incident_id}/updates", status_code=201, summary="Post a status update")
 def update_route(
-    incident_id: str, body: UpdateBody, runtime: RuntimeDep, caller: Member
+    incident_id: str,
+    body: UpdateBody,
+    runtime: RuntimeDep,
+    caller: Member,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     number = number_of(incident_id)
     text = UpdateText(body.issue, body.impact, body.progress, body.next, body.eta)
@@ -89,8 +98,14 @@ def update_route(
         assert incident is not None
         return incident
 
-    write(runtime, caller, body, action, number=number, attempted="update")
-    return JSONResponse({"id": f"INC-{number}", **posted}, status_code=201)
+    written = write(
+        runtime, caller, body, action, number=number, if_match=if_match, attempted="update"
+    )
+    return JSONResponse(
+        {"id": f"INC-{number}", **posted},
+        status_code=201,
+        headers={"ETag": written.headers["etag"]},
+    )
 
 
 class EscalateBody(Body):
@@ -100,7 +115,11 @@ class EscalateBody(Body):
 
 @router.post("/incidents/{incident_id}/escalate", summary="Escalate")
 def escalate_route(
-    incident_id: str, runtime: RuntimeDep, caller: Member, body: EscalateBody | None = None
+    incident_id: str,
+    runtime: RuntimeDep,
+    caller: Member,
+    body: EscalateBody | None = None,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     number, given = number_of(incident_id), body or EscalateBody()
     return write(
@@ -109,6 +128,7 @@ def escalate_route(
         given,
         lambda op: coordination.escalate(op, number, team=given.team, reason=given.reason),
         number=number,
+        if_match=if_match,
         attempted="escalate",
     )
 
@@ -121,7 +141,12 @@ class DoneBody(Body):
     "/incidents/{incident_id}/checklist/{key}/done", summary="Mark a checklist action done"
 )
 def checklist_done_route(
-    incident_id: str, key: str, runtime: RuntimeDep, caller: Member, body: DoneBody | None = None
+    incident_id: str,
+    key: str,
+    runtime: RuntimeDep,
+    caller: Member,
+    body: DoneBody | None = None,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     number, given = number_of(incident_id), body or DoneBody()
 
@@ -131,7 +156,7 @@ def checklist_done_route(
         assert incident is not None
         return incident
 
-    return write(runtime, caller, given, action, number=number)
+    return write(runtime, caller, given, action, number=number, if_match=if_match)
 
 
 class VisibilityBody(Body):
@@ -140,7 +165,11 @@ class VisibilityBody(Body):
 
 @router.post("/incidents/{incident_id}/visibility", summary="Whether a SEV2 is customer-visible")
 def visibility_route(
-    incident_id: str, body: VisibilityBody, runtime: RuntimeDep, caller: Member
+    incident_id: str,
+    body: VisibilityBody,
+    runtime: RuntimeDep,
+    caller: Member,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     number = number_of(incident_id)
     return write(
@@ -149,6 +178,7 @@ def visibility_route(
         body,
         lambda op: coordination.set_visibility(op, number, body.visibility),
         number=number,
+        if_match=if_match,
         attempted="visibility",
     )
 
@@ -159,7 +189,11 @@ class PostmortemBody(Body):
 
 @router.post("/incidents/{incident_id}/postmortem", summary="Record the post-mortem as complete")
 def postmortem_route(
-    incident_id: str, runtime: RuntimeDep, caller: Member, body: PostmortemBody | None = None
+    incident_id: str,
+    runtime: RuntimeDep,
+    caller: Member,
+    body: PostmortemBody | None = None,
+    if_match: IfMatch = None,
 ) -> JSONResponse:
     number, given = number_of(incident_id), body or PostmortemBody()
     return write(
@@ -168,5 +202,6 @@ def postmortem_route(
         given,
         lambda op: lifecycle.postmortem(op, number, given.doc),
         number=number,
+        if_match=if_match,
         attempted="postmortem",
     )
