@@ -6,7 +6,7 @@ import getpass
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     # WARROOM_ENV=test, so a production process can never run on a made-up clock.
     test_clock_file: Path | None = None
     env: str = "production"
+    log_format: Literal["text", "json"] = "text"  # WARROOM_LOG_FORMAT, for serve and worker
 
     def actor(self) -> str:
         return self.user or os.environ.get("USER") or getpass.getuser()

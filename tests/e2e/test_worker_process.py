@@ -6,6 +6,7 @@ always under one delivery id. The processes run on a clock the test controls.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -112,3 +113,28 @@ def test_it_refuses_the_test_clock_outside_tests(tmp_path: Path) -> None:
     result = run("list", cwd=tmp_path, env={"WARROOM_TEST_CLOCK_FILE": str(tmp_path / "now")})
     assert result.returncode == 2
     assert "for tests only" in result.stderr
+
+
+def test_it_logs_json_lines_that_name_the_incident(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'warroom.db'}"
+    runtime = Runtime(settings=Settings(database_url=database, user="tester"), clock=Clock())
+    try:
+        runtime.write(
+            lambda op: declaration.declare_new(op, Severity.SEV1, "Logged"), by="a", at=None
+        )
+    finally:
+        runtime.engine.dispose()
+    (tmp_path / "now").write_text((START + timedelta(minutes=31)).isoformat())
+    env = {
+        "WARROOM_DATABASE_URL": database,
+        "WARROOM_ENV": "test",
+        "WARROOM_TEST_CLOCK_FILE": str(tmp_path / "now"),
+        "WARROOM_LOG_FORMAT": "json",
+    }
+    result = run("worker", "--once", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    entries = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    fired = [e for e in entries if "update-due timer" in e["message"]]
+    assert fired
+    assert fired[0]["incident"] == "INC-1"
+    assert fired[0]["level"] == "info"

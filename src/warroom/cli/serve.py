@@ -15,6 +15,7 @@ from warroom.db.listen import listen
 from warroom.domain.timefmt import utc_text
 from warroom.domain.types import Access
 from warroom.jobs.worker import run as run_worker
+from warroom.logs import configure as configure_logs
 from warroom.services import tokens, webhooks
 
 token_app = typer.Typer(
@@ -38,6 +39,7 @@ def serve(
     from warroom.web.app import create_app
 
     runtime = current()
+    configure_logs(runtime.settings.log_format)
     with handled():
         runtime.engine  # noqa: B018 - connect and check the schema before listening
         with runtime.reading() as session:

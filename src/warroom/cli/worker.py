@@ -15,6 +15,7 @@ from warroom.cli.runtime import current, handled, out
 from warroom.db.listen import listen
 from warroom.jobs.deliveries import deliver_one
 from warroom.jobs.worker import BATCH, fire_due, run
+from warroom.logs import configure as configure_logs
 
 
 def worker(
@@ -28,6 +29,7 @@ def worker(
 ) -> None:
     """Run the timer worker. Several may run against one database; each timer fires once."""
     runtime = current()
+    configure_logs(runtime.settings.log_format)
     worker_name = name or f"{socket.gethostname()}:{os.getpid()}"
     with handled():
         if once:

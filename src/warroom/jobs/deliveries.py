@@ -101,6 +101,13 @@ def _settle(
         )
         return
     delivery.last_error = str(error)
+    log.warning(
+        "webhook delivery %s failed (attempt %s): %s",
+        delivery.delivery_id,
+        attempts,
+        error,
+        extra={"incident": delivery.payload.get("incident")},
+    )
     if error.permanent or attempts >= MAX_ATTEMPTS:
         delivery.state = DeliveryState.FAILED
         hook = session.get(Webhook, delivery.webhook_id)

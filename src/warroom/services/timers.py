@@ -8,6 +8,7 @@ happen once or not at all.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +27,7 @@ from warroom.services.reading import Progress, progress
 from warroom.services.records import Op, add_actions, record
 
 SYSTEM_ACTOR = "warroom"
+log = logging.getLogger("warroom.timers")
 
 
 def settle(op: Op) -> None:
@@ -110,6 +112,12 @@ def fire_all(op: Op, timers: list[Timer]) -> None:
             assert incident is not None
             states[incident.id] = (incident, progress(op.session, incident, op.policy, op.now))
         incident, state = states[timer.incident_id]
+        log.info(
+            "%s timer due %s fired",
+            timer.kind.value,
+            utc_text(timer.due_at),
+            extra={"incident": f"INC-{incident.id}"},
+        )
         HANDLERS[timer.kind](Firing(op, incident, timer, state))
         if timer.kind in REARMING:
             op.touched[incident.id] = incident
