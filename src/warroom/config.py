@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from warroom.domain.errors import BadInput
@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WARROOM_", extra="ignore")
 
     database_url: str | None = None
+    # WARROOM_SERVER and WARROOM_TOKEN: run the CLI against a warroom server instead of a
+    # local database.
+    server: str | None = None
+    token: SecretStr | None = None
     user: str | None = None
     config: Path | None = None  # WARROOM_CONFIG: where warroom.toml is, default the working dir
     # Tests only: read "now" from this file (an ISO 8601 instant). Refused unless

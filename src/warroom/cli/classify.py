@@ -14,12 +14,12 @@ import typer
 from rich.prompt import Prompt
 
 from warroom.cli import render
-from warroom.cli.runtime import current, handled, out
+from warroom.cli.common import client
+from warroom.cli.runtime import handled, out
 from warroom.domain.classifier import (
     CORE_IMPACTS,
     VULNERABILITIES,
     Answers,
-    classify,
     parse_answers,
 )
 from warroom.domain.errors import BadInput
@@ -86,7 +86,6 @@ def classify_cmd(
     given = {
         key: value for key, value in locals().items() if key != "as_json" and value is not None
     }
-    runtime = current()
     with handled():
         if given:
             answers = parse_answers(given)
@@ -94,9 +93,9 @@ def classify_cmd(
             answers = questionnaire()
         else:
             answers = parse_answers(_read_json_stdin())
-        result = classify(answers, runtime.policy)
+        result = client().post("/classify", answers.to_json())  # the server's policy decides
         if as_json:
-            render.print_json(result.to_json())
+            render.print_json(result)
         else:
             render.classification(result)
 

@@ -1,42 +1,44 @@
-"""What the incident commands share: printing the incident a command acted on."""
+"""What the incident commands share: one API call, then the incident it answers with."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from warroom.cli import render
+from warroom.cli.client import Client, connect
 from warroom.cli.options import incident_number
-from warroom.cli.runtime import Runtime, current, handled
-from warroom.db.models import Incident
-from warroom.services.reading import summary
-from warroom.services.records import Op
+from warroom.cli.runtime import current, handled
 
 
-def print_incident(runtime: Runtime, incident: Incident, verb: str, as_json: bool) -> None:
+def client(by: str | None = None) -> Client:
+    """This invocation's way to the API: the local database, or WARROOM_SERVER."""
+    return connect(current(), by)
+
+
+def path_of(number: int, action: str = "") -> str:
+    return f"/incidents/INC-{number}" + (f"/{action}" if action else "")
+
+
+def print_incident(data: dict[str, Any], verb: str, as_json: bool) -> None:
     if as_json:
-        with runtime.reading() as session:
-            fresh = session.get(Incident, incident.id)
-            assert fresh is not None
-            render.print_json(summary(session, fresh, runtime.policy))
+        render.print_json(data)
     else:
-        render.incident_line(incident, verb)
+        render.incident_line(data, verb)
 
 
 def act_on(
     number_text: str,
-    action: Callable[[Op, int], Incident],
-    verb: str,
+    action: str,
+    verb: str | Callable[[dict[str, Any]], str],
     *,
+    body: dict[str, Any] | None = None,
     by: str | None,
     at: str | None,
     as_json: bool,
-    attempted: str,
 ) -> None:
-    """The shape of most incident commands: parse the id, run one write, print the result."""
-    runtime = current()
+    """The shape of most incident commands: parse the id, send one write, print the result."""
     with handled():
         number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: action(op, number), by=by, at=at, incident=number, attempted=attempted
-        )
-        print_incident(runtime, incident, verb, as_json)
+        data = client(by).post(path_of(number, action), {"at": at, **(body or {})})
+        print_incident(data, verb(data) if callable(verb) else verb, as_json)

@@ -4,18 +4,17 @@ checklist and visibility."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 
 from warroom.cli import render
-from warroom.cli.common import act_on, print_incident
+from warroom.cli.common import act_on, client, path_of
 from warroom.cli.options import At, By, IncidentArg, Json, incident_number
 from warroom.cli.reading import show_incident
-from warroom.cli.runtime import current, handled, out
+from warroom.cli.runtime import handled, out
 from warroom.domain.errors import BadInput
 from warroom.domain.types import NoteKind, Role, UpdateStatus, Visibility
-from warroom.domain.updates import UpdateText
-from warroom.services import coordination
 
 
 def role(
@@ -29,18 +28,17 @@ def role(
     as_json: Json = False,
 ) -> None:
     """Assign a role; a single-holder role is handed over, and the history is kept."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident, changed = runtime.write(
-            lambda op: coordination.assign_role(op, number, which, who), by=by, at=at
-        )
-        verb = (
-            f"has {who} as {which.display_name}"
-            if changed
-            else f"already has {who} as {which.display_name}"
-        )
-        print_incident(runtime, incident, verb, as_json)
+    act_on(
+        number_text,
+        "roles",
+        lambda data: (
+            ("has" if data.get("changed") else "already has") + f" {who} as {which.display_name}"
+        ),
+        body={"role": which.value, "person": who},
+        by=by,
+        at=at,
+        as_json=as_json,
+    )
 
 
 def note(
@@ -57,15 +55,15 @@ def note(
     as_json: Json = False,
 ) -> None:
     """Record an investigation note: a hypothesis, a change, a system, a runbook."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident = runtime.write(
-            lambda op: coordination.note(op, number, kind, text, performed_by=performed_by),
-            by=by,
-            at=at,
-        )
-        print_incident(runtime, incident, f"noted ({kind.value})", as_json)
+    act_on(
+        number_text,
+        "notes",
+        f"noted ({kind.value})",
+        body={"kind": kind.value, "text": text, "performed_by": performed_by},
+        by=by,
+        at=at,
+        as_json=as_json,
+    )
 
 
 def update(
@@ -94,7 +92,6 @@ def update(
     as_json: Json = False,
 ) -> None:
     """Post a status update, rendered from the workflow's template."""
-    runtime = current()
     with handled():
         number = incident_number(number_text)
         chosen: UpdateStatus | None = None
@@ -103,29 +100,24 @@ def update(
                 chosen = UpdateStatus.parse(status)
             except ValueError as exc:
                 raise BadInput(f"--status: {exc}") from None
-        text = UpdateText(
-            issue=issue, impact=impact, progress=progress, next_steps=next_steps, eta=eta
-        )
-        posted = runtime.write(
-            lambda op: coordination.post_update(
-                op, number, text, status=chosen, public=public, public_text=public_text
-            ),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="update",
+        posted = client(by).post(
+            path_of(number, "updates"),
+            {
+                "status": chosen.value if chosen else None,
+                "issue": issue,
+                "impact": impact,
+                "progress": progress,
+                "next": next_steps,
+                "eta": eta,
+                "public": public,
+                "public_text": public_text,
+                "at": at,
+            },
         )
         if as_json:
-            render.print_json(
-                {
-                    "id": f"INC-{number}",
-                    "number": posted.number,
-                    "status": posted.status.value,
-                    "text": posted.rendered,
-                }
-            )
+            render.print_json(posted)
         else:
-            out.print(posted.rendered, markup=False)
+            out.print(posted["text"], markup=False)
 
 
 def escalate(
@@ -141,12 +133,12 @@ def escalate(
     """Escalate: recorded now; paging the team arrives with the paging capability."""
     act_on(
         number_text,
-        lambda op, number: coordination.escalate(op, number, team=team, reason=reason),
+        "escalate",
         "escalated" + (f" to {team}" if team else ""),
+        body={"team": team, "reason": reason},
         by=by,
         at=at,
         as_json=as_json,
-        attempted="escalate",
     )
 
 
@@ -164,23 +156,22 @@ def checklist(
     as_json: Json = False,
 ) -> None:
     """Show the checklist, or mark a manual action done (e.g. executives informed by phone)."""
-    runtime = current()
     with handled():
         number = incident_number(number_text)
         if verb is None:
-            show_incident(runtime, number, as_json, at=at, only_checklist=True)
+            show_incident(number, as_json, at=at, only_checklist=True)
             return
         if verb != "done" or not item:
             raise BadInput("usage: warroom checklist ID done ITEM [--note TEXT]")
-        action = runtime.write(
-            lambda op: coordination.complete_action(op, number, item, note=action_note),
-            by=by,
-            at=at,
-        )
+        api = client(by)
+        key = quote(item, safe="")
+        api.post(path_of(number, f"checklist/{key}/done"), {"note": action_note, "at": at})
+        items = api.get(path_of(number))["checklist"]
+        done = next((i for i in items if i["key"] == item), {"title": item, "done_at": None})
         if as_json:
-            render.print_json({"id": f"INC-{number}", "key": action.key, "done_at": action.done_at})
+            render.print_json({"id": f"INC-{number}", "key": item, "done_at": done["done_at"]})
         else:
-            out.print(f"INC-{number}: done — {action.title}", markup=False)
+            out.print(f"INC-{number}: done — {done['title']}", markup=False)
 
 
 def visibility(
@@ -193,12 +184,12 @@ def visibility(
     """Whether a SEV2 is customer-visible (on the status page)."""
     act_on(
         number_text,
-        lambda op, number: coordination.set_visibility(op, number, which),
+        "visibility",
         f"is {which.value}",
+        body={"visibility": which.value},
         by=by,
         at=at,
         as_json=as_json,
-        attempted="visibility",
     )
 
 

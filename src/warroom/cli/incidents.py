@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from warroom.cli.common import act_on, print_incident
+from warroom.cli.common import act_on, client, path_of, print_incident
 from warroom.cli.options import At, By, IncidentArg, Json, incident_number, severity
-from warroom.cli.runtime import Runtime, current, handled, out
-from warroom.domain.classifier import classify, parse_answers
+from warroom.cli.runtime import handled, out
+from warroom.domain.classifier import parse_answers
 from warroom.domain.errors import BadInput
-from warroom.domain.types import (
-    DismissReason,
-    MitigationKind,
-    Move,
-    ReportSource,
-    Severity,
-)
-from warroom.services import declaration, lifecycle
+from warroom.domain.types import DismissReason, MitigationKind, Move, ReportSource
 
 
 def _stage_move(
@@ -33,12 +26,12 @@ def _stage_move(
 ) -> None:
     act_on(
         number_text,
-        lambda op, number: lifecycle.move(op, number, which, performed_by=performed_by),
         which.value,
+        which.value,
+        body={"performed_by": performed_by},
         by=by,
         at=at,
         as_json=as_json,
-        attempted=which.value,
     )
 
 
@@ -59,41 +52,38 @@ def report(
     as_json: Json = False,
 ) -> None:
     """Record a detection, or a (customer) report on an existing incident."""
-    runtime = current()
     with handled():
         if incident is not None:
             number = incident_number(incident)
-            found = runtime.write(
-                lambda op: lifecycle.customer_report(op, number, title, source=source), by=by, at=at
+            found = client(by).post(
+                path_of(number, "reports"), {"title": title, "source": source.value, "at": at}
             )
-            print_incident(runtime, found, f"got a {source.value} report", as_json)
+            print_incident(found, f"got a {source.value} report", as_json)
             return
-        level = severity(proposed) if proposed else None
-        created = runtime.write(
-            lambda op: lifecycle.report(
-                op, title, source=source, service_name=service, severity=level
-            ),
-            by=by,
-            at=at,
+        level = severity(proposed).value if proposed else None
+        created = client(by).post(
+            "/incidents",
+            {
+                "title": title,
+                "source": source.value,
+                "service": service,
+                "severity": level,
+                "at": at,
+            },
         )
-        print_incident(runtime, created, "detected", as_json)
+        print_incident(created, "detected", as_json)
 
 
 def ack(number_text: IncidentArg, by: By = None, at: At = None, as_json: Json = False) -> None:
     """Acknowledge an incident (any stage move or IC assignment also acknowledges)."""
-    runtime = current()
-    with handled():
-        number = incident_number(number_text)
-        incident, changed = runtime.write(
-            lambda op: lifecycle.acknowledge(op, number),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="ack",
-        )
-        print_incident(
-            runtime, incident, "acknowledged" if changed else "was already acknowledged", as_json
-        )
+    act_on(
+        number_text,
+        "ack",
+        lambda data: "acknowledged" if data.get("changed") else "was already acknowledged",
+        by=by,
+        at=at,
+        as_json=as_json,
+    )
 
 
 def triage(
@@ -110,42 +100,40 @@ def triage(
     as_json: Json = False,
 ) -> None:
     """Set the severity of a detected incident (SEV3 goes to the backlog)."""
-    runtime = current()
     with handled():
-        number = incident_number(number_text)
-        reasons: list[str] | None = None
-        if level is not None:
-            chosen = severity(level)
-        else:
-            chosen, reasons = _classify_from_stdin(runtime)
-        incident = runtime.write(
-            lambda op: lifecycle.triage(op, number, chosen, reasons=reasons),
-            by=by,
-            at=at,
-            incident=number,
-            attempted="triage",
+        body = (
+            {"severity": severity(level).value}
+            if level is not None
+            else {"answers": _answers_from_stdin()}
         )
-        print_incident(runtime, incident, f"triaged as {chosen.value}", as_json)
+    act_on(
+        number_text,
+        "triage",
+        lambda data: f"triaged as {data['severity']}",
+        body=body,
+        by=by,
+        at=at,
+        as_json=as_json,
+    )
 
 
-def _classify_from_stdin(runtime: Runtime) -> tuple[Severity, list[str]]:
+def _answers_from_stdin() -> dict[str, Any]:
+    """The classifier's answers, asked in a terminal or read as JSON from a pipe. The server
+    classifies them, so its ``warroom.toml`` decides."""
     if sys.stdin.isatty():
         from warroom.cli.classify import questionnaire
 
-        answers = questionnaire()
-    else:
-        raw = sys.stdin.read()
-        try:
-            data = json.loads(raw) if raw.strip() else None
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"stdin is not JSON: {exc}") from None
-        if data is None:
-            raise BadInput(
-                "give a severity (e.g. `triage INC-4 SEV2`) or classifier answers as JSON on stdin"
-            )
-        answers = parse_answers(data)
-    result = classify(answers, runtime.policy)
-    return result.severity, list(result.reasons)
+        return questionnaire().to_json()
+    raw = sys.stdin.read()
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"stdin is not JSON: {exc}") from None
+    if data is None:
+        raise BadInput(
+            "give a severity (e.g. `triage INC-4 SEV2`) or classifier answers as JSON on stdin"
+        )
+    return parse_answers(data).to_json()  # checked here, so a mistake names the local input
 
 
 def declare(
@@ -174,35 +162,24 @@ def declare(
     as_json: Json = False,
 ) -> None:
     """Declare an incident: `declare SEV1 "API errors"` or `declare INC-42 [SEV1]`."""
-    runtime = current()
     with handled():
-        is_new = first.strip().upper().startswith("SEV")
-        if is_new:
+        if first.strip().upper().startswith("SEV"):
             level = severity(first)
             if not second:
                 raise BadInput(
                     'a new incident needs a title: warroom declare SEV1 "what is broken"'
                 )
-            title = second
-            incident = runtime.write(
-                lambda op: declaration.declare_new(op, level, title, ic=ic, service_name=service),
-                by=by,
-                at=at,
-            )
+            body = {"severity": level.value, "title": second, "service": service}
+            path = "/incidents/declare"
         else:
             number = incident_number(first)
-            level_opt = severity(second) if second else None
-            incident = runtime.write(
-                lambda op: declaration.declare(op, number, level_opt, ic=ic),
-                by=by,
-                at=at,
-                incident=number,
-                attempted="declare",
-            )
-        print_incident(runtime, incident, "declared", as_json)
-        if not as_json and incident.channel_name:
+            body = {"severity": severity(second).value if second else None}
+            path = path_of(number, "declare")
+        incident = client(by).post(path, {**body, "ic": ic, "at": at})
+        print_incident(incident, "declared", as_json)
+        if not as_json and incident.get("channel"):
             out.print(
-                f"  channel: #{incident.channel_name}  (pending until Slack is connected)",
+                f"  channel: #{incident['channel']}  (pending until Slack is connected)",
                 markup=False,
             )
 
@@ -240,19 +217,17 @@ def mitigate(
     """Record the mitigation that stopped customer impact."""
     act_on(
         number_text,
-        lambda op, number: lifecycle.mitigate(
-            op,
-            number,
-            action,
-            note=mitigation_note,
-            permanent=permanent,
-            performed_by=performed_by,
-        ),
+        "mitigate",
         "mitigated" + (" and resolved" if permanent else ""),
+        body={
+            "action": action.value,
+            "note": mitigation_note,
+            "permanent": permanent,
+            "performed_by": performed_by,
+        },
         by=by,
         at=at,
         as_json=as_json,
-        attempted="mitigate",
     )
 
 
@@ -270,12 +245,11 @@ def close(number_text: IncidentArg, by: By = None, at: At = None, as_json: Json 
     """Close after the monitoring window, if the closure criteria hold."""
     act_on(
         number_text,
-        lambda op, number: lifecycle.close(op, number),
+        "close",
         "closed",
         by=by,
         at=at,
         as_json=as_json,
-        attempted="close",
     )
 
 
@@ -288,12 +262,12 @@ def reopen(
     """Reopen a closed incident."""
     act_on(
         number_text,
-        lambda op, number: lifecycle.reopen(op, number, reason),
+        "reopen",
         "reopened",
+        body={"reason": reason},
         by=by,
         at=at,
         as_json=as_json,
-        attempted="reopen",
     )
 
 
@@ -307,12 +281,12 @@ def dismiss(
     """Close as noise, duplicate or test: excluded from metrics, no post-mortem."""
     act_on(
         number_text,
-        lambda op, number: lifecycle.dismiss(op, number, reason),
+        "dismiss",
         f"dismissed as {reason.value}",
+        body={"reason": reason.value},
         by=by,
         at=at,
         as_json=as_json,
-        attempted="dismiss",
     )
 
 
@@ -328,12 +302,12 @@ def merge(
         target = incident_number(into)
     act_on(
         number_text,
-        lambda op, number: lifecycle.merge(op, number, target),
+        "merge",
         f"merged into INC-{target}",
+        body={"into": f"INC-{target}"},
         by=by,
         at=at,
         as_json=as_json,
-        attempted="merge",
     )
 
 
@@ -350,12 +324,12 @@ def severity_cmd(
         chosen = severity(level)
     act_on(
         number_text,
-        lambda op, number: declaration.change_severity(op, number, chosen, reason),
+        "severity",
         f"is now {chosen.value}",
+        body={"severity": chosen.value, "reason": reason},
         by=by,
         at=at,
         as_json=as_json,
-        attempted="severity",
     )
 
 
@@ -371,12 +345,12 @@ def postmortem(
     """Record the post-mortem as complete."""
     act_on(
         number_text,
-        lambda op, number: lifecycle.postmortem(op, number, doc),
+        "postmortem",
         "post-mortem complete",
+        body={"doc": doc},
         by=by,
         at=at,
         as_json=as_json,
-        attempted="postmortem",
     )
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from warroom.cli import render
+from warroom.cli.common import client, path_of
 from warroom.cli.options import IncidentArg, Json, incident_number, severity
-from warroom.cli.runtime import Runtime, current, handled, parse_at
-from warroom.db.models import Incident
-from warroom.domain.errors import NotFound
+from warroom.cli.runtime import handled, parse_at
 from warroom.domain.types import Stage
-from warroom.services.reading import ListFilter, detail, list_incidents, summary, timeline
 
 
 def list_cmd(
@@ -29,26 +28,26 @@ def list_cmd(
     since: Annotated[
         str | None, typer.Option(help="Only incidents detected since this time.")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many.")] = 100,
     as_json: Json = False,
 ) -> None:
     """List incidents, newest first (active ones unless --all or --stage)."""
-    runtime = current()
     with handled():
-        filters = ListFilter(
-            stages=tuple(stage or ()),
-            severities=tuple(severity(s) for s in level or ()),
+        if since:
+            parse_at(since, "--since")  # named as the user typed it, before anything is sent
+        page = client().get(
+            "/incidents",
+            stage=[s.value for s in stage or ()] or None,
+            severity=[severity(s).value for s in level or ()] or None,
             service=service,
-            include_inactive=all_,
-            since=parse_at(since, "--since") if since else None,
+            since=since,
+            include_closed=all_ or None,
             limit=limit,
         )
-        with runtime.reading() as session:
-            rows = [summary(session, i, runtime.policy) for i in list_incidents(session, filters)]
         if as_json:
-            render.print_json(rows)
+            render.print_json(page["items"])
         else:
-            render.incident_table(rows, runtime.clock())
+            render.incident_table(page["items"], datetime.fromisoformat(page["as_of"]))
 
 
 def show(
@@ -60,36 +59,27 @@ def show(
     ] = None,
 ) -> None:
     """The incident, its roles, its checklist and anti-pattern findings."""
-    runtime = current()
     with handled():
-        show_incident(runtime, incident_number(number_text), as_json, at=at)
+        show_incident(incident_number(number_text), as_json, at=at)
 
 
 def show_incident(
-    runtime: Runtime, number: int, as_json: bool, *, at: str | None, only_checklist: bool = False
+    number: int, as_json: bool, *, at: str | None, only_checklist: bool = False
 ) -> None:
-    now = parse_at(at) if at else runtime.clock()
-    with runtime.reading() as session:
-        incident = session.get(Incident, number)
-        if incident is None:
-            raise NotFound(f"INC-{number} does not exist")
-        view = detail(session, incident, runtime.policy, now)
-        if as_json:
-            data = view.to_json()
-            render.print_json(data["checklist"] if only_checklist else data)
-        else:
-            render.detail(view, now)
+    if at:
+        parse_at(at)  # named as the user typed it, before anything is sent
+    view = client().get(path_of(number), at=at)
+    if as_json:
+        render.print_json(view["checklist"] if only_checklist else view)
+    else:
+        render.detail(view)
 
 
 def timeline_cmd(number_text: IncidentArg, as_json: Json = False) -> None:
     """Everything that happened, in order. Append-only."""
-    runtime = current()
     with handled():
         number = incident_number(number_text)
-        with runtime.reading() as session:
-            if session.get(Incident, number) is None:
-                raise NotFound(f"INC-{number} does not exist")
-            rows = timeline(session, number)
+        rows = client().get(path_of(number, "timeline"))
         if as_json:
             render.print_json(rows)
         else:

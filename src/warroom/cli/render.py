@@ -11,12 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from warroom.cli.runtime import out
-from warroom.db.models import Incident
 from warroom.domain.checklist import ItemState
-from warroom.domain.classifier import Classification
 from warroom.domain.durations import humanize
 from warroom.domain.timefmt import utc_text
-from warroom.services.reading import Detail
+from warroom.domain.types import Role
 
 SEVERITY_STYLE = {"SEV0": "bold white on red", "SEV1": "bold red", "SEV2": "yellow", "SEV3": "dim"}
 STATE_STYLE = {
@@ -28,6 +26,7 @@ STATE_STYLE = {
     ItemState.CANCELLED: "dim",
     ItemState.OPTIONAL: "dim",
 }
+OPEN_STATES = frozenset({ItemState.DUE, ItemState.OVERDUE, ItemState.PENDING})
 
 
 def print_json(data: Any) -> None:
@@ -47,17 +46,15 @@ def _when(moment: datetime | None) -> str:
     return utc_text(moment) if moment else ""
 
 
-def incident_line(incident: Incident, verb: str) -> None:
+def incident_line(incident: dict[str, Any], verb: str) -> None:
     out.print(
         Text.assemble(
-            (f"INC-{incident.id}", "bold"),
+            (incident["id"], "bold"),
             " ",
-            severity_text(
-                incident.severity.value if incident.severity else None, incident.severity_confirmed
-            ),
+            severity_text(incident["severity"], incident["severity_confirmed"]),
             f" {verb} — stage ",
-            (incident.stage.value, "bold"),
-            f": {incident.title}",
+            (incident["stage"], "bold"),
+            f": {incident['title']}",
         )
     )
 
@@ -72,8 +69,8 @@ def incident_table(rows: list[dict[str, Any]], now: datetime) -> None:
             row["id"],
             severity_text(row["severity"], row["severity_confirmed"]),
             row["stage"],
-            row["title"],
-            row["ic"] or row["responder"] or "",
+            Text(row["title"]),
+            Text(row["ic"] or row["responder"] or ""),
             utc_text(detected).removesuffix(" UTC"),
             humanize(now - detected),
         )
@@ -83,8 +80,15 @@ def incident_table(rows: list[dict[str, Any]], now: datetime) -> None:
     out.print(table)
 
 
-def detail(view: Detail, now: datetime) -> None:
-    s = view.summary
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def detail(view: dict[str, Any]) -> None:
+    """``show``: the incident as the API's detail answer gives it, checklist evaluated at
+    its ``as_of``."""
+    s = view
+    now = datetime.fromisoformat(view["as_of"])
     header = Text.assemble(
         (s["id"], "bold"),
         "  ",
@@ -106,7 +110,7 @@ def detail(view: Detail, now: datetime) -> None:
         ("Post-mortem", s["postmortem_doc"]),
     ):
         if value:
-            facts.add_row(label, str(value))
+            facts.add_row(label, Text(str(value)))
     for key in (
         "detected_at",
         "acknowledged_at",
@@ -137,44 +141,50 @@ def detail(view: Detail, now: datetime) -> None:
     roles.add_column("Person")
     roles.add_column("Since (UTC)")
     roles.add_column("Until (UTC)")
-    for row in view.role_history:
+    for row in view["role_history"]:
         roles.add_row(
-            row.role.display_name, row.person.handle, _when(row.assigned_at), _when(row.relieved_at)
+            Role(row["role"]).display_name,
+            Text(row["person"]),
+            _when(_instant(row["assigned_at"])),
+            _when(_instant(row["relieved_at"])),
         )
-    if view.role_history:
+    if view["role_history"]:
         out.print(roles)
 
     checklist = Table(title="Checklist", title_justify="left")
     for column in ("Item", "State", "Due (UTC)", "Done (UTC)", "Note"):
         checklist.add_column(column)
-    for item in view.checklist:
-        due = _when(item.due_at)
-        if item.open and item.due_at is not None:
-            delta = item.due_at - now
+    for item in view["checklist"]:
+        state = ItemState(item["state"])
+        due_at = _instant(item["due_at"])
+        due = _when(due_at)
+        if state in OPEN_STATES and due_at is not None:
+            delta = due_at - now
             due += (
                 f" (in {humanize(delta)})"
                 if delta.total_seconds() >= 0
                 else f" ({humanize(delta)} ago)"
             )
         checklist.add_row(
-            f"{item.title} [dim]({item.key})[/]",
-            Text(item.state.value, style=STATE_STYLE[item.state]),
+            Text.assemble(item["title"], (f" ({item['key']})", "dim")),
+            Text(state.value, style=STATE_STYLE[state]),
             due,
-            _when(item.done_at),
-            item.note or "",
+            _when(_instant(item["done_at"])),
+            Text(item["note"] or ""),
         )
     out.print(checklist)
 
-    if view.findings:
+    if view["findings"]:
         out.print(Text("Anti-patterns", style="bold red"))
-        for finding in view.findings:
+        for finding in view["findings"]:
+            at = datetime.fromisoformat(finding["at"])
             out.print(
-                f"  • {finding.pattern} at {utc_text(finding.at)}: {finding.detail}", markup=False
+                f"  • {finding['pattern']} at {utc_text(at)}: {finding['detail']}", markup=False
             )
-    if view.updates:
-        latest = view.updates[-1]
+    if view["updates"]:
+        latest = view["updates"][-1]
         out.print(
-            Panel(latest.rendered, title=f"Latest status update (#{latest.number})", expand=False)
+            Panel(latest["text"], title=f"Latest status update (#{latest['number']})", expand=False)
         )
 
 
@@ -186,27 +196,27 @@ def timeline_table(incident_id: str, rows: list[dict[str, Any]]) -> None:
         table.add_row(
             utc_text(datetime.fromisoformat(row["at"])).removesuffix(" UTC"),
             row["kind"],
-            row["actor"] or "",
-            row["summary"],
+            Text(row["actor"] or ""),
+            Text(row["summary"]),
         )
     out.print(table)
 
 
-def classification(result: Classification) -> None:
+def classification(result: dict[str, Any]) -> None:
     out.print(
         Text.assemble(
             "Severity: ",
-            severity_text(result.severity.value),
+            severity_text(result["severity"]),
             "  —  ",
-            ("declare an incident" if result.declare else "no declaration needed", "bold"),
+            ("declare an incident" if result["declare"] else "no declaration needed", "bold"),
         )
     )
-    for reason in result.reasons:
+    for reason in result["reasons"]:
         out.print(f"  • {reason}", markup=False)
     table = Table(title="What this level requires", title_justify="left", show_header=False)
     table.add_column(style="dim")
     table.add_column()
-    for key, value in result.requirements.items():
+    for key, value in result["requirements"].items():
         shown = (
             ", ".join(value) if isinstance(value, list) else ("—" if value is None else str(value))
         )

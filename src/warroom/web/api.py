@@ -67,19 +67,29 @@ def list_route(
         "limit": limit,
         "offset": offset,
         "next_offset": offset + limit if more else None,
+        "as_of": runtime.clock().isoformat(),
     }
 
 
 @router.get(
     "/incidents/{incident_id}", summary="An incident with its roles, checklist and findings"
 )
-def get_route(incident_id: str, runtime: RuntimeDep, _caller: Viewer) -> JSONResponse:
+def get_route(
+    incident_id: str,
+    runtime: RuntimeDep,
+    _caller: Viewer,
+    at: Annotated[
+        str | None, Query(description="Evaluate the checklist at this time (past or future).")
+    ] = None,
+) -> JSONResponse:
     number = number_of(incident_id)
+    now = parse_at(at, "at") if at else runtime.clock()
     with runtime.reading() as session:
         incident = session.get(Incident, number)
         if incident is None:
             raise NotFound(f"INC-{number} does not exist")
-        data = detail(session, incident, runtime.policy, runtime.clock()).to_json()
+        data = detail(session, incident, runtime.policy, now).to_json()
+        data["as_of"] = now.isoformat()
         return JSONResponse(data, headers={"ETag": etag(incident)})
 
 
@@ -173,14 +183,21 @@ def ack_route(
     if_match: IfMatch = None,
 ) -> JSONResponse:
     number = number_of(incident_id)
+    outcome: dict[str, Any] = {}
+
+    def action(op: Op) -> Incident:
+        incident, outcome["changed"] = lifecycle.acknowledge(op, number)
+        return incident
+
     return write(
         runtime,
         caller,
         body or Body(),
-        lambda op: lifecycle.acknowledge(op, number)[0],
+        action,
         number=number,
         if_match=if_match,
         attempted="ack",
+        extra=outcome,
     )
 
 

@@ -30,14 +30,13 @@ def role_route(
     incident_id: str, body: RoleBody, runtime: RuntimeDep, caller: Member, if_match: IfMatch = None
 ) -> JSONResponse:
     number = number_of(incident_id)
-    return write(
-        runtime,
-        caller,
-        body,
-        lambda op: coordination.assign_role(op, number, body.role, body.person)[0],
-        number=number,
-        if_match=if_match,
-    )
+    outcome: dict[str, Any] = {}
+
+    def action(op: Op) -> Incident:
+        incident, outcome["changed"] = coordination.assign_role(op, number, body.role, body.person)
+        return incident
+
+    return write(runtime, caller, body, action, number=number, if_match=if_match, extra=outcome)
 
 
 class NoteBody(WorkBody):

@@ -52,12 +52,14 @@ def number_of(text: str) -> int:
         raise NotFound(str(exc)) from None
 
 
-def incident_json(runtime: Runtime, number: int, status: int = 200) -> JSONResponse:
+def incident_json(
+    runtime: Runtime, number: int, status: int = 200, extra: dict[str, Any] | None = None
+) -> JSONResponse:
     with runtime.reading() as session:
         incident = session.get(Incident, number)
         if incident is None:
             raise NotFound(f"INC-{number} does not exist")
-        data = summary(session, incident, runtime.policy)
+        data = summary(session, incident, runtime.policy) | (extra or {})
         return JSONResponse(data, status_code=status, headers={"ETag": etag(incident)})
 
 
@@ -71,7 +73,10 @@ def write(
     if_match: str | None = None,
     attempted: str = "",
     status: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
+    """Run ``action`` as the caller and answer with the incident it returns. ``extra`` is
+    merged into the answer after the action ran, so the action may fill it in."""
     if body.on_behalf_of and caller.access.value != "admin":
         raise HTTPException(403, "acting on behalf of someone else needs an admin token")
 
@@ -90,4 +95,4 @@ def write(
         attempted=attempted,
         entered_by=caller.handle if body.on_behalf_of else None,
     )
-    return incident_json(runtime, incident.id, status)
+    return incident_json(runtime, incident.id, status, extra)
