@@ -55,3 +55,22 @@ def test_it_refuses_a_schema_from_another_revision(database_url: str) -> None:
 
 def test_it_knows_its_own_schema_revision() -> None:
     assert head_revision() == SCHEMA_REVISION
+
+
+def test_it_upgrades_a_first_release_database_keeping_its_webhooks(tmp_path: object) -> None:
+    engine = make_engine("sqlite:///first.db")  # the test runs in a temporary directory
+    upgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO webhooks (url, secret, created_at) "
+                "VALUES ('https://hooks.example.com/a', 's', '2026-03-02 10:00:00')"
+            )
+        )
+    with pytest.raises(BadInput, match="warroom db upgrade"):
+        ensure_current(engine)  # behind: a shared database is never migrated behind its back
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT url, audience FROM webhooks")).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [("https://hooks.example.com/a", "events")]

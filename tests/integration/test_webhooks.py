@@ -57,7 +57,10 @@ def receiver() -> Iterator[Receiver]:
 
 def drain(world: World) -> int:
     sent = 0
-    while deliver_one(world.runtime.sessions, now=world.clock.now) and sent < 100:
+    while (
+        deliver_one(world.runtime.sessions, world.runtime.policy, now=world.clock.now)
+        and sent < 100
+    ):
         sent += 1
     return sent
 

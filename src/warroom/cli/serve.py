@@ -12,6 +12,7 @@ import typer
 from warroom.cli import render
 from warroom.cli.runtime import current, handled, out
 from warroom.db.listen import listen
+from warroom.db.models import WebhookAudience
 from warroom.domain.timefmt import utc_text
 from warroom.domain.types import Access
 from warroom.jobs.worker import run as run_worker
@@ -141,7 +142,8 @@ def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None
 
 
 webhook_app = typer.Typer(
-    help="Outbound webhooks: every timeline event, signed.", no_args_is_help=True
+    help="Outbound webhooks: every timeline event, or the executive notification; signed.",
+    no_args_is_help=True,
 )
 
 
@@ -151,12 +153,23 @@ def webhook_add(
     secret: Annotated[
         str | None, typer.Option(help="The signing secret (default: generated).")
     ] = None,
+    audience: Annotated[
+        WebhookAudience,
+        typer.Option(
+            help="events: every timeline event. executives: the executive list, which gets "
+            "the SEV0 executive notification."
+        ),
+    ] = WebhookAudience.EVENTS,
 ) -> None:
-    """Deliver every timeline event to URL, signed with Warroom-Signature."""
+    """Deliver every timeline event (or the executive notification) to URL, signed with
+    Warroom-Signature."""
     runtime = current()
     with handled():
-        hook = runtime.write(lambda op: webhooks.add(op, url, secret), by=None, at=None)
-        out.print(f"webhook {hook.id} → {hook.url}; signing secret (shown once):", markup=False)
+        hook = runtime.write(lambda op: webhooks.add(op, url, secret, audience), by=None, at=None)
+        out.print(
+            f"webhook {hook.id} ({hook.audience.value}) → {hook.url}; signing secret (shown once):",
+            markup=False,
+        )
         out.print(hook.secret, markup=False)
 
 
@@ -169,6 +182,7 @@ def webhook_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
             {
                 "id": h.id,
                 "url": h.url,
+                "audience": h.audience.value,
                 "active": h.disabled_at is None,
                 "disabled_reason": h.disabled_reason,
             }
@@ -179,7 +193,7 @@ def webhook_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         return
     for row in rows:
         state = "active" if row["active"] else f"disabled: {row['disabled_reason']}"
-        out.print(f"{row['id']:>4}  {row['url']}  ({state})", markup=False)
+        out.print(f"{row['id']:>4}  {row['audience']:<10}  {row['url']}  ({state})", markup=False)
 
 
 @webhook_app.command("remove")

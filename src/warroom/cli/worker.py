@@ -42,7 +42,7 @@ def worker(
                 limit=batch,
             ):
                 fired += count
-            while deliver_one(runtime.sessions, now=runtime.clock()):
+            while deliver_one(runtime.sessions, runtime.policy, now=runtime.clock()):
                 sent += 1
             out.print(f"fired {fired} timer(s); attempted {sent} webhook delivery(ies)")
             return

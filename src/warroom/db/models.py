@@ -224,14 +224,25 @@ class ApiToken(Base):
     person: Mapped[Person] = relationship(lazy="joined")
 
 
+class WebhookAudience(StrEnum):
+    """What a webhook receives."""
+
+    EVENTS = "events"  # every timeline event
+    EXECUTIVES = "executives"  # the executive list: the SEV0 executive notification
+
+
 class Webhook(Base):
-    """An outbound webhook: every timeline event is delivered to it, signed with its secret."""
+    """An outbound webhook, signed with its secret: every timeline event, or the notifications
+    meant for one audience."""
 
     __tablename__ = "webhooks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(200))
+    audience: Mapped[WebhookAudience] = mapped_column(
+        str_enum(WebhookAudience, 16), server_default=WebhookAudience.EVENTS.value
+    )
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(Text)
@@ -253,6 +264,8 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"))
+    # The checklist action this delivery carries out (e.g. notify-executives): done once sent.
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id"))
     payload: Mapped[dict[str, Any]]
     state: Mapped[DeliveryState] = mapped_column(str_enum(DeliveryState, 16))
     attempts: Mapped[int] = mapped_column(default=0)

@@ -14,9 +14,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.db.engine import unit_of_work
+from warroom.db.listen import announce
 from warroom.db.models import Delivery, DeliveryState, Webhook
+from warroom.domain.policy import Policy
 from warroom.notify import TransportError
 from warroom.notify.webhook import send
+from warroom.services import executives
+from warroom.services.records import Op
+from warroom.services.timers import SYSTEM_ACTOR, settle
 
 log = logging.getLogger("warroom.deliveries")
 
@@ -61,7 +66,7 @@ def _lease(session: Session, now: datetime) -> Delivery | None:
     return delivery
 
 
-def deliver_one(sessions: sessionmaker[Session], *, now: datetime) -> bool:
+def deliver_one(sessions: sessionmaker[Session], policy: Policy, *, now: datetime) -> bool:
     """Send the earliest due delivery. Returns whether there may be more work."""
     with unit_of_work(sessions) as session:
         delivery = _lease(session, now)
@@ -87,7 +92,20 @@ def deliver_one(sessions: sessionmaker[Session], *, now: datetime) -> bool:
         delivery = session.get(Delivery, delivery_pk)
         assert delivery is not None
         _settle(session, delivery, error, attempts, now)
+        if delivery.action_id is not None and delivery.state is not DeliveryState.PENDING:
+            _action_outcome(Op(session, policy, SYSTEM_ACTOR, now, now), delivery, url, error)
     return True
+
+
+def _action_outcome(op: Op, delivery: Delivery, url: str, error: TransportError | None) -> None:
+    """A delivery that carries out a checklist action settles that action too, in the same
+    transaction as its own outcome."""
+    if error is None:
+        executives.delivered(op, delivery, url)
+    else:
+        executives.failed(op, delivery, url, str(error))
+    settle(op)
+    announce(op.session)
 
 
 def _settle(

@@ -125,7 +125,7 @@ def run(
                 sessions, policy, now=clock(), worker=worker, limit=batch
             ):
                 pass
-            while not stop.is_set() and deliver_one(sessions, now=clock()):
+            while not stop.is_set() and deliver_one(sessions, policy, now=clock()):
                 pass
             wait = seconds_until_next(sessions, clock())
         except (WarroomError, SQLAlchemyError) as exc:

@@ -16,6 +16,7 @@ from warroom.domain.errors import BadInput, Refused
 from warroom.domain.lifecycle import transition
 from warroom.domain.reclassify import reclassify
 from warroom.domain.types import EventKind, Move, Role, Severity
+from warroom.services import executives
 from warroom.services.lifecycle import (
     apply_outcome,
     default_responder,
@@ -92,6 +93,7 @@ def _declaration_effects(op: Op, incident: Incident, ic: str | None) -> None:
         incident,
         declaration_actions(current, incident.severity, op.policy, op.at, incident.channel_name),
     )
+    executives.queue(op, incident, actions)
     initial = _initial_status(incident, current.ic)
     for action in actions:
         if action.key == "initial-status":
@@ -153,7 +155,8 @@ def change_severity(op: Op, number: int, new: Severity, reason: str) -> Incident
         # a SEV2 that had been declared already.
         _declaration_effects(op, incident, None)
     elif change.raised and incident.declared_at is not None:
-        add_actions(op, incident, declaration_actions(current, new, op.policy, op.at, None))
+        added = add_actions(op, incident, declaration_actions(current, new, op.policy, op.at, None))
+        executives.queue(op, incident, added)
     if not change.raised:
         keep = {a.key for a in notification_actions(current, new, op.policy, op.at)}
         keep |= NON_NOTIFICATION_KEYS

@@ -1,4 +1,5 @@
-"""Webhook subscriptions, and the deliveries every timeline event queues for them."""
+"""Webhook subscriptions, and the deliveries every timeline event queues for them (the
+executive list's webhooks get only the executive notification: ``services.executives``)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,19 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Delivery, DeliveryState, TimelineEvent, Webhook
+from warroom.db.models import Delivery, DeliveryState, TimelineEvent, Webhook, WebhookAudience
 from warroom.domain.errors import BadInput, NotFound
 
 if TYPE_CHECKING:
     from warroom.services.records import Op
 
 
-def add(op: Op, url: str, secret: str | None = None) -> Webhook:
+def add(
+    op: Op,
+    url: str,
+    secret: str | None = None,
+    audience: WebhookAudience = WebhookAudience.EVENTS,
+) -> Webhook:
     parts = urlsplit(url.strip())
     try:
         parsed = httpx.URL(url.strip())
@@ -27,7 +33,12 @@ def add(op: Op, url: str, secret: str | None = None) -> Webhook:
         valid = False
     if not valid:
         raise BadInput(f"{url!r} is not a webhook URL: use http:// or https:// and a valid host")
-    hook = Webhook(url=url.strip(), secret=secret or secrets.token_hex(32), created_at=op.now)
+    hook = Webhook(
+        url=url.strip(),
+        secret=secret or secrets.token_hex(32),
+        audience=audience,
+        created_at=op.now,
+    )
     op.session.add(hook)
     op.session.flush()
     return hook
@@ -61,7 +72,11 @@ def enqueue(op: Op, event: TimelineEvent, actor: str | None) -> None:
     """Queue the event for every active webhook, in the transaction that records it."""
     if op.webhooks is None:
         op.webhooks = list(
-            op.session.scalars(select(Webhook.id).where(Webhook.disabled_at.is_(None)))
+            op.session.scalars(
+                select(Webhook.id).where(
+                    Webhook.disabled_at.is_(None), Webhook.audience == WebhookAudience.EVENTS
+                )
+            )
         )
     for hook_id in op.webhooks:
         op.session.add(

@@ -1,0 +1,132 @@
+"""The SEV0 executive notification (product.md §1), sent through the outbox.
+
+Declaring a SEV0 asks for the ``notify-executives`` action. In the same transaction, a
+delivery to every webhook whose audience is the executive list is queued; the first one that
+goes out marks the action done, so the 15-minute deadline only checks that it went out. With
+no such webhook the action stays on the checklist for a person (``warroom checklist ID done
+notify-executives``). E-mail to the list arrives with the paging capability.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from warroom.db.models import (
+    Action,
+    Delivery,
+    DeliveryState,
+    Incident,
+    Webhook,
+    WebhookAudience,
+)
+from warroom.domain.timefmt import utc_text
+from warroom.domain.types import EventKind
+from warroom.services.records import Op, facts, person, record, touch
+
+ACTION_KEY = "notify-executives"
+
+
+def base_key(key: str) -> str:
+    """``notify-executives-2`` (a second occurrence) is still ``notify-executives``."""
+    head, _, tail = key.rpartition("-")
+    return head if head and tail.isdigit() else key
+
+
+def queue(op: Op, incident: Incident, actions: list[Action]) -> None:
+    """Queue the deliveries for the new actions that warroom carries out itself."""
+    for action in actions:
+        if base_key(action.key) == ACTION_KEY:
+            _queue_notification(op, incident, action)
+
+
+def _queue_notification(op: Op, incident: Incident, action: Action) -> None:
+    hooks = op.session.scalars(
+        select(Webhook.id).where(
+            Webhook.audience == WebhookAudience.EXECUTIVES, Webhook.disabled_at.is_(None)
+        )
+    ).all()
+    if not hooks:
+        return
+    payload = notification(op, incident, action)
+    for hook_id in hooks:
+        op.session.add(
+            Delivery(
+                delivery_id=str(uuid.uuid4()),
+                webhook_id=hook_id,
+                action_id=action.id,
+                payload=payload,
+                state=DeliveryState.PENDING,
+                attempts=0,
+                next_attempt_at=op.now,
+                created_at=op.now,
+            )
+        )
+
+
+def notification(op: Op, incident: Incident, action: Action) -> dict[str, Any]:
+    """What the executives read. ``text`` makes it readable in chat tools' incoming webhooks
+    as it is; the other members are for programs."""
+    assert incident.severity is not None
+    ic = facts(op.session, incident).ic
+    declared = incident.declared_at or op.at
+    text = (
+        f"{incident.severity.value} declared: {incident.title} (INC-{incident.id}). "
+        f"Incident Commander: {ic or 'not yet assigned'}. Declared at {utc_text(declared)}; "
+        f"stage {incident.stage.value}."
+    )
+    return {
+        "type": "executive-notification",
+        "incident": f"INC-{incident.id}",
+        "severity": incident.severity.value,
+        "title": incident.title,
+        "stage": incident.stage.value,
+        "ic": ic,
+        "detected_at": incident.detected_at.isoformat(),
+        "declared_at": declared.isoformat(),
+        "action": action.key,
+        "text": text,
+    }
+
+
+def delivered(op: Op, delivery: Delivery, url: str) -> None:
+    """The notification went out: its action is done, and the timeline says where to."""
+    action = op.session.get(Action, delivery.action_id) if delivery.action_id else None
+    if action is None or action.done_at is not None or action.cancelled_at is not None:
+        return  # another of the list's webhooks got there first, or it is no longer wanted
+    incident = op.session.get(Incident, action.incident_id)
+    assert incident is not None
+    action.done_at = op.now
+    action.done_by_id = person(op, op.actor).id
+    action.note = f"sent to {url}"
+    record(
+        op,
+        incident,
+        EventKind.ACTION,
+        f"done: {action.title} (sent to {url})",
+        action=action.key,
+        delivery=delivery.delivery_id,
+    )
+    touch(op, incident)
+
+
+def failed(op: Op, delivery: Delivery, url: str, error: str) -> None:
+    """A notification that will not go out is said on the timeline at once, so the IC can
+    tell the executives another way before the deadline."""
+    action = op.session.get(Action, delivery.action_id) if delivery.action_id else None
+    if action is None or action.done_at is not None or action.cancelled_at is not None:
+        return
+    incident = op.session.get(Incident, action.incident_id)
+    assert incident is not None
+    record(
+        op,
+        incident,
+        EventKind.MISSED,
+        f"{action.title}: the webhook {url} failed ({error}); tell them another way, then "
+        f"`warroom checklist INC-{incident.id} done {action.key}`",
+        action=action.key,
+        delivery=delivery.delivery_id,
+    )
+    touch(op, incident)
