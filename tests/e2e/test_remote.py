@@ -130,7 +130,7 @@ def test_it_exits_4_when_the_server_is_unreachable_or_refuses_the_token(server: 
     assert "refused the token" in wrong.stderr
     assert "unknown or revoked" in wrong.stderr
 
-    created = server.local("token", "create", "--person", "dana", "--access", "viewer")
+    created = server.remote("token", "create", "--person", "dana", "--access", "viewer")
     viewer = created.stdout.strip().splitlines()[-1]
     assert server.remote("list", token=viewer).returncode == 0
     denied = server.remote("declare", "SEV2", "Slow search", token=viewer)

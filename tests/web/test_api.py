@@ -283,3 +283,41 @@ def test_it_refuses_numbers_beyond_what_is_stored(
 ) -> None:
     response = client.get(path, params=params, headers=token(world, "alice"))
     assert response.status_code == 422
+
+
+def test_it_manages_tokens_and_webhooks_for_admins_only(client: httpx.Client, world: World) -> None:
+    admin, member = token(world, "root", Access.ADMIN), token(world, "alice")
+    assert client.get("/api/v1/tokens", headers=member).status_code == 403
+    assert (
+        client.post("/api/v1/webhooks", json={"url": "http://x.test"}, headers=member).status_code
+        == 403
+    )
+
+    created = client.post(
+        "/api/v1/tokens", json={"person": "grafana-bot", "access": "viewer"}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    secret = created.json()["token"]
+    listed = client.get("/api/v1/tokens", headers=admin).json()
+    assert secret not in json.dumps(listed)  # shown once, at creation
+    bot = next(row for row in listed if row["person"] == "grafana-bot")
+    assert (bot["access"], bot["revoked"]) == ("viewer", False)
+    bot_auth = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/api/v1/incidents", headers=bot_auth).status_code == 200
+    assert client.delete(f"/api/v1/tokens/{bot['id']}", headers=admin).json()["revoked"] is True
+    assert client.get("/api/v1/incidents", headers=bot_auth).status_code == 401
+    assert client.delete("/api/v1/tokens/999", headers=admin).status_code == 404
+
+    hook = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.com/exec", "audience": "executives"},
+        headers=admin,
+    )
+    assert hook.status_code == 201, hook.text
+    assert len(hook.json()["secret"]) == 64
+    assert "secret" not in client.get("/api/v1/webhooks", headers=admin).json()[0]
+    bad = client.post("/api/v1/webhooks", json={"url": "ftp://x"}, headers=admin)
+    assert bad.status_code == 422
+    assert "not a webhook URL" in bad.json()["detail"]
+    removed = client.delete(f"/api/v1/webhooks/{hook.json()['id']}", headers=admin).json()
+    assert (removed["active"], removed["disabled_reason"]) == (False, "removed")

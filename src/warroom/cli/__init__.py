@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from warroom.cli import admin as _admin
 from warroom.cli import classify as _classify
 from warroom.cli import coordination as _coordination
 from warroom.cli import database as _database
@@ -38,6 +39,7 @@ _coordination.register(app)
 _reading.register(app)
 _worker.register(app)
 _serve.register(app)
+_admin.register(app)
 _classify.register(app)
 _drill.register(app)
 app.add_typer(_database.app, name="db")

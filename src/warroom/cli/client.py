@@ -51,6 +51,9 @@ class Client:
             payload["on_behalf_of"] = self.on_behalf_of
         return self._send("POST", path, json=payload)
 
+    def delete(self, path: str) -> Any:
+        return self._send("DELETE", path)
+
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, "/api/v1" + path, **kwargs)

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +41,20 @@ def create(op: Op, *, holder: str, access: Access, name: str) -> tuple[ApiToken,
     op.session.add(token)
     op.session.flush()
     return token, secret
+
+
+def row(token: ApiToken) -> dict[str, Any]:
+    """A token as the CLI and the API show it: never its secret, nor its hash."""
+    return {
+        "id": token.id,
+        "person": token.person.handle,
+        "name": token.name,
+        "access": token.access.value,
+        "prefix": token.prefix,
+        "created_at": token.created_at.isoformat(),
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+        "revoked": token.revoked_at is not None,
+    }
 
 
 def listing(session: Session) -> list[ApiToken]:

@@ -44,6 +44,17 @@ def add(
     return hook
 
 
+def row(hook: Webhook) -> dict[str, Any]:
+    """A webhook as the CLI and the API show it: never its secret."""
+    return {
+        "id": hook.id,
+        "url": hook.url,
+        "audience": hook.audience.value,
+        "active": hook.disabled_at is None,
+        "disabled_reason": hook.disabled_reason,
+    }
+
+
 def listing(session: Session) -> list[Webhook]:
     return list(session.scalars(select(Webhook).order_by(Webhook.id)))
 

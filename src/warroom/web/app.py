@@ -12,7 +12,7 @@ from sqlalchemy import text
 from warroom import __version__
 from warroom.db.schema import SCHEMA_REVISION, current_revision
 from warroom.runtime import Runtime
-from warroom.web import api, coordination_api, events, problems
+from warroom.web import admin_api, api, coordination_api, events, problems
 from warroom.web.deps import RuntimeDep
 
 
@@ -33,6 +33,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(coordination_api.router)
     app.include_router(events.router)
+    app.include_router(admin_api.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

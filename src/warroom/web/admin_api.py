@@ -1,0 +1,79 @@
+"""Admin routes: API tokens and outbound webhooks, as ``warroom token`` and ``warroom webhook``
+manage them. Secrets are in the answer that creates them, and never again."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from warroom.db.models import WebhookAudience
+from warroom.domain.types import Access
+from warroom.services import tokens, webhooks
+from warroom.web.deps import Admin, RuntimeDep
+
+router = APIRouter(prefix="/api/v1")
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+class TokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person: str = Field(description="Whose token it is: their handle.")
+    access: Access = Access.MEMBER
+    name: str = Field("api", description="What the token is for.")
+
+
+@router.post("/tokens", status_code=201, summary="Create a token (its secret is shown once)")
+def create_token(body: TokenBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    token, secret = runtime.write(
+        lambda op: tokens.create(op, holder=body.person, access=body.access, name=body.name),
+        by=caller.handle,
+        at=None,
+    )
+    with runtime.reading() as session:
+        return tokens.row(session.merge(token)) | {"token": secret}
+
+
+@router.get("/tokens", summary="List tokens (never their secrets)")
+def list_tokens(runtime: RuntimeDep, _caller: Admin) -> list[dict[str, Any]]:
+    with runtime.reading() as session:
+        return [tokens.row(token) for token in tokens.listing(session)]
+
+
+@router.delete("/tokens/{token_id}", summary="Revoke a token at once")
+def revoke_token(token_id: RowId, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    token = runtime.write(lambda op: tokens.revoke(op, token_id), by=caller.handle, at=None)
+    with runtime.reading() as session:
+        return tokens.row(session.merge(token))
+
+
+class WebhookBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    secret: str | None = Field(None, description="The signing secret; generated if absent.")
+    audience: WebhookAudience = WebhookAudience.EVENTS
+
+
+@router.post("/webhooks", status_code=201, summary="Add a webhook (its secret is shown once)")
+def add_webhook(body: WebhookBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    hook = runtime.write(
+        lambda op: webhooks.add(op, body.url, body.secret, body.audience),
+        by=caller.handle,
+        at=None,
+    )
+    return webhooks.row(hook) | {"secret": hook.secret}
+
+
+@router.get("/webhooks", summary="List webhooks and whether they are active")
+def list_webhooks(runtime: RuntimeDep, _caller: Admin) -> list[dict[str, Any]]:
+    with runtime.reading() as session:
+        return [webhooks.row(hook) for hook in webhooks.listing(session)]
+
+
+@router.delete("/webhooks/{webhook_id}", summary="Stop delivering to a webhook")
+def remove_webhook(webhook_id: RowId, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    hook = runtime.write(lambda op: webhooks.remove(op, webhook_id), by=caller.handle, at=None)
+    return webhooks.row(hook)
