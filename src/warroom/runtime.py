@@ -19,7 +19,7 @@ from warroom.config import Settings, load_policy
 from warroom.db.engine import default_url, make_engine, session_factory, unit_of_work
 from warroom.db.listen import announce
 from warroom.db.schema import ensure_current
-from warroom.domain.errors import BadInput, Refused, Unavailable
+from warroom.domain.errors import BadInput, Conflict, Refused, Unavailable
 from warroom.domain.policy import Policy
 from warroom.domain.timefmt import parse_instant
 from warroom.services.lifecycle import record_refusal
@@ -28,6 +28,7 @@ from warroom.services.timers import settle
 from warroom.wakeup import Wakeup
 
 T = TypeVar("T")
+WRITE_ATTEMPTS = 3
 
 
 def system_now() -> datetime:
@@ -91,14 +92,22 @@ class Runtime:
         attempted: str = "",
         entered_by: str | None = None,
     ) -> T:
-        """Run one write in its own transaction. A refusal is recorded on the incident's
+        """Run one write in its own transaction. A write that loses a race with another write
+        to the same incident is run again on the new state (its rules checked again) a few
+        times before the conflict is the caller's. A refusal is recorded on the incident's
         timeline in a transaction of its own, since the refused change itself rolls back."""
         try:
-            with unit_of_work(self.sessions) as session:
-                op = self.op(session, by=by, at=at, entered_by=entered_by)
-                result = action(op)
-                settle(op)
-                announce(session)
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                try:
+                    with unit_of_work(self.sessions) as session:
+                        op = self.op(session, by=by, at=at, entered_by=entered_by)
+                        result = action(op)
+                        settle(op)
+                        announce(session)
+                    break
+                except Conflict:
+                    if attempt == WRITE_ATTEMPTS:
+                        raise
         except Refused as refused:
             if incident is not None:
                 with unit_of_work(self.sessions) as session:

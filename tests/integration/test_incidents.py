@@ -26,6 +26,7 @@ from warroom.domain.types import (
 from warroom.domain.updates import UpdateText
 from warroom.services import coordination, declaration, lifecycle
 from warroom.services.reading import timeline
+from warroom.services.records import Op, load
 
 TEXT = UpdateText(
     issue="Checkout failing", impact="All EU customers", progress="Rolled back", next_steps="Watch"
@@ -530,3 +531,25 @@ def test_it_refuses_to_change_severity_by_declaring(world: World) -> None:
     world.act("dana", lambda op: lifecycle.triage(op, number, Severity.SEV1))
     with pytest.raises(BadInput, match="change its severity first"):
         world.act("dana", lambda op: declaration.declare(op, number, Severity.SEV2))
+
+
+def test_it_runs_a_write_that_lost_a_race_again_on_the_new_state(world: World) -> None:
+    number = declared_sev1(world)
+    world.later(minutes=1)
+    runs: list[str] = []
+    text = UpdateText(issue="Checkout failing", impact="EU", progress="Rollback", next_steps="-")
+
+    def alice_updates_while_bob_moves_it_on(op: Op) -> Incident:
+        seen = load(op, number)  # alice reads the incident ...
+        runs.append(seen.stage.value)
+        if len(runs) == 1:  # ... bob moves it on and commits before alice writes ...
+            world.act("bob", lambda other: lifecycle.move(other, number, Move.INVESTIGATE))
+        coordination.post_update(op, number, text)  # ... so alice's first run loses
+        return seen
+
+    world.act("alice", alice_updates_while_bob_moves_it_on)
+    assert runs == ["declared", "investigating"]  # the second run saw bob's move
+    with world.runtime.reading() as session:
+        kinds = [(e["kind"], e["actor"]) for e in timeline(session, number)]
+    assert kinds.count(("update", "alice")) == 1  # the lost run left nothing behind
+    assert ("stage", "bob") in kinds
