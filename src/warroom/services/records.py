@@ -65,11 +65,14 @@ def person(op: Op, handle: str) -> Person:
     handle = normalise_actor(handle)
     if handle in op._people:
         return op._people[handle]
-    statement = _insert_ignoring_duplicates(op.session, Person).values(
-        handle=handle, created_at=op.now
-    )
-    op.session.execute(statement)
-    found = op.session.scalars(select(Person).where(Person.handle == handle)).one()
+    by_handle = select(Person).where(Person.handle == handle)
+    found = op.session.scalars(by_handle).one_or_none()
+    if found is None:  # the first use: one statement more, once per person
+        statement = _insert_ignoring_duplicates(op.session, Person).values(
+            handle=handle, created_at=op.now
+        )
+        op.session.execute(statement)
+        found = op.session.scalars(by_handle).one()
     op._people[handle] = found
     return found
 
@@ -78,10 +81,14 @@ def service(op: Op, name: str) -> Service:
     cleaned = name.strip().lower()
     if not cleaned or len(cleaned) > 100:
         raise BadInput(f"{name!r} is not a service name: use 1-100 characters")
+    by_name = select(Service).where(Service.name == cleaned)
+    found = op.session.scalars(by_name).one_or_none()
+    if found is not None:
+        return found
     op.session.execute(
         _insert_ignoring_duplicates(op.session, Service).values(name=cleaned, created_at=op.now)
     )
-    return op.session.scalars(select(Service).where(Service.name == cleaned)).one()
+    return op.session.scalars(by_name).one()
 
 
 def _insert_ignoring_duplicates(session: Session, model: type[Person] | type[Service]) -> Any:
@@ -106,7 +113,7 @@ def load(op: Op, number: int, *, for_write: bool = True) -> Incident:
 
 def current_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
     """Who holds which role now. Cached for the session: only :func:`assign` changes roles,
-    and it drops the cached entry."""
+    and it keeps the cached entry up to date."""
     cache: dict[int, dict[Role, tuple[str, ...]]] = session.info.setdefault(ROLES_CACHE, {})
     if incident_id not in cache:
         cache[incident_id] = _read_roles(session, incident_id)
@@ -193,6 +200,22 @@ def enter_stages(op: Op, incident: Incident, entered: tuple[Stage, ...], final: 
     touch(op, incident)
 
 
+def _cache_assignment(
+    session: Session, incident_id: int, role: Role, handle: str, *, back_dated: bool
+) -> None:
+    """Keep the session's roles cache in step with an assignment instead of reading them
+    again. A back-dated holder of a shared role sorts earlier: that one is read again."""
+    cache: dict[int, dict[Role, tuple[str, ...]]] = session.info.get(ROLES_CACHE, {})
+    if incident_id not in cache:
+        return
+    if back_dated:
+        del cache[incident_id]
+        return
+    roles = dict(cache[incident_id])
+    roles[role] = (handle,) if role.single_holder else (*roles.get(role, ()), handle)
+    cache[incident_id] = roles
+
+
 def acknowledge_implied(op: Op, incident: Incident, how: str) -> None:
     """Any stage move or IC assignment made by a person acknowledges the incident."""
     if incident.acknowledged_at is not None:
@@ -220,7 +243,13 @@ def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
             f"{utc_text(op.at)} is before the current {role.display_name} took the role "
             f"({utc_text(latest)}): a handover cannot be dated earlier"
         )
-    op.session.info.get(ROLES_CACHE, {}).pop(incident.id, None)
+    _cache_assignment(
+        op.session,
+        incident.id,
+        role,
+        holder.handle,
+        back_dated=latest is not None and op.at < latest,
+    )
     if role.single_holder:
         for row in current:
             row.relieved_at = op.at

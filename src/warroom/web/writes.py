@@ -52,17 +52,6 @@ def number_of(text: str) -> int:
         raise NotFound(str(exc)) from None
 
 
-def incident_json(
-    runtime: Runtime, number: int, status: int = 200, extra: dict[str, Any] | None = None
-) -> JSONResponse:
-    with runtime.reading() as session:
-        incident = session.get(Incident, number)
-        if incident is None:
-            raise NotFound(f"INC-{number} does not exist")
-        data = summary(session, incident, runtime.policy) | (extra or {})
-        return JSONResponse(data, status_code=status, headers={"ETag": etag(incident)})
-
-
 def write(
     runtime: Runtime,
     caller: Caller,
@@ -80,14 +69,16 @@ def write(
     if body.on_behalf_of and caller.access.value != "admin":
         raise HTTPException(403, "acting on behalf of someone else needs an admin token")
 
-    def guarded(op: Op) -> Incident:
+    def guarded(op: Op) -> tuple[Incident, dict[str, Any]]:
         if if_match is not None and number is not None:
             current = op.session.get(Incident, number)
             if current is not None and if_match.strip() not in ("*", etag(current)):
                 raise PreconditionFailed(etag(current))
-        return action(op)
+        changed = action(op)
+        # The answer is read in the writing transaction: no second round of queries.
+        return changed, summary(op.session, changed, op.policy)
 
-    incident = runtime.write(
+    incident, data = runtime.write(
         guarded,
         by=body.on_behalf_of or caller.handle,
         at=body.at,
@@ -95,4 +86,5 @@ def write(
         attempted=attempted,
         entered_by=caller.handle if body.on_behalf_of else None,
     )
-    return incident_json(runtime, incident.id, status, extra)
+    # The version is final once committed, so the ETag is taken after the write.
+    return JSONResponse(data | (extra or {}), status_code=status, headers={"ETag": etag(incident)})
