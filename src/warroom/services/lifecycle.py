@@ -36,6 +36,7 @@ from warroom.services.records import (
     enter_stages,
     facts,
     load,
+    no_roles_yet,
     person,
     record,
     service,
@@ -87,6 +88,7 @@ def report(
     op.session.add(incident)
     op.session.flush()
     op.touched[incident.id] = incident
+    no_roles_yet(op.session, incident.id)
     reporter = person(op, op.actor)
     op.session.add(
         Report(

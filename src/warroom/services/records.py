@@ -66,7 +66,8 @@ def person(op: Op, handle: str) -> Person:
     if handle in op._people:
         return op._people[handle]
     by_handle = select(Person).where(Person.handle == handle)
-    found = op.session.scalars(by_handle).one_or_none()
+    with op.session.no_autoflush:  # people are inserted at once, never left pending
+        found = op.session.scalars(by_handle).one_or_none()
     if found is None:  # the first use: one statement more, once per person
         statement = _insert_ignoring_duplicates(op.session, Person).values(
             handle=handle, created_at=op.now
@@ -123,15 +124,21 @@ def current_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, .
 ROLES_CACHE = "warroom.current_roles"
 
 
+def no_roles_yet(session: Session, incident_id: int) -> None:
+    """A new incident has no roles: nothing to read."""
+    session.info.setdefault(ROLES_CACHE, {})[incident_id] = {}
+
+
 def _read_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
-    rows = session.scalars(
-        select(RoleAssignment)
+    rows = session.execute(
+        select(RoleAssignment.role, Person.handle)
+        .join(Person, Person.id == RoleAssignment.person_id)
         .where(RoleAssignment.incident_id == incident_id, RoleAssignment.relieved_at.is_(None))
         .order_by(RoleAssignment.assigned_at, RoleAssignment.id)
     ).all()
     roles: dict[Role, list[str]] = {}
-    for row in rows:
-        roles.setdefault(row.role, []).append(row.person.handle)
+    for role, handle in rows:
+        roles.setdefault(role, []).append(handle)
     return {role: tuple(handles) for role, handles in roles.items()}
 
 

@@ -82,13 +82,12 @@ def event_payload(event: TimelineEvent, actor: str | None) -> dict[str, Any]:
 def enqueue(op: Op, event: TimelineEvent, actor: str | None) -> None:
     """Queue the event for every active webhook, in the transaction that records it."""
     if op.webhooks is None:
-        op.webhooks = list(
-            op.session.scalars(
-                select(Webhook.id).where(
-                    Webhook.disabled_at.is_(None), Webhook.audience == WebhookAudience.EVENTS
-                )
-            )
+        active = select(Webhook.id).where(
+            Webhook.disabled_at.is_(None), Webhook.audience == WebhookAudience.EVENTS
         )
+        # Nothing this write has pending changes the webhooks: no need to flush first.
+        with op.session.no_autoflush:
+            op.webhooks = list(op.session.scalars(active))
     for hook_id in op.webhooks:
         op.session.add(
             Delivery(
