@@ -110,6 +110,9 @@ def test_it_answers_503_while_the_database_is_cut_off_and_loses_nothing(
         assert response.headers["retry-after"] == "5"
         assert response.headers["content-type"] == "application/problem+json"
         assert http.get("/readyz").status_code == 503
+        scraped = http.get("/metrics")  # a scrape still answers, and says so
+        assert scraped.status_code == 200
+        assert "warroom_database_up 0.0" in scraped.text
         proxy.restore()
         after = http.get("/api/v1/incidents", headers=auth, params={"include_closed": True}).json()
         assert after["items"] == before["items"]  # the refused write left nothing behind

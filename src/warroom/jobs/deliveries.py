@@ -17,6 +17,7 @@ from warroom.db.engine import unit_of_work
 from warroom.db.listen import announce
 from warroom.db.models import Delivery, DeliveryState, Webhook
 from warroom.domain.policy import Policy
+from warroom.metrics import DELIVERIES
 from warroom.notify import TransportError
 from warroom.notify.webhook import send
 from warroom.services import executives
@@ -92,8 +93,10 @@ def deliver_one(sessions: sessionmaker[Session], policy: Policy, *, now: datetim
         delivery = session.get(Delivery, delivery_pk)
         assert delivery is not None
         _settle(session, delivery, error, attempts, now)
+        outcome = {DeliveryState.PENDING: "retry"}.get(delivery.state, delivery.state.value)
         if delivery.action_id is not None and delivery.state is not DeliveryState.PENDING:
             _action_outcome(Op(session, policy, SYSTEM_ACTOR, now, now), delivery, url, error)
+    DELIVERIES.labels(outcome).inc()
     return True
 
 

@@ -23,6 +23,7 @@ from warroom.db.models import Timer, TimerState
 from warroom.domain.errors import WarroomError
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import deliver_one
+from warroom.metrics import TIMER_LAG, TIMERS_FIRED
 from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, fire_all
 from warroom.wakeup import Wakeup
@@ -83,6 +84,10 @@ def fire_due(
         op = Op(session=session, policy=policy, actor=SYSTEM_ACTOR, at=now, now=now)
         fire_all(op, timers)
         announce(session)
+        fired = [(timer.kind.value, (now - timer.due_at).total_seconds()) for timer in timers]
+    for kind, lag in fired:  # counted once committed
+        TIMERS_FIRED.labels(kind).inc()
+        TIMER_LAG.observe(max(lag, 0.0))
     return len(timers)
 
 

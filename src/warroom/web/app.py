@@ -12,7 +12,7 @@ from sqlalchemy import text
 from warroom import __version__
 from warroom.db.schema import SCHEMA_REVISION, current_revision
 from warroom.runtime import Runtime
-from warroom.web import admin_api, api, coordination_api, events, problems
+from warroom.web import admin_api, api, coordination_api, events, metrics, problems
 from warroom.web.deps import RuntimeDep
 
 
@@ -30,6 +30,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime or Runtime()
     problems.install(app)
+    metrics.install(app, app.state.runtime)
     app.include_router(api.router)
     app.include_router(coordination_api.router)
     app.include_router(events.router)
