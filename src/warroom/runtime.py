@@ -3,8 +3,9 @@ and one way to run a write: in one transaction, timers settled, refusals recorde
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -40,6 +41,8 @@ class Runtime:
     settings: Settings = field(default_factory=Settings)
     clock: Callable[[], datetime] = system_now
     wakeup: Wakeup = field(default_factory=Wakeup)
+    # Re-entrant: a write may run another (recording a refusal; a test's race).
+    _write_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def __post_init__(self) -> None:
         path = self.settings.test_clock_file
@@ -77,6 +80,11 @@ class Runtime:
         actor = by or self.settings.actor()
         return Op(session, self.policy, actor, when, now, entered_by=entered_by)
 
+    def _writer(self) -> AbstractContextManager[object]:
+        """SQLite has one writer at a time. Writers of one process take turns on a lock
+        instead of in SQLite's busy handler, whose back-off sleeps cost tail latency."""
+        return self._write_lock if self.engine.dialect.name == "sqlite" else nullcontext()
+
     @contextmanager
     def reading(self) -> Iterator[Session]:
         with unit_of_work(self.sessions) as session:
@@ -99,7 +107,7 @@ class Runtime:
         try:
             for attempt in range(1, WRITE_ATTEMPTS + 1):
                 try:
-                    with unit_of_work(self.sessions) as session:
+                    with self._writer(), unit_of_work(self.sessions) as session:
                         op = self.op(session, by=by, at=at, entered_by=entered_by)
                         result = action(op)
                         settle(op)
@@ -110,7 +118,7 @@ class Runtime:
                         raise
         except Refused as refused:
             if incident is not None:
-                with unit_of_work(self.sessions) as session:
+                with self._writer(), unit_of_work(self.sessions) as session:
                     op = self.op(session, by=by, at=at, entered_by=entered_by)
                     record_refusal(op, incident, refused, attempted)
                 self.wakeup.notify()
