@@ -34,7 +34,7 @@ BIN = Path(sys.executable).parent / "warroom"
 HERE = Path(__file__).resolve().parent
 CONNECTIONS = 50
 SECONDS = 8
-RATES = (100, 200, 300, 400, 600, 800)
+RATES = (25, 50, 75, 100, 150, 200, 300, 400, 600, 800)
 P99_LIMIT = 0.050
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
