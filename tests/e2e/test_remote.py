@@ -4,8 +4,6 @@ terminal drives it: the same commands print the same thing as on the server's ow
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,11 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.e2e.test_cli import BIN, ago, run
-from tests.e2e.test_serve import free_port
+from tests.e2e.test_cli import ago, run
+from tests.e2e.test_serve import free_port, started
 
 CADENCE_SECONDS = 3
 
@@ -53,40 +50,9 @@ def server(database_url: str, tmp_path: Path, server_policy: str) -> Iterator[Se
     """``warroom serve`` on loopback with its embedded worker."""
     (tmp_path / "warroom.toml").write_text(server_policy, encoding="utf-8")
     (tmp_path / "elsewhere").mkdir()
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
-    environment |= {"WARROOM_USER": "alice", "WARROOM_DATABASE_URL": database_url}
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            assert process.poll() is None, log_path.read_text()
-            time.sleep(0.1)
-        output = log_path.read_text()
-        token = next(
-            line.split("=", 1)[1].strip()
-            for line in output.splitlines()
-            if "WARROOM_TOKEN=" in line
-        )
+    env = {"WARROOM_USER": "alice", "WARROOM_DATABASE_URL": database_url}
+    with started(tmp_path, env) as (url, token):
         yield Server(url, token, tmp_path, database_url)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
 
 
 def test_it_drives_a_server_with_the_same_commands_and_output_as_locally(server: Server) -> None:

@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,33 +23,46 @@ def free_port() -> int:
         return port
 
 
-def test_it_serves_the_api_with_a_first_start_admin_token(tmp_path: Path) -> None:
+@contextmanager
+def started(cwd: Path, env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """``warroom serve`` as a user starts it, in ``cwd``: its URL and first-start admin token."""
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
-    environment["WARROOM_USER"] = "ops"
-    log = (tmp_path / "serve.log").open("w+")
-    server = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")} | env
+    log_path = cwd / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(BIN), "serve", "--port", str(port)],
+            cwd=cwd,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        base = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while True:
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
-        log.seek(0)
-        output = log.read()
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            assert process.poll() is None, log_path.read_text()
+            time.sleep(0.1)
         token = next(
-            line.split("=", 1)[1] for line in output.splitlines() if "WARROOM_TOKEN=" in line
+            line.split("=", 1)[1].strip()
+            for line in log_path.read_text().splitlines()
+            if "WARROOM_TOKEN=" in line
         )
-        auth = {"Authorization": f"Bearer {token.strip()}"}
+        yield url, token
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def test_it_serves_the_api_with_a_first_start_admin_token(tmp_path: Path) -> None:
+    with started(tmp_path, {"WARROOM_USER": "ops"}) as (base, token):
+        auth = {"Authorization": f"Bearer {token}"}
         created = httpx.post(
             f"{base}/api/v1/incidents/declare",
             json={"severity": "SEV1", "title": "API down"},
@@ -56,10 +71,6 @@ def test_it_serves_the_api_with_a_first_start_admin_token(tmp_path: Path) -> Non
         assert created.status_code == 201, created.text
         assert created.json()["ic"] == "ops"
         assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=20)
-        log.close()
     listed = run("list", "--json", cwd=tmp_path)
     assert '"INC-1"' in listed.stdout  # the same database, driven from a second terminal
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from warroom.db.models import ApiToken
+from warroom.db.models import ApiToken, Person
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.types import Access
 from warroom.services.records import Op, person
@@ -93,10 +93,15 @@ def authenticate(session: Session, secret: str, now: datetime) -> Caller | None:
     secret is compared character by character."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = session.scalar(select(ApiToken).where(ApiToken.secret_hash == _hash(secret)))
-    if token is None or token.revoked_at is not None:
+    found = session.execute(
+        select(ApiToken.id, ApiToken.access, ApiToken.last_used_at, Person.handle)
+        .join(Person, Person.id == ApiToken.person_id)
+        .where(ApiToken.secret_hash == _hash(secret), ApiToken.revoked_at.is_(None))
+    ).one_or_none()
+    if found is None:
         return None
-    last = token.last_used_at
+    token_id, access, last, handle = found
     if last is None or now - last > LAST_USED_RESOLUTION:
-        token.last_used_at = now  # a write at most once a minute, not on every request
-    return Caller(token.person.handle, token.access, token.id)
+        # A write at most once a minute, not on every request.
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    return Caller(handle, access, token_id)
