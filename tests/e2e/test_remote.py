@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,26 @@ from tests.e2e.test_cli import ago, run
 from tests.e2e.test_serve import free_port, started
 
 CADENCE_SECONDS = 3
+
+
+@contextmanager
+def not_warroom() -> Iterator[str]:
+    """A loopback web server that answers every request 404 in HTML."""
+    class Missing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)  # Python's stock HTML error page
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Missing)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_address[1]}"
+    finally:
+        http.shutdown()
+        http.server_close()
 
 
 @dataclass
@@ -115,6 +138,12 @@ def test_it_exits_4_when_the_server_is_unreachable_or_refuses_the_token(server: 
     )
     assert unreachable.returncode == 4
     assert "cannot reach the warroom server" in unreachable.stderr
+    with not_warroom() as elsewhere:  # a web server, but not warroom's API
+        stranger = run(
+            "list", cwd=server.cwd, env={"WARROOM_SERVER": elsewhere, "WARROOM_TOKEN": "wr_x"}
+        )
+    assert stranger.returncode == 4
+    assert "no warroom API" in stranger.stderr
     no_token = run("list", cwd=server.cwd, env={"WARROOM_SERVER": server.url})
     assert no_token.returncode == 4
     assert "WARROOM_TOKEN is not set" in no_token.stderr

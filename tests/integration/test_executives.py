@@ -115,3 +115,17 @@ def test_it_leaves_the_notification_to_a_person_when_no_list_webhook_exists(
     drain(world)
     assert executive_payloads(receiver) == []
     assert checklist_item(world, 1, "notify-executives")["state"] == "due"
+
+
+def test_it_drops_a_notification_no_longer_wanted_before_it_went_out(
+    world: World,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    add_list_webhook(world, receiver.url)
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV0, "Payments down"))
+    world.act(  # lowered before the worker got to the queued notification
+        "alice", lambda op: declaration.change_severity(op, 1, Severity.SEV1, "one region only")
+    )
+    drain(world)
+    assert executive_payloads(receiver) == []
+    assert checklist_item(world, 1, "notify-executives")["state"] == "cancelled"

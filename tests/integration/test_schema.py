@@ -67,10 +67,19 @@ def test_it_upgrades_a_first_release_database_keeping_its_webhooks(tmp_path: obj
                 "VALUES ('https://hooks.example.com/a', 's', '2026-03-02 10:00:00')"
             )
         )
+        connection.execute(  # a delivery points at the webhook the upgrade rebuilds
+            text(
+                "INSERT INTO deliveries (delivery_id, webhook_id, payload, state, attempts, "
+                "next_attempt_at, created_at) VALUES ('d-1', 1, '{}', 'delivered', 1, "
+                "'2026-03-02 10:00:00', '2026-03-02 10:00:00')"
+            )
+        )
     with pytest.raises(BadInput, match="warroom db upgrade"):
         ensure_current(engine)  # behind: a shared database is never migrated behind its back
     upgrade(engine)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT url, audience FROM webhooks")).all()
+        delivered = connection.execute(text("SELECT webhook_id FROM deliveries")).all()
     engine.dispose()
     assert [tuple(row) for row in rows] == [("https://hooks.example.com/a", "events")]
+    assert [tuple(row) for row in delivered] == [(1,)]

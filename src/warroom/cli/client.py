@@ -87,6 +87,19 @@ def error_from(response: httpx.Response, where: str) -> WarroomError:
         problem = {}
     detail = str(problem.get("detail") or response.reason_phrase or "no detail given")
     status = response.status_code
+    is_problem = response.headers.get("content-type", "").startswith("application/problem+json")
+    if 300 <= status < 400:
+        return Unavailable(
+            f"the warroom server at {where} redirects to {response.headers.get('location')}: "
+            "set WARROOM_SERVER to that address"
+        )
+    if status in (404, 405) and not is_problem:
+        return Unavailable(
+            f"{where} has no warroom API at {response.request.url.path}: "
+            "is WARROOM_SERVER the address of a warroom server?"
+        )
+    if status == 429:
+        return Unavailable(f"the warroom server at {where} asks to slow down: {detail}")
     if status == 409 and problem.get("rule"):
         return Refused(str(problem["rule"]), detail, hint=str(problem.get("hint") or ""))
     if status in (409, 412):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from warroom.db.engine import unit_of_work
 from warroom.db.listen import announce
 from warroom.db.models import Delivery, DeliveryState, Webhook
+from warroom.domain.errors import Conflict
 from warroom.domain.policy import Policy
 from warroom.metrics import DELIVERIES
 from warroom.notify import TransportError
@@ -30,6 +31,7 @@ LEASE = timedelta(seconds=60)
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(hours=1)
 MAX_ATTEMPTS = 12
+ACTION_ATTEMPTS = 3
 
 
 def backoff(attempts: int) -> timedelta:
@@ -73,10 +75,21 @@ def deliver_one(sessions: sessionmaker[Session], policy: Policy, *, now: datetim
         delivery = _lease(session, now)
         if delivery is None:
             return False
-        hook = session.get(Webhook, delivery.webhook_id)
-        assert hook is not None
-        job = (delivery.id, delivery.delivery_id, dict(delivery.payload), delivery.attempts)
-        target = (hook.url, hook.secret, hook.disabled_at is not None)
+        if not executives.still_wanted(session, delivery):
+            # The action it carries out was cancelled (the incident left SEV0, was dismissed or
+            # merged) or already done through another of the list's webhooks: not sent.
+            delivery.state = DeliveryState.FAILED
+            delivery.last_error = "not sent: its checklist action is no longer open"
+            outcome = "dropped"
+        else:
+            hook = session.get(Webhook, delivery.webhook_id)
+            assert hook is not None
+            job = (delivery.id, delivery.delivery_id, dict(delivery.payload), delivery.attempts)
+            target = (hook.url, hook.secret, hook.disabled_at is not None)
+            outcome = ""
+    if outcome:
+        DELIVERIES.labels(outcome).inc()
+        return True
     delivery_pk, delivery_id, payload, attempts = job
     url, secret, disabled = target
     error: TransportError | None = None
@@ -94,21 +107,43 @@ def deliver_one(sessions: sessionmaker[Session], policy: Policy, *, now: datetim
         assert delivery is not None
         _settle(session, delivery, error, attempts, now)
         outcome = {DeliveryState.PENDING: "retry"}.get(delivery.state, delivery.state.value)
-        if delivery.action_id is not None and delivery.state is not DeliveryState.PENDING:
-            _action_outcome(Op(session, policy, SYSTEM_ACTOR, now, now), delivery, url, error)
+        carries_action = delivery.action_id is not None and outcome != "retry"
     DELIVERIES.labels(outcome).inc()
+    if carries_action:
+        _action_outcome(sessions, policy, delivery_pk, url, error, now)
     return True
 
 
-def _action_outcome(op: Op, delivery: Delivery, url: str, error: TransportError | None) -> None:
-    """A delivery that carries out a checklist action settles that action too, in the same
-    transaction as its own outcome."""
-    if error is None:
-        executives.delivered(op, delivery, url)
-    else:
-        executives.failed(op, delivery, url, str(error))
-    settle(op)
-    announce(op.session)
+def _action_outcome(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    delivery_pk: int,
+    url: str,
+    error: TransportError | None,
+    now: datetime,
+) -> None:
+    """Settle the checklist action a delivery carried out. Its own transaction, after the
+    delivery's outcome is committed: a concurrent change to the incident may make it run again,
+    but can never make the notification go out twice."""
+    for attempt in range(1, ACTION_ATTEMPTS + 1):
+        try:
+            with unit_of_work(sessions) as session:
+                op = Op(session, policy, SYSTEM_ACTOR, now, now)
+                delivery = session.get(Delivery, delivery_pk)
+                assert delivery is not None
+                if error is None:
+                    executives.delivered(op, delivery, url)
+                else:
+                    executives.failed(op, delivery, url, str(error))
+                settle(op)
+                announce(session)
+            return
+        except Conflict:
+            if attempt == ACTION_ATTEMPTS:
+                log.warning(
+                    "delivery %s went out, but its checklist action could not be updated",
+                    delivery_pk,
+                )
 
 
 def _settle(

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from warroom.db.models import (
     Action,
@@ -89,6 +90,15 @@ def notification(op: Op, incident: Incident, action: Action) -> dict[str, Any]:
         "action": action.key,
         "text": text,
     }
+
+
+def still_wanted(session: Session, delivery: Delivery) -> bool:
+    """Whether a delivery should still go out: one that carries out an action only while
+    that action is open."""
+    if delivery.action_id is None:
+        return True
+    action = session.get(Action, delivery.action_id)
+    return action is not None and action.done_at is None and action.cancelled_at is None
 
 
 def delivered(op: Op, delivery: Delivery, url: str) -> None:

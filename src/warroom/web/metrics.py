@@ -117,7 +117,9 @@ def _template(scope: Scope) -> str:
 
 
 def install(app: FastAPI, runtime: Runtime) -> None:
-    database = CollectorRegistry(auto_describe=True)
+    # Not auto-described: describing would run the collector, i.e. query the database, every
+    # time an app is built (each local CLI command builds one).
+    database = CollectorRegistry(auto_describe=False)
     database.register(DatabaseCollector(runtime))
     app.add_middleware(RequestMetrics)
 

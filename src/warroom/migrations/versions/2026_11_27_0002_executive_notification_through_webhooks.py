@@ -29,19 +29,30 @@ AUDIENCE = sa.Enum(
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("deliveries") as batch_op:
-        batch_op.add_column(sa.Column("action_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key(
-            batch_op.f("fk_deliveries_action_id_actions"), "actions", ["action_id"], ["id"]
+    if op.get_bind().dialect.name == "sqlite":
+        # Plain ADD COLUMN, never a table rebuild: rebuilding ``webhooks`` would drop the table
+        # that ``deliveries`` points at, which SQLite refuses with foreign keys on.
+        op.execute(
+            "ALTER TABLE deliveries ADD COLUMN action_id INTEGER "
+            "CONSTRAINT fk_deliveries_action_id_actions REFERENCES actions (id)"
         )
-    with op.batch_alter_table("webhooks") as batch_op:
-        # Existing webhooks keep receiving every timeline event.
-        batch_op.add_column(
-            sa.Column("audience", AUDIENCE, server_default="events", nullable=False)
+        op.execute(
+            "ALTER TABLE webhooks ADD COLUMN audience VARCHAR(16) DEFAULT 'events' NOT NULL "
+            "CONSTRAINT ck_webhooks_webhookaudience CHECK (audience IN ('events', 'executives'))"
         )
+        return
+    op.add_column("deliveries", sa.Column("action_id", sa.Integer(), nullable=True))
+    op.create_foreign_key(
+        op.f("fk_deliveries_action_id_actions"), "deliveries", "actions", ["action_id"], ["id"]
+    )
+    # Existing webhooks keep receiving every timeline event.
+    op.add_column(
+        "webhooks", sa.Column("audience", AUDIENCE, server_default="events", nullable=False)
+    )
 
 
 def downgrade() -> None:
+    # On SQLite the rebuild of webhooks needs foreign keys off while deliveries exist.
     with op.batch_alter_table("webhooks") as batch_op:
         batch_op.drop_column("audience")
     with op.batch_alter_table("deliveries") as batch_op:
