@@ -80,7 +80,7 @@ class Runtime:
         actor = by or self.settings.actor()
         return Op(session, self.policy, actor, when, now, entered_by=entered_by)
 
-    def _writer(self) -> AbstractContextManager[object]:
+    def writer(self) -> AbstractContextManager[object]:
         """SQLite has one writer at a time. Writers of one process take turns on a lock
         instead of in SQLite's busy handler, whose back-off sleeps cost tail latency."""
         return self._write_lock if self.engine.dialect.name == "sqlite" else nullcontext()
@@ -107,7 +107,7 @@ class Runtime:
         try:
             for attempt in range(1, WRITE_ATTEMPTS + 1):
                 try:
-                    with self._writer(), unit_of_work(self.sessions) as session:
+                    with self.writer(), unit_of_work(self.sessions) as session:
                         op = self.op(session, by=by, at=at, entered_by=entered_by)
                         result = action(op)
                         settle(op)
@@ -118,7 +118,7 @@ class Runtime:
                         raise
         except Refused as refused:
             if incident is not None:
-                with self._writer(), unit_of_work(self.sessions) as session:
+                with self.writer(), unit_of_work(self.sessions) as session:
                     op = self.op(session, by=by, at=at, entered_by=entered_by)
                     record_refusal(op, incident, refused, attempted)
                 self.wakeup.notify()

@@ -56,7 +56,12 @@ def serve(
             worker = threading.Thread(
                 target=run_worker,
                 args=(runtime.sessions, runtime.policy, runtime.clock),
-                kwargs={"stop": stop, "worker": name, "wakeup": runtime.wakeup},
+                kwargs={
+                    "stop": stop,
+                    "worker": name,
+                    "wakeup": runtime.wakeup,
+                    "writer": runtime.writer,  # takes turns with the API's SQLite writes
+                },
                 name="warroom-worker",
                 daemon=True,
             )

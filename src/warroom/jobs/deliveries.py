@@ -8,6 +8,8 @@ the same delivery id. The outcome is written in a second transaction.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -26,6 +28,9 @@ from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, settle
 
 log = logging.getLogger("warroom.deliveries")
+
+# Guards a transaction: the process's SQLite writer lock, or nothing.
+Writer = Callable[[], AbstractContextManager[object]]
 
 LEASE = timedelta(seconds=60)
 FIRST_RETRY = timedelta(seconds=10)
@@ -69,9 +74,16 @@ def _lease(session: Session, now: datetime) -> Delivery | None:
     return delivery
 
 
-def deliver_one(sessions: sessionmaker[Session], policy: Policy, *, now: datetime) -> bool:
-    """Send the earliest due delivery. Returns whether there may be more work."""
-    with unit_of_work(sessions) as session:
+def deliver_one(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    *,
+    now: datetime,
+    writer: Writer = nullcontext,
+) -> bool:
+    """Send the earliest due delivery. Returns whether there may be more work. ``writer``
+    guards each transaction (the process's SQLite writer lock); never the HTTP call."""
+    with writer(), unit_of_work(sessions) as session:
         delivery = _lease(session, now)
         if delivery is None:
             return False
@@ -102,7 +114,7 @@ def deliver_one(sessions: sessionmaker[Session], policy: Policy, *, now: datetim
             send(url, secret, delivery_id=delivery_id, payload=payload, now=now)
         except TransportError as exc:
             error = exc
-    with unit_of_work(sessions) as session:
+    with writer(), unit_of_work(sessions) as session:
         delivery = session.get(Delivery, delivery_pk)
         assert delivery is not None
         _settle(session, delivery, error, attempts, now)
@@ -110,7 +122,7 @@ def deliver_one(sessions: sessionmaker[Session], policy: Policy, *, now: datetim
         carries_action = delivery.action_id is not None and outcome != "retry"
     DELIVERIES.labels(outcome).inc()
     if carries_action:
-        _action_outcome(sessions, policy, delivery_pk, url, error, now)
+        _action_outcome(sessions, policy, delivery_pk, url, error, now, writer)
     return True
 
 
@@ -121,13 +133,14 @@ def _action_outcome(
     url: str,
     error: TransportError | None,
     now: datetime,
+    writer: Writer,
 ) -> None:
     """Settle the checklist action a delivery carried out. Its own transaction, after the
     delivery's outcome is committed: a concurrent change to the incident may make it run again,
     but can never make the notification go out twice."""
     for attempt in range(1, ACTION_ATTEMPTS + 1):
         try:
-            with unit_of_work(sessions) as session:
+            with writer(), unit_of_work(sessions) as session:
                 op = Op(session, policy, SYSTEM_ACTOR, now, now)
                 delivery = session.get(Delivery, delivery_pk)
                 assert delivery is not None

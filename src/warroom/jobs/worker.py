@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -22,7 +23,7 @@ from warroom.db.listen import announce
 from warroom.db.models import Timer, TimerState
 from warroom.domain.errors import WarroomError
 from warroom.domain.policy import Policy
-from warroom.jobs.deliveries import deliver_one
+from warroom.jobs.deliveries import Writer, deliver_one
 from warroom.metrics import TIMER_LAG, TIMERS_FIRED
 from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, fire_all
@@ -75,9 +76,10 @@ def fire_due(
     now: datetime,
     worker: str = "worker",
     limit: int = BATCH,
+    writer: Writer = nullcontext,
 ) -> int:
     """One step: fire up to ``limit`` due timers in one transaction; returns how many fired."""
-    with unit_of_work(sessions) as session:
+    with writer(), unit_of_work(sessions) as session:
         timers = claim(session, now, worker, limit)
         if not timers:
             return 0
@@ -119,6 +121,7 @@ def run(
     idle: timedelta = timedelta(seconds=1),
     wakeup: Wakeup | None = None,
     batch: int = BATCH,
+    writer: Writer = nullcontext,
 ) -> None:
     """Fire timers and deliver webhooks as they fall due until ``stop`` is set. Waiting is
     bounded by ``idle`` so work queued by other processes is picked up within it; ``wakeup``
@@ -127,10 +130,10 @@ def run(
     while not stop.is_set():
         try:
             while not stop.is_set() and fire_due(
-                sessions, policy, now=clock(), worker=worker, limit=batch
+                sessions, policy, now=clock(), worker=worker, limit=batch, writer=writer
             ):
                 pass
-            while not stop.is_set() and deliver_one(sessions, policy, now=clock()):
+            while not stop.is_set() and deliver_one(sessions, policy, now=clock(), writer=writer):
                 pass
             wait = seconds_until_next(sessions, clock())
         except (WarroomError, SQLAlchemyError) as exc:
