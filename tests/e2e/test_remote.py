@@ -25,6 +25,7 @@ CADENCE_SECONDS = 3
 @contextmanager
 def not_warroom() -> Iterator[str]:
     """A loopback web server that answers every request 404 in HTML."""
+
     class Missing(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_error(404)  # Python's stock HTML error page
