@@ -6,7 +6,6 @@ a 409 naming the rule, and is recorded on the timeline like any other refusal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -29,7 +28,7 @@ from warroom.services import declaration, lifecycle
 from warroom.services.reading import ListFilter, detail, list_incidents, summary, timeline
 from warroom.services.records import Op
 from warroom.web.deps import Member, RuntimeDep, Viewer
-from warroom.web.writes import Body, IfMatch, etag, number_of, write
+from warroom.web.writes import Body, IfMatch, etag, incident_action, number_of, write
 
 router = APIRouter(prefix="/api/v1")
 MAX_ID = 2**63 - 1  # the largest value the databases store
@@ -155,23 +154,13 @@ class CustomerReportBody(Body):
     source: ReportSource = ReportSource.CUSTOMER
 
 
-@router.post("/incidents/{incident_id}/reports", summary="Add a (customer) report")
-def customer_report_route(
-    incident_id: str,
-    body: CustomerReportBody,
-    runtime: RuntimeDep,
-    caller: Member,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number = number_of(incident_id)
-    return write(
-        runtime,
-        caller,
-        body,
-        lambda op: lifecycle.customer_report(op, number, body.title, source=body.source),
-        number=number,
-        if_match=if_match,
-    )
+incident_action(
+    router,
+    "reports",
+    CustomerReportBody,
+    lambda op, number, body: lifecycle.customer_report(op, number, body.title, source=body.source),
+    summary="Add a (customer) report",
+)
 
 
 @router.post("/incidents/{incident_id}/ack", summary="Acknowledge")
@@ -241,48 +230,32 @@ class DeclareBody(Body):
     ic: str | None = None
 
 
-@router.post("/incidents/{incident_id}/declare", summary="Declare an existing incident")
-def declare_route(
-    incident_id: str,
-    runtime: RuntimeDep,
-    caller: Member,
-    body: DeclareBody | None = None,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number, given = number_of(incident_id), body or DeclareBody()
-    return write(
-        runtime,
-        caller,
-        given,
-        lambda op: declaration.declare(op, number, given.severity, ic=given.ic),
-        number=number,
-        if_match=if_match,
-        attempted="declare",
-    )
+incident_action(
+    router,
+    "declare",
+    DeclareBody,
+    lambda op, number, body: declaration.declare(op, number, body.severity, ic=body.ic),
+    summary="Declare an existing incident",
+    attempted="declare",
+    body_required=False,
+)
 
 
 class WorkBody(Body):
     performed_by: str | None = None
 
 
-@router.post("/incidents/{incident_id}/investigate", summary="Move to investigating")
-def investigate_route(
-    incident_id: str,
-    runtime: RuntimeDep,
-    caller: Member,
-    body: WorkBody | None = None,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number, given = number_of(incident_id), body or WorkBody()
-    return write(
-        runtime,
-        caller,
-        given,
-        lambda op: lifecycle.move(op, number, Move.INVESTIGATE, performed_by=given.performed_by),
-        number=number,
-        if_match=if_match,
-        attempted="investigate",
-    )
+incident_action(
+    router,
+    "investigate",
+    WorkBody,
+    lambda op, number, body: lifecycle.move(
+        op, number, Move.INVESTIGATE, performed_by=body.performed_by
+    ),
+    summary="Move to investigating",
+    attempted="investigate",
+    body_required=False,
+)
 
 
 class MitigateBody(WorkBody):
@@ -291,133 +264,92 @@ class MitigateBody(WorkBody):
     permanent: bool = False
 
 
-@router.post("/incidents/{incident_id}/mitigate", summary="Record the mitigation")
-def mitigate_route(
-    incident_id: str,
-    body: MitigateBody,
-    runtime: RuntimeDep,
-    caller: Member,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number = number_of(incident_id)
-    return write(
-        runtime,
-        caller,
-        body,
-        lambda op: lifecycle.mitigate(
-            op,
-            number,
-            body.action,
-            note=body.note,
-            permanent=body.permanent,
-            performed_by=body.performed_by,
-        ),
-        number=number,
-        if_match=if_match,
-        attempted="mitigate",
-    )
+incident_action(
+    router,
+    "mitigate",
+    MitigateBody,
+    lambda op, number, body: lifecycle.mitigate(
+        op,
+        number,
+        body.action,
+        note=body.note,
+        permanent=body.permanent,
+        performed_by=body.performed_by,
+    ),
+    summary="Record the mitigation",
+    attempted="mitigate",
+)
 
 
-def _plain_move(which: Move) -> Callable[..., JSONResponse]:
-    def route(
-        incident_id: str,
-        runtime: RuntimeDep,
-        caller: Member,
-        body: Body | None = None,
-        if_match: IfMatch = None,
-    ) -> JSONResponse:
-        number = number_of(incident_id)
-        action: Callable[[Op], Incident] = (
-            (lambda op: lifecycle.close(op, number))
-            if which is Move.CLOSE
-            else (lambda op: lifecycle.move(op, number, which))
-        )
-        return write(
-            runtime,
-            caller,
-            body or Body(),
-            action,
-            number=number,
-            if_match=if_match,
-            attempted=which.value,
-        )
-
-    route.__name__ = f"{which.value}_route"
-    return route
-
-
-for _move in (Move.RESOLVE, Move.MONITOR, Move.CLOSE):
-    router.post(f"/incidents/{{incident_id}}/{_move.value}", summary=f"Stage move: {_move.value}")(
-        _plain_move(_move)
-    )
+incident_action(
+    router,
+    Move.RESOLVE.value,
+    Body,
+    lambda op, number, _body: lifecycle.move(op, number, Move.RESOLVE),
+    summary="Stage move: resolve",
+    attempted=Move.RESOLVE.value,
+    body_required=False,
+)
+incident_action(
+    router,
+    Move.MONITOR.value,
+    Body,
+    lambda op, number, _body: lifecycle.move(op, number, Move.MONITOR),
+    summary="Stage move: monitor",
+    attempted=Move.MONITOR.value,
+    body_required=False,
+)
+incident_action(
+    router,
+    Move.CLOSE.value,
+    Body,
+    lambda op, number, _body: lifecycle.close(op, number),
+    summary="Stage move: close",
+    attempted=Move.CLOSE.value,
+    body_required=False,
+)
 
 
 class ReasonBody(Body):
     reason: str
 
 
-@router.post("/incidents/{incident_id}/reopen", summary="Reopen a closed incident")
-def reopen_route(
-    incident_id: str,
-    body: ReasonBody,
-    runtime: RuntimeDep,
-    caller: Member,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number = number_of(incident_id)
-    return write(
-        runtime,
-        caller,
-        body,
-        lambda op: lifecycle.reopen(op, number, body.reason),
-        number=number,
-        if_match=if_match,
-        attempted="reopen",
-    )
+incident_action(
+    router,
+    "reopen",
+    ReasonBody,
+    lambda op, number, body: lifecycle.reopen(op, number, body.reason),
+    summary="Reopen a closed incident",
+    attempted="reopen",
+)
 
 
 class DismissBody(Body):
     reason: DismissReason
 
 
-@router.post("/incidents/{incident_id}/dismiss", summary="Close as noise, duplicate or test")
-def dismiss_route(
-    incident_id: str,
-    body: DismissBody,
-    runtime: RuntimeDep,
-    caller: Member,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number = number_of(incident_id)
-    return write(
-        runtime,
-        caller,
-        body,
-        lambda op: lifecycle.dismiss(op, number, body.reason),
-        number=number,
-        if_match=if_match,
-        attempted="dismiss",
-    )
+incident_action(
+    router,
+    "dismiss",
+    DismissBody,
+    lambda op, number, body: lifecycle.dismiss(op, number, body.reason),
+    summary="Close as noise, duplicate or test",
+    attempted="dismiss",
+)
 
 
 class MergeBody(Body):
     into: str
 
 
-@router.post("/incidents/{incident_id}/merge", summary="Merge a duplicate into another incident")
-def merge_route(
-    incident_id: str, body: MergeBody, runtime: RuntimeDep, caller: Member, if_match: IfMatch = None
-) -> JSONResponse:
-    number, target = number_of(incident_id), number_of(body.into)
-    return write(
-        runtime,
-        caller,
-        body,
-        lambda op: lifecycle.merge(op, number, target),
-        number=number,
-        if_match=if_match,
-        attempted="merge",
-    )
+incident_action(
+    router,
+    "merge",
+    MergeBody,
+    lambda op, number, body: lifecycle.merge(op, number, number_of(body.into)),
+    summary="Merge a duplicate into another incident",
+    attempted="merge",
+)
 
 
 class SeverityBody(Body):
@@ -425,21 +357,11 @@ class SeverityBody(Body):
     reason: str
 
 
-@router.post("/incidents/{incident_id}/severity", summary="Reclassify")
-def severity_route(
-    incident_id: str,
-    body: SeverityBody,
-    runtime: RuntimeDep,
-    caller: Member,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number = number_of(incident_id)
-    return write(
-        runtime,
-        caller,
-        body,
-        lambda op: declaration.change_severity(op, number, body.severity, body.reason),
-        number=number,
-        if_match=if_match,
-        attempted="severity",
-    )
+incident_action(
+    router,
+    "severity",
+    SeverityBody,
+    lambda op, number, body: declaration.change_severity(op, number, body.severity, body.reason),
+    summary="Reclassify",
+    attempted="severity",
+)

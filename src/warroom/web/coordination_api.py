@@ -15,7 +15,7 @@ from warroom.services import coordination, lifecycle
 from warroom.services.records import Op
 from warroom.web.api import WorkBody
 from warroom.web.deps import Member, RuntimeDep
-from warroom.web.writes import Body, IfMatch, number_of, write
+from warroom.web.writes import Body, IfMatch, incident_action, number_of, write
 
 router = APIRouter(prefix="/api/v1")
 
@@ -44,25 +44,15 @@ class NoteBody(WorkBody):
     text: str
 
 
-@router.post("/incidents/{incident_id}/notes", summary="Record an investigation note")
-def note_route(
-    incident_id: str,
-    body: NoteBody,
-    runtime: RuntimeDep,
-    caller: Member,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number = number_of(incident_id)
-    return write(
-        runtime,
-        caller,
-        body,
-        lambda op: coordination.note(
-            op, number, body.kind, body.text, performed_by=body.performed_by
-        ),
-        number=number,
-        if_match=if_match,
-    )
+incident_action(
+    router,
+    "notes",
+    NoteBody,
+    lambda op, number, body: coordination.note(
+        op, number, body.kind, body.text, performed_by=body.performed_by
+    ),
+    summary="Record an investigation note",
+)
 
 
 class UpdateBody(Body):
@@ -112,24 +102,15 @@ class EscalateBody(Body):
     reason: str | None = None
 
 
-@router.post("/incidents/{incident_id}/escalate", summary="Escalate")
-def escalate_route(
-    incident_id: str,
-    runtime: RuntimeDep,
-    caller: Member,
-    body: EscalateBody | None = None,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number, given = number_of(incident_id), body or EscalateBody()
-    return write(
-        runtime,
-        caller,
-        given,
-        lambda op: coordination.escalate(op, number, team=given.team, reason=given.reason),
-        number=number,
-        if_match=if_match,
-        attempted="escalate",
-    )
+incident_action(
+    router,
+    "escalate",
+    EscalateBody,
+    lambda op, number, body: coordination.escalate(op, number, team=body.team, reason=body.reason),
+    summary="Escalate",
+    attempted="escalate",
+    body_required=False,
+)
 
 
 class DoneBody(Body):
@@ -162,45 +143,26 @@ class VisibilityBody(Body):
     visibility: Visibility
 
 
-@router.post("/incidents/{incident_id}/visibility", summary="Whether a SEV2 is customer-visible")
-def visibility_route(
-    incident_id: str,
-    body: VisibilityBody,
-    runtime: RuntimeDep,
-    caller: Member,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number = number_of(incident_id)
-    return write(
-        runtime,
-        caller,
-        body,
-        lambda op: coordination.set_visibility(op, number, body.visibility),
-        number=number,
-        if_match=if_match,
-        attempted="visibility",
-    )
+incident_action(
+    router,
+    "visibility",
+    VisibilityBody,
+    lambda op, number, body: coordination.set_visibility(op, number, body.visibility),
+    summary="Whether a SEV2 is customer-visible",
+    attempted="visibility",
+)
 
 
 class PostmortemBody(Body):
     doc: str | None = None
 
 
-@router.post("/incidents/{incident_id}/postmortem", summary="Record the post-mortem as complete")
-def postmortem_route(
-    incident_id: str,
-    runtime: RuntimeDep,
-    caller: Member,
-    body: PostmortemBody | None = None,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    number, given = number_of(incident_id), body or PostmortemBody()
-    return write(
-        runtime,
-        caller,
-        given,
-        lambda op: lifecycle.postmortem(op, number, given.doc),
-        number=number,
-        if_match=if_match,
-        attempted="postmortem",
-    )
+incident_action(
+    router,
+    "postmortem",
+    PostmortemBody,
+    lambda op, number, body: lifecycle.postmortem(op, number, body.doc),
+    summary="Record the post-mortem as complete",
+    attempted="postmortem",
+    body_required=False,
+)

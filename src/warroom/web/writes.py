@@ -3,10 +3,11 @@ runs a write as the token's person through the same transaction helper as the CL
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional, TypeVar
 
-from fastapi import Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,6 +18,7 @@ from warroom.runtime import Runtime
 from warroom.services.reading import summary
 from warroom.services.records import Op
 from warroom.services.tokens import Caller
+from warroom.web.deps import Member, RuntimeDep
 from warroom.web.problems import PreconditionFailed
 
 IfMatch = Annotated[str | None, Header(description="The ETag of the incident as you read it.")]
@@ -88,3 +90,61 @@ def write(
     )
     # The version is final once committed, so the ETag is taken after the write.
     return JSONResponse(data | (extra or {}), status_code=status, headers={"ETag": etag(incident)})
+
+
+B = TypeVar("B", bound=Body)
+
+
+def incident_action(
+    router: APIRouter,
+    action: str,
+    body_type: type[B],
+    act: Callable[[Op, int, B], Incident],
+    *,
+    summary: str,
+    attempted: str = "",
+    body_required: bool = True,
+) -> None:
+    """Register ``POST /incidents/{incident_id}/<action>``, the shape most writes share: parse
+    the id and the body, run ``act`` as the caller through :func:`write`, answer with the
+    incident and its ETag. An optional body defaults to ``body_type()``."""
+
+    def route(
+        incident_id: str,
+        runtime: Runtime,
+        caller: Caller,
+        body: B | None = None,
+        if_match: str | None = None,
+    ) -> JSONResponse:
+        number = number_of(incident_id)
+        given = body if body is not None else body_type()
+        return write(
+            runtime,
+            caller,
+            given,
+            lambda op: act(op, number, given),
+            number=number,
+            if_match=if_match,
+            attempted=attempted,
+        )
+
+    # FastAPI reads the parameters from the signature: give it the real body type.
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    body = (
+        inspect.Parameter("body", positional, annotation=body_type)
+        if body_required
+        else inspect.Parameter("body", positional, annotation=Optional[body_type], default=None)  # noqa: UP045 - a runtime type, not an annotation
+    )
+    parameters = [
+        inspect.Parameter("incident_id", positional, annotation=str),
+        *([body] if body_required else []),
+        inspect.Parameter("runtime", positional, annotation=RuntimeDep),
+        inspect.Parameter("caller", positional, annotation=Member),
+        *([] if body_required else [body]),
+        inspect.Parameter("if_match", positional, annotation=IfMatch, default=None),
+    ]
+    route.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters, return_annotation=JSONResponse
+    )
+    route.__name__ = f"{action.replace('-', '_')}_route"
+    router.post(f"/incidents/{{incident_id}}/{action}", summary=summary)(route)
