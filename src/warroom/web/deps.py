@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -14,7 +14,8 @@ from warroom.services.tokens import Caller, authenticate
 BEARER = {"WWW-Authenticate": "Bearer"}
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """async: a trivial dependency must not cost a trip through the thread pool."""
     runtime = request.app.state.runtime
     assert isinstance(runtime, Runtime)
     return runtime
@@ -36,8 +37,8 @@ def get_caller(
     return caller
 
 
-def _requiring(needed: Access) -> Callable[[Caller], Caller]:
-    def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+def _requiring(needed: Access) -> Callable[[Caller], Awaitable[Caller]]:
+    async def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if not caller.access.allows(needed):
             raise HTTPException(
                 403, f"this needs a {needed.value} token; yours is {caller.access.value}"
