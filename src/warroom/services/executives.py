@@ -9,7 +9,6 @@ notify-executives``). E-mail to the list arrives with the paging capability.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -18,13 +17,13 @@ from sqlalchemy.orm import Session
 from warroom.db.models import (
     Action,
     Delivery,
-    DeliveryState,
     Incident,
     Webhook,
     WebhookAudience,
 )
 from warroom.domain.timefmt import utc_text
 from warroom.domain.types import EventKind
+from warroom.services import webhooks
 from warroom.services.records import Op, facts, person, record, touch
 
 ACTION_KEY = "notify-executives"
@@ -53,18 +52,7 @@ def _queue_notification(op: Op, incident: Incident, action: Action) -> None:
         return
     payload = notification(op, incident, action)
     for hook_id in hooks:
-        op.session.add(
-            Delivery(
-                delivery_id=str(uuid.uuid4()),
-                webhook_id=hook_id,
-                action_id=action.id,
-                payload=payload,
-                state=DeliveryState.PENDING,
-                attempts=0,
-                next_attempt_at=op.now,
-                created_at=op.now,
-            )
-        )
+        op.session.add(webhooks.delivery(op, hook_id, payload, action_id=action.id))
 
 
 def notification(op: Op, incident: Incident, action: Action) -> dict[str, Any]:
@@ -92,19 +80,24 @@ def notification(op: Op, incident: Incident, action: Action) -> dict[str, Any]:
     }
 
 
+def _open_action(session: Session, delivery: Delivery) -> Action | None:
+    """The action a delivery carries out, while it is still open."""
+    action = session.get(Action, delivery.action_id) if delivery.action_id else None
+    if action is None or action.done_at is not None or action.cancelled_at is not None:
+        return None
+    return action
+
+
 def still_wanted(session: Session, delivery: Delivery) -> bool:
     """Whether a delivery should still go out: one that carries out an action only while
     that action is open."""
-    if delivery.action_id is None:
-        return True
-    action = session.get(Action, delivery.action_id)
-    return action is not None and action.done_at is None and action.cancelled_at is None
+    return delivery.action_id is None or _open_action(session, delivery) is not None
 
 
 def delivered(op: Op, delivery: Delivery, url: str) -> None:
     """The notification went out: its action is done, and the timeline says where to."""
-    action = op.session.get(Action, delivery.action_id) if delivery.action_id else None
-    if action is None or action.done_at is not None or action.cancelled_at is not None:
+    action = _open_action(op.session, delivery)
+    if action is None:
         return  # another of the list's webhooks got there first, or it is no longer wanted
     incident = op.session.get(Incident, action.incident_id)
     assert incident is not None
@@ -125,8 +118,8 @@ def delivered(op: Op, delivery: Delivery, url: str) -> None:
 def failed(op: Op, delivery: Delivery, url: str, error: str) -> None:
     """A notification that will not go out is said on the timeline at once, so the IC can
     tell the executives another way before the deadline."""
-    action = op.session.get(Action, delivery.action_id) if delivery.action_id else None
-    if action is None or action.done_at is not None or action.cancelled_at is not None:
+    action = _open_action(op.session, delivery)
+    if action is None:
         return
     incident = op.session.get(Incident, action.incident_id)
     assert incident is not None

@@ -89,14 +89,20 @@ def enqueue(op: Op, event: TimelineEvent, actor: str | None) -> None:
         with op.session.no_autoflush:
             op.webhooks = list(op.session.scalars(active))
     for hook_id in op.webhooks:
-        op.session.add(
-            Delivery(
-                delivery_id=str(uuid.uuid4()),
-                webhook_id=hook_id,
-                payload=event_payload(event, actor),
-                state=DeliveryState.PENDING,
-                attempts=0,
-                next_attempt_at=op.now,
-                created_at=op.now,
-            )
-        )
+        op.session.add(delivery(op, hook_id, event_payload(event, actor)))
+
+
+def delivery(
+    op: Op, hook_id: int, payload: dict[str, Any], *, action_id: int | None = None
+) -> Delivery:
+    """A delivery due now, under a fresh idempotency key that every retry keeps."""
+    return Delivery(
+        delivery_id=str(uuid.uuid4()),
+        webhook_id=hook_id,
+        action_id=action_id,
+        payload=payload,
+        state=DeliveryState.PENDING,
+        attempts=0,
+        next_attempt_at=op.now,
+        created_at=op.now,
+    )

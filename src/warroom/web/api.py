@@ -6,6 +6,7 @@ a 409 naming the rule, and is recorded on the timeline like any other refusal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -281,33 +282,25 @@ incident_action(
 )
 
 
-incident_action(
-    router,
-    Move.RESOLVE.value,
-    Body,
-    lambda op, number, _body: lifecycle.move(op, number, Move.RESOLVE),
-    summary="Stage move: resolve",
-    attempted=Move.RESOLVE.value,
-    body_required=False,
-)
-incident_action(
-    router,
-    Move.MONITOR.value,
-    Body,
-    lambda op, number, _body: lifecycle.move(op, number, Move.MONITOR),
-    summary="Stage move: monitor",
-    attempted=Move.MONITOR.value,
-    body_required=False,
-)
-incident_action(
-    router,
-    Move.CLOSE.value,
-    Body,
-    lambda op, number, _body: lifecycle.close(op, number),
-    summary="Stage move: close",
-    attempted=Move.CLOSE.value,
-    body_required=False,
-)
+def _without_body(act: Callable[[Op, int], Incident]) -> Callable[[Op, int, Body], Incident]:
+    return lambda op, number, _body: act(op, number)
+
+
+PLAIN_MOVES: dict[Move, Callable[[Op, int], Incident]] = {
+    Move.RESOLVE: lambda op, number: lifecycle.move(op, number, Move.RESOLVE),
+    Move.MONITOR: lambda op, number: lifecycle.move(op, number, Move.MONITOR),
+    Move.CLOSE: lifecycle.close,  # the closure criteria, not just the stage table
+}
+for _move, _act in PLAIN_MOVES.items():
+    incident_action(
+        router,
+        _move.value,
+        Body,
+        _without_body(_act),
+        summary=f"Stage move: {_move.value}",
+        attempted=_move.value,
+        body_required=False,
+    )
 
 
 class ReasonBody(Body):
