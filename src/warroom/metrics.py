@@ -39,3 +39,21 @@ DELIVERIES = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+ALERTS_INGESTED = Counter(
+    "warroom_alerts_ingested",
+    "Alert notices accepted by the ingestion endpoints, by source.",
+    ["source"],
+    registry=REGISTRY,
+)
+INGEST_REFUSED = Counter(
+    "warroom_ingest_refused",
+    "Ingestion requests refused, by source and reason (malformed, unsigned, unknown-key, "
+    "rate-limited, too-large).",
+    ["source", "reason"],
+    registry=REGISTRY,
+)
+ALERTS_GROUPED = Counter(
+    "warroom_alerts_grouped",
+    "Alert changes the worker settled into incidents.",
+    registry=REGISTRY,
+)

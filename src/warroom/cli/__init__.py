@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from warroom.cli import admin as _admin
+from warroom.cli import alerts as _alerts
 from warroom.cli import classify as _classify
 from warroom.cli import coordination as _coordination
 from warroom.cli import database as _database
@@ -40,6 +41,7 @@ _reading.register(app)
 _worker.register(app)
 _serve.register(app)
 _admin.register(app)
+_alerts.register(app)
 _classify.register(app)
 _drill.register(app)
 app.add_typer(_database.app, name="db")

@@ -6,10 +6,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from warroom.db.types import UTCDateTime, json_type, str_enum
+from warroom.domain.alerts import AlertSource, AlertStatus
 from warroom.domain.timers import TimerKind
 from warroom.domain.types import (
     Access,
@@ -91,6 +101,8 @@ class Incident(Base):
     dismissed_reason: Mapped[DismissReason | None] = mapped_column(str_enum(DismissReason, 16))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     postmortem_doc: Mapped[str | None] = mapped_column(String(2000))
+    # Alerts with this grouping key (e.g. ``service=checkout``) join the incident while active.
+    alert_group: Mapped[str | None] = mapped_column(String(300), index=True)
 
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
@@ -287,3 +299,84 @@ class Report(Base):
     source: Mapped[ReportSource] = mapped_column(str_enum(ReportSource, 16))
     title: Mapped[str] = mapped_column(String(300))
     reporter_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+
+
+class Integration(Base):
+    """Where alerts come from: one sender (a source) for one service, with its own key. Only a
+    hash of the key is stored; the key is shown once."""
+
+    __tablename__ = "integrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[AlertSource] = mapped_column(str_enum(AlertSource, 16))
+    name: Mapped[str] = mapped_column(String(100))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    # Grafana's HMAC secret: needed in clear to check the signature, like a webhook's.
+    secret: Mapped[str | None] = mapped_column(String(200))
+    # Source options: SNS topic allowlist, Grafana header names, the rate limit.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    service: Mapped[Service] = relationship(lazy="joined")
+
+
+class InboundRequest(Base):
+    """The raw body of every request an integration accepted, kept as it arrived; its
+    idempotency key makes a replay a no-op. Refused bodies are kept too, with the reason."""
+
+    __tablename__ = "inbound_requests"
+    __table_args__ = (UniqueConstraint("integration_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    received_at: Mapped[datetime]
+    content_type: Mapped[str] = mapped_column(String(200))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    outcome: Mapped[str] = mapped_column(String(16))  # accepted, ignored or refused
+    detail: Mapped[str | None] = mapped_column(Text)
+    alerts: Mapped[int] = mapped_column(default=0)
+
+
+class Alert(Base):
+    """One alert from a monitoring tool, in the shape every source normalises to. The same key
+    while open is one row with a count; after it resolves, the key opens a new row."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "open_key"),
+        Index("ix_alerts_integration_key", "integration_id", "dedup_key"),
+        Index("ix_alerts_pending", "pending"),
+        Index("ix_alerts_incident", "incident_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"))
+    source: Mapped[AlertSource] = mapped_column(str_enum(AlertSource, 16))
+    dedup_key: Mapped[str] = mapped_column(String(255))
+    # The dedup key while the alert is open, NULL once resolved: unique per integration.
+    open_key: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[AlertStatus] = mapped_column(str_enum(AlertStatus, 16))
+    severity_hint: Mapped[str | None] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    links: Mapped[dict[str, Any]] = mapped_column(default=dict)  # text -> URL
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    count: Mapped[int] = mapped_column(default=1)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    # Something happened that the incident's timeline has not been told yet.
+    pending: Mapped[bool] = mapped_column(default=True)
+    # The last status the timeline was told: firing, acknowledged or resolved.
+    noted: Mapped[str | None] = mapped_column(String(16))
+
+    integration: Mapped[Integration] = relationship(lazy="joined")
+    service: Mapped[Service | None] = relationship(lazy="joined")

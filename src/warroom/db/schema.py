@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from warroom.domain.errors import BadInput
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 SCRIPT_LOCATION = "warroom:migrations"
 FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s"
 # The newest migration. A test checks it against the migration scripts' head.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 def alembic_config() -> Config:
@@ -50,9 +50,33 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters some constraints only by rebuilding the table, which drops it while
+            # others point at it: foreign keys are off meanwhile and checked once at the end.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite:
+                    _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        table, row, parent, _ = broken[0]
+        raise RuntimeError(
+            f"the upgrade left {len(broken)} broken references, e.g. {table} row {row} -> "
+            f"{parent}; nothing was changed"
+        )
 
 
 def ensure_current(engine: Engine) -> None:

@@ -165,12 +165,58 @@ class ClassifierPolicy(_Strict):
     slowdown_factor: float = Field(default=10, ge=1)
 
 
+DEFAULT_SEVERITY_MAP: dict[str, Severity] = {
+    # Prometheus and Grafana conventions, PagerDuty's and Opsgenie's levels, Datadog's types.
+    "critical": Severity.SEV1,
+    "page": Severity.SEV1,
+    "p1": Severity.SEV1,
+    "error": Severity.SEV2,
+    "high": Severity.SEV2,
+    "major": Severity.SEV2,
+    "p2": Severity.SEV2,
+    "warning": Severity.SEV3,
+    "warn": Severity.SEV3,
+    "minor": Severity.SEV3,
+    "p3": Severity.SEV3,
+    "info": Severity.SEV3,
+    "low": Severity.SEV3,
+    "p4": Severity.SEV3,
+    "p5": Severity.SEV3,
+}
+
+
+class AlertPolicy(_Strict):
+    """How alerts are grouped into incidents and what their severity hints propose."""
+
+    # Alerts with the same values of these labels share an incident ("service" is the routed
+    # service); an empty list opens an incident per alert.
+    group_by: tuple[str, ...] = ("service",)
+    # An alert joins an active incident of its group only if the group's last alert came in
+    # within this window; otherwise it opens a new incident.
+    group_window: Duration = timedelta(hours=4)
+    # A source's severity hint (lower-case) -> the proposed level. SEV0 pages all hands, so
+    # only a routing rule or an explicit SEV0 proposes it.
+    severity_map: dict[str, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY_MAP))
+
+
+class RoutingRule(_Strict):
+    """Labels (or Datadog tags) to match exactly; the first matching rule routes the alert to a
+    service and team and may propose a severity."""
+
+    match: dict[str, str]
+    service: str | None = None
+    team: str | None = None
+    severity: Severity | None = None
+
+
 class Policy(_Strict):
     """Everything the rules need to know about a team's process."""
 
     severity: dict[Severity, SeverityLevel] = Field(default_factory=lambda: dict(DEFAULT_LEVELS))
     lifecycle: LifecyclePolicy = Field(default_factory=LifecyclePolicy)
     classifier: ClassifierPolicy = Field(default_factory=ClassifierPolicy)
+    alerts: AlertPolicy = Field(default_factory=AlertPolicy)
+    routing: tuple[RoutingRule, ...] = ()
 
     def level(self, severity: Severity) -> SeverityLevel:
         return self.severity[severity]

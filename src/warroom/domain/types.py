@@ -72,6 +72,7 @@ class Move(StrEnum):
     POSTMORTEM = "postmortem"
     REMINDER = "reminder"
     MISSED = "missed"
+    ALERT = "alert"  # an alert joined, was moved, acknowledged or resolved
 
 
 class Role(StrEnum):
@@ -128,6 +129,7 @@ class ReportSource(StrEnum):
     CUSTOMER = "customer"
     INTERNAL = "internal"
     SYNTHETIC = "synthetic"
+    ALERT = "alert"  # opened by an alert from a monitoring tool
 
 
 class UpdateStatus(StrEnum):
@@ -222,3 +224,4 @@ class EventKind(StrEnum):
     POSTMORTEM = "postmortem"
     REMINDER = "reminder"
     MISSED = "missed"
+    ALERT = "alert"  # an alert joined, was moved, acknowledged or resolved

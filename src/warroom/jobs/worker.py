@@ -24,6 +24,7 @@ from warroom.db.models import Timer, TimerState
 from warroom.domain.errors import WarroomError
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import Writer, deliver_one
+from warroom.jobs.grouping import group_alerts
 from warroom.metrics import TIMER_LAG, TIMERS_FIRED
 from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, fire_all
@@ -123,15 +124,17 @@ def run(
     batch: int = BATCH,
     writer: Writer = nullcontext,
 ) -> None:
-    """Fire timers and deliver webhooks as they fall due until ``stop`` is set. Waiting is
-    bounded by ``idle`` so work queued by other processes is picked up within it; ``wakeup``
-    cuts the wait short when this process commits something."""
+    """Fire timers, group alerts and deliver webhooks as they fall due until ``stop`` is set.
+    Waiting is bounded by ``idle`` so work queued by other processes is picked up within it;
+    ``wakeup`` cuts the wait short when this process commits something."""
     seen = wakeup.generation if wakeup else 0
     while not stop.is_set():
         try:
             while not stop.is_set() and fire_due(
                 sessions, policy, now=clock(), worker=worker, limit=batch, writer=writer
             ):
+                pass
+            while not stop.is_set() and group_alerts(sessions, policy, now=clock(), writer=writer):
                 pass
             while not stop.is_set() and deliver_one(sessions, policy, now=clock(), writer=writer):
                 pass

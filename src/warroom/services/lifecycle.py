@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from warroom.db.models import Incident, Report, RoleAssignment, TimelineEvent
+from warroom.db.models import Alert, Incident, Report, RoleAssignment, TimelineEvent
 from warroom.domain.actions import closure_actions, notification_actions
 from warroom.domain.errors import BadInput, Refused
 from warroom.domain.facts import ClosureEvidence
@@ -27,6 +27,7 @@ from warroom.domain.types import (
     Severity,
     Stage,
 )
+from warroom.services.alerts import with_alerts
 from warroom.services.records import (
     Op,
     acknowledge_implied,
@@ -274,7 +275,9 @@ def mitigate(
 def close(op: Op, number: int) -> Incident:
     incident = load(op, number)
     current = facts(op.session, incident)
-    evidence = ClosureEvidence(customer_reports=_customer_reports(op, incident))
+    evidence = with_alerts(
+        op.session, incident.id, ClosureEvidence(customer_reports=_customer_reports(op, incident))
+    )
     outcome = transition(current, request_for(op, Move.CLOSE, evidence=evidence), op.policy)
     if incident.stage is Stage.BACKLOG:
         apply_outcome(op, incident, outcome, "ticket closed")
@@ -359,6 +362,9 @@ def merge(op: Op, number: int, into: int) -> Incident:
     moved = op.session.scalars(select(Report).where(Report.incident_id == incident.id)).all()
     for row in moved:
         row.incident_id = target.id
+    alerts = op.session.scalars(select(Alert).where(Alert.incident_id == incident.id)).all()
+    for alert in alerts:
+        alert.incident_id = target.id
     apply_outcome(
         op,
         incident,
@@ -372,7 +378,8 @@ def merge(op: Op, number: int, into: int) -> Incident:
         op,
         target,
         EventKind.MERGED,
-        f"INC-{incident.id} merged into this incident ({len(moved)} report(s) moved)",
+        f"INC-{incident.id} merged into this incident "
+        f"({len(moved)} report(s) and {len(alerts)} alert(s) moved)",
         merged=f"INC-{incident.id}",
     )
     touch(op, target)

@@ -23,6 +23,7 @@ from warroom.domain.lifecycle import closers, unmet_closure_criteria
 from warroom.domain.timefmt import utc_text
 from warroom.domain.timers import TimerKind, plan
 from warroom.domain.types import EventKind, ReportSource, Role
+from warroom.services.alerts import with_alerts
 from warroom.services.reading import Progress, progress
 from warroom.services.records import Op, add_actions, record
 
@@ -257,4 +258,4 @@ def _evidence(op: Op, incident: Incident) -> ClosureEvidence:
             Report.incident_id == incident.id, Report.source == ReportSource.CUSTOMER
         )
     )
-    return ClosureEvidence(customer_reports=tuple(reports))
+    return with_alerts(op.session, incident.id, ClosureEvidence(customer_reports=tuple(reports)))

@@ -11,9 +11,11 @@ from sqlalchemy import text
 
 from warroom import __version__
 from warroom.db.schema import SCHEMA_REVISION, current_revision
+from warroom.ingest.sns import SnsVerifier
 from warroom.runtime import Runtime
-from warroom.web import admin_api, api, coordination_api, events, metrics, problems
+from warroom.web import admin_api, alerts_api, api, coordination_api, events, metrics, problems
 from warroom.web.deps import RuntimeDep
+from warroom.web.ingest import Ingestion
 
 
 def policy_hash(runtime: Runtime) -> str:
@@ -22,7 +24,9 @@ def policy_hash(runtime: Runtime) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def create_app(runtime: Runtime | None = None) -> FastAPI:
+def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None) -> FastAPI:
+    """The whole HTTP surface. ``sns`` replaces the SNS signature checker (tests sign with
+    their own certificate)."""
     app = FastAPI(
         title="warroom",
         version=__version__,
@@ -35,6 +39,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(coordination_api.router)
     app.include_router(events.router)
     app.include_router(admin_api.router)
+    app.include_router(alerts_api.router)
+    ingestion = Ingestion(app.state.runtime, sns=sns or SnsVerifier())
+    app.state.ingestion = ingestion
+    app.router.routes.extend(ingestion.routes())
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,0 +1,75 @@
+"""CloudWatch alarms through an SNS HTTPS subscription (integrations.md §4). The alarm is a JSON
+string inside the SNS ``Message``; its ARN is the dedup key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from warroom.domain.alerts import SUMMARY_MAX, Malformed, Notification, Observation, Signal, clip
+from warroom.ingest.common import bounded_key, instant, need_object
+
+
+def parse_notification(message: dict[str, Any]) -> Notification:
+    message_id = str(message.get("MessageId") or "")
+    if not message_id:
+        raise Malformed("MessageId is missing from the SNS message")
+    try:
+        alarm = orjson.loads(str(message.get("Message", "")))
+    except orjson.JSONDecodeError:
+        alarm = None
+    if not isinstance(alarm, dict) or "AlarmArn" not in alarm:
+        return Notification(message_id, [], ignored="the SNS message is not a CloudWatch alarm")
+    alarm = need_object(alarm, "Message")
+    state = alarm.get("NewStateValue")
+    arn = alarm.get("AlarmArn")
+    name = alarm.get("AlarmName")
+    if not isinstance(arn, str) or not isinstance(name, str):
+        raise Malformed("the alarm needs AlarmArn and AlarmName")
+    if state == "ALARM":
+        signal = Signal.FIRE
+    elif state == "OK":
+        signal = Signal.RESOLVE
+    elif state == "INSUFFICIENT_DATA":
+        return Notification(message_id, [], ignored="INSUFFICIENT_DATA is recorded, not paged")
+    else:
+        raise Malformed(f"NewStateValue {state!r} is not ALARM, OK or INSUFFICIENT_DATA")
+    changed = instant(alarm.get("StateChangeTime"), "StateChangeTime")
+    labels = {"alarm_name": name}
+    arn_parts = arn.split(":")
+    if len(arn_parts) > 4:
+        labels["region"] = arn_parts[3]
+        labels["account"] = arn_parts[4]
+    trigger = alarm.get("Trigger")
+    if isinstance(trigger, dict):
+        for field, label in (("Namespace", "namespace"), ("MetricName", "metric")):
+            if isinstance(trigger.get(field), str):
+                labels[label] = trigger[field]
+        for dimension in trigger.get("Dimensions") or []:
+            if isinstance(dimension, dict) and isinstance(dimension.get("name"), str):
+                labels[dimension["name"]] = str(dimension.get("value", ""))
+    description = alarm.get("AlarmDescription")
+    reason = alarm.get("NewStateReason")
+    summary = description if isinstance(description, str) and description else name
+    if isinstance(reason, str) and reason and signal is Signal.FIRE:
+        summary = f"{summary}: {reason}"
+    region = labels.get("region", "")
+    console = (
+        f"https://console.aws.amazon.com/cloudwatch/home?region={region}#alarmsV2:alarm/{name}"
+    )
+    return Notification(
+        message_id,
+        [
+            Observation(
+                signal=signal,
+                key=bounded_key(arn),
+                summary=clip(summary, SUMMARY_MAX),
+                service=labels.get("service"),
+                labels=labels,
+                links={"alarm": console},
+                starts_at=changed,
+                ends_at=changed if signal is Signal.RESOLVE else None,
+            )
+        ],
+    )

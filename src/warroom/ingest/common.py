@@ -1,0 +1,107 @@
+"""What every source's parser shares: JSON decoding, label maps, times, digests."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from warroom.domain.alerts import KEY_MAX, Malformed
+
+MAX_BODY = 512 * 1024  # PagerDuty's own limit; a larger body is refused with 413
+
+
+def load_json(body: bytes) -> Any:
+    if not body.strip():
+        raise Malformed("the body is empty: send the notification as JSON")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Malformed(f"the body is not valid JSON: {exc}") from None
+
+
+def need_object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Malformed(f"{where} must be a JSON object")
+    return value
+
+
+def strings(value: object, where: str) -> dict[str, str]:
+    """A label map: names to strings. Numbers and booleans are written as text; nested values
+    are refused, since labels are matched and grouped by exact text."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Malformed(f"{where} must be an object of names to strings")
+    out: dict[str, str] = {}
+    for name, item in value.items():
+        if isinstance(item, str):
+            out[name] = item
+        elif isinstance(item, bool):
+            out[name] = "true" if item else "false"
+        elif isinstance(item, int | float):
+            out[name] = str(item)
+        elif item is not None:
+            raise Malformed(f"{where}.{name} must be a string")
+    return out
+
+
+def optional_text(value: object, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Malformed(f"{where} must be a string")
+    return value
+
+
+ZERO_TIME_PREFIX = "0001-01-01"  # Alertmanager's endsAt while an alert is firing
+
+
+def instant(value: object, where: str) -> datetime | None:
+    """An RFC 3339 / ISO 8601 time, or ``None`` for empty and Go's zero time. A time without
+    an offset is refused: it would silently be read in the wrong zone."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Malformed(f"{where} must be an RFC 3339 time string")
+    if value.startswith(ZERO_TIME_PREFIX):
+        return None
+    text = value
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"  # CloudWatch's +0000
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Malformed(f"{where}: {value!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise Malformed(f"{where}: {value!r} has no time zone offset")
+    return moment.astimezone(UTC)
+
+
+def epoch_millis(value: object, where: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return datetime.fromtimestamp(int(str(value)) / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise Malformed(f"{where}: {value!r} is not epoch milliseconds") from None
+
+
+def digest(parts: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def bounded_key(key: str) -> str:
+    """Dedup keys longer than the column are replaced by their digest (stable and unique)."""
+    return key if len(key) <= KEY_MAX else "sha256:" + hashlib.sha256(key.encode()).hexdigest()

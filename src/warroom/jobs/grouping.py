@@ -1,0 +1,37 @@
+"""The worker's grouping step: alerts made durable by ingestion join or open incidents, a batch
+per transaction, with the incidents' timers settled in the same transaction."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from warroom.db.engine import unit_of_work
+from warroom.db.listen import announce
+from warroom.domain.policy import Policy
+from warroom.jobs.deliveries import Writer
+from warroom.metrics import ALERTS_GROUPED
+from warroom.services.alerts import BATCH, group_pending
+from warroom.services.records import Op
+from warroom.services.timers import SYSTEM_ACTOR, settle
+
+
+def group_alerts(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    *,
+    now: datetime,
+    limit: int = BATCH,
+    writer: Writer = nullcontext,
+) -> int:
+    """One step: settle up to ``limit`` pending alerts; returns how many."""
+    with writer(), unit_of_work(sessions) as session:
+        op = Op(session=session, policy=policy, actor=SYSTEM_ACTOR, at=now, now=now)
+        done = group_pending(op, limit)
+        if done:
+            settle(op)
+            announce(session)
+    ALERTS_GROUPED.inc(done)
+    return done

@@ -1,0 +1,459 @@
+"""The ingestion endpoints: ``/api/v1/ingest/<source>/<key>``, the PagerDuty-compatible
+``/v2/enqueue`` and the Opsgenie-compatible ``/v2/alerts``.
+
+They are lean Starlette routes inside the API app, not FastAPI models: a request is read as
+raw bytes (signatures cover exact bytes), checked, parsed by its source's parser into plain
+objects, and made durable in one transaction of a few statements (``warroom.ingest.store``)
+before the 2xx. Grouping into incidents follows in the worker, woken at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from warroom.db.engine import unit_of_work
+from warroom.domain.alerts import AlertSource, Malformed, Notification, Signal, Unsigned
+from warroom.domain.errors import Unavailable
+from warroom.ingest import alertmanager, cloudwatch, datadog, generic, opsgenie, pagerduty
+from warroom.ingest.common import MAX_BODY, body_digest, load_json
+from warroom.ingest.sns import SnsVerifier
+from warroom.ingest.store import accept, record_request
+from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED
+from warroom.runtime import Runtime
+from warroom.services.integrations import DEFAULT_SIGNATURE_HEADER, Found, find
+from warroom.web.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE
+
+PATH_SOURCES = {
+    s.value: s
+    for s in (
+        AlertSource.ALERTMANAGER,
+        AlertSource.GRAFANA,
+        AlertSource.DATADOG,
+        AlertSource.CLOUDWATCH,
+        AlertSource.GENERIC,
+    )
+}
+SIGNATURE_WINDOW = timedelta(minutes=5)
+
+
+class TooLarge(Exception):
+    pass
+
+
+class Limited(Exception):
+    pass
+
+
+@dataclass
+class RateLimits:
+    """Per-integration request budgets of this process: a token bucket per integration."""
+
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, integration: int, per_minute: int | None) -> None:
+        if per_minute is None:
+            return
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(integration, (float(per_minute), now))
+            tokens = min(float(per_minute), tokens + (now - last) * per_minute / 60.0)
+            if tokens < 1.0:
+                self._buckets[integration] = (tokens, now)
+                raise Limited
+            self._buckets[integration] = (tokens - 1.0, now)
+
+
+def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def _problem(status: int, title: str, detail: str, kind: str, **headers: str) -> Response:
+    body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
+    return Response(orjson.dumps(body), status, headers or None, media_type=PROBLEM_JSON)
+
+
+async def _read(request: Request) -> bytes:
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY:
+        raise TooLarge
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class Ingestion:
+    """What the endpoints share: the runtime, the SNS verifier, the rate limits."""
+
+    runtime: Runtime
+    sns: SnsVerifier = field(default_factory=SnsVerifier)
+    limits: RateLimits = field(default_factory=RateLimits)
+
+    # --- the shared path -------------------------------------------------------------------
+
+    def lookup(self, key: str, source: AlertSource) -> Found | None:
+        with self.runtime.reading() as session:
+            return find(session, key, source)
+
+    def store(self, found: Found, notification: Notification, body: bytes, ctype: str) -> bool:
+        """Durable before the answer; ``False`` for a replay."""
+        runtime = self.runtime
+        now = runtime.clock()
+        with runtime.writer(), unit_of_work(runtime.sessions) as session:
+            outcome = accept(session, found.sender, notification, body, ctype, now)
+        if outcome.alerts:
+            ALERTS_INGESTED.labels(found.sender.source.value).inc(outcome.alerts)
+            runtime.wakeup.notify()
+        return not outcome.replay
+
+    def refuse(self, found: Found, body: bytes, ctype: str, reason: str, kind: str) -> None:
+        """Keep a refused body with its reason, for the operator wondering where alerts went."""
+        INGEST_REFUSED.labels(found.sender.source.value, kind).inc()
+        runtime = self.runtime
+        try:
+            with runtime.writer(), unit_of_work(runtime.sessions) as session:
+                record_request(
+                    session,
+                    found.sender,
+                    None,
+                    body,
+                    ctype,
+                    runtime.clock(),
+                    outcome="refused",
+                    detail=reason,
+                )
+        except Unavailable:
+            pass  # the refusal is answered all the same
+
+    # --- /api/v1/ingest/<source>/<key> -------------------------------------------------------
+
+    async def endpoint(self, request: Request) -> Response:
+        name = request.path_params["source"]
+        source = PATH_SOURCES.get(name)
+        if source is None:
+            known = ", ".join(PATH_SOURCES)
+            return _problem(404, "Not found", f"{name!r} is not a source: use {known}", "not-found")
+        key = request.path_params.get("key") or _bearer(request)
+        if not key:
+            return _problem(
+                401,
+                "Unauthorized",
+                "the integration key goes in the URL or as a Bearer token",
+                "unauthorized",
+            )
+        try:
+            body = await _read(request)
+        except TooLarge:
+            INGEST_REFUSED.labels(source.value, "too-large").inc()
+            return _problem(413, "Payload too large", "the body is over 512 KB", "too-large")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        return await run_in_threadpool(self.ingest, source, key, body, headers)
+
+    def ingest(
+        self, source: AlertSource, key: str, body: bytes, headers: dict[str, str]
+    ) -> Response:
+        try:
+            found = self.lookup(key, source)
+        except (Unavailable, OperationalError):
+            return _unavailable()
+        if found is None:
+            INGEST_REFUSED.labels(source.value, "unknown-key").inc()
+            return _problem(
+                404, "Not found", f"no active {source.value} integration has this key", "not-found"
+            )
+        try:
+            self.limits.take(found.sender.id, found.options.get("rate_limit"))
+        except Limited:
+            INGEST_REFUSED.labels(source.value, "rate-limited").inc()
+            return _problem(
+                429,
+                "Too many requests",
+                "this integration's rate limit is reached: retry later",
+                "rate-limited",
+                **{"Retry-After": "30"},
+            )
+        ctype = headers.get("content-type", "")
+        try:
+            notification, extra = self.parse(found, body, ctype, headers)
+        except Unsigned as exc:
+            self.refuse(found, body, ctype, exc.message, "unsigned")
+            return _problem(401, "Unauthorized", exc.message, "unsigned")
+        except Malformed as exc:
+            self.refuse(found, body, ctype, exc.message, "malformed")
+            return _problem(400, "Bad request", exc.message, "malformed")
+        try:
+            fresh = self.store(found, notification, body, ctype)
+        except (Unavailable, OperationalError):
+            return _unavailable()
+        answer = (
+            {
+                "status": "ignored" if notification.ignored else "accepted",
+                "alerts": len(notification.observations),
+                "replay": not fresh,
+            }
+            | ({"detail": notification.ignored} if notification.ignored else {})
+            | extra
+        )
+        return _json(answer, 202)
+
+    def parse(
+        self, found: Found, body: bytes, ctype: str, headers: dict[str, str]
+    ) -> tuple[Notification, dict[str, Any]]:
+        source = found.sender.source
+        if source is AlertSource.ALERTMANAGER:
+            return alertmanager.parse(load_json(body)), {}
+        if source is AlertSource.GRAFANA:
+            self.check_grafana(found, body, headers)
+            return alertmanager.parse(load_json(body), grafana=True), {}
+        if source is AlertSource.DATADOG:
+            return datadog.parse(datadog.decode(body, ctype)), {}
+        if source is AlertSource.GENERIC:
+            key = headers.get("idempotency-key") or body_digest(body)
+            return generic.parse(load_json(body), key[:128]), {}
+        return self.parse_sns(found, body, headers)
+
+    def check_grafana(self, found: Found, body: bytes, headers: dict[str, str]) -> None:
+        if found.secret is None:
+            return
+        name = found.options.get("signature_header", DEFAULT_SIGNATURE_HEADER)
+        signature = headers.get(name.lower(), "").strip().lower()
+        if not signature:
+            raise Unsigned(f"the {name} header is missing: this integration is signed (HMAC)")
+        signed = body
+        if stamp_header := found.options.get("timestamp_header"):
+            stamp = headers.get(stamp_header.lower(), "")
+            if not stamp.isdigit():
+                raise Unsigned(f"the {stamp_header} header is missing or not Unix seconds")
+            sent = datetime.fromtimestamp(int(stamp), self.runtime.clock().tzinfo)
+            if abs(self.runtime.clock() - sent) > SIGNATURE_WINDOW:
+                raise Unsigned(f"{stamp_header} is more than 5 minutes from now")
+            signed = stamp.encode() + b":" + body
+        expected = hmac.new(found.secret.encode(), signed, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise Unsigned(f"the {name} signature does not match the body")
+
+    def parse_sns(
+        self, found: Found, body: bytes, headers: dict[str, str]
+    ) -> tuple[Notification, dict[str, Any]]:
+        if headers.get("x-amz-sns-rawdelivery", "").lower() == "true":
+            raise Malformed(
+                "SNS raw message delivery carries no signature: disable raw delivery on the "
+                "subscription"
+            )
+        message = load_json(body)
+        if not isinstance(message, dict):
+            raise Malformed("the body must be an SNS message (a JSON object)")
+        self.sns.verify(message, list(found.options.get("topics", [])), self.runtime.clock())
+        kind = message["Type"]
+        message_id = str(message.get("MessageId", ""))
+        if kind == "SubscriptionConfirmation":
+            try:
+                self.sns.confirm(message)
+            except Unsigned:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure to reach SNS: let it retry
+                raise Unavailable(f"confirming the subscription failed: {exc}") from None
+            note = f"subscription to {message.get('TopicArn')} confirmed"
+            return Notification(message_id, [], ignored=note), {}
+        if kind == "UnsubscribeConfirmation":
+            note = f"unsubscribed from {message.get('TopicArn')}; re-subscribe in AWS"
+            return Notification(message_id, [], ignored=note), {}
+        return cloudwatch.parse_notification(message), {}
+
+    # --- PagerDuty Events API v2 -------------------------------------------------------------
+
+    async def pagerduty(self, request: Request) -> Response:
+        try:
+            body = await _read(request)
+        except TooLarge:
+            return _pd_invalid(["The event is larger than 512 KB."], 413)
+        return await run_in_threadpool(
+            self.pagerduty_sync, body, request.headers.get("content-type", "")
+        )
+
+    def pagerduty_sync(self, body: bytes, ctype: str) -> Response:
+        try:
+            data = load_json(body)
+            key = pagerduty.routing_key(data)
+        except Malformed as exc:
+            return _pd_invalid([exc.message])
+        except pagerduty.InvalidEvent as exc:
+            return _pd_invalid(exc.errors)
+        try:
+            found = self.lookup(key, AlertSource.PAGERDUTY)
+        except (Unavailable, OperationalError):
+            return _json({"status": "unavailable", "message": "Try again later"}, 503)
+        if found is None:
+            INGEST_REFUSED.labels("pagerduty", "unknown-key").inc()
+            return _pd_invalid(["Invalid routing key"])
+        try:
+            self.limits.take(found.sender.id, found.options.get("rate_limit"))
+        except Limited:
+            return _json(
+                {
+                    "status": "throttle event",
+                    "message": "Requests for this service "
+                    "are arriving too quickly. Please retry later.",
+                },
+                429,
+            )
+        try:
+            notification = pagerduty.parse(data, body)
+        except pagerduty.InvalidEvent as exc:
+            self.refuse(found, body, ctype, "; ".join(exc.errors), "malformed")
+            return _pd_invalid(exc.errors)
+        try:
+            self.store(found, notification, body, ctype)
+        except (Unavailable, OperationalError):
+            return _json({"status": "unavailable", "message": "Try again later"}, 503)
+        dedup = notification.observations[0].key
+        return _json({"status": "success", "message": "Event processed", "dedup_key": dedup}, 202)
+
+    # --- Opsgenie Alert API -----------------------------------------------------------------
+
+    async def opsgenie_create(self, request: Request) -> Response:
+        return await self._opsgenie(request, None)
+
+    async def opsgenie_close(self, request: Request) -> Response:
+        return await self._opsgenie(request, Signal.RESOLVE)
+
+    async def opsgenie_acknowledge(self, request: Request) -> Response:
+        return await self._opsgenie(request, Signal.ACKNOWLEDGE)
+
+    async def _opsgenie(self, request: Request, signal: Signal | None) -> Response:
+        started = time.monotonic()
+        request_id = str(uuid.uuid4())
+        try:
+            body = await _read(request)
+        except TooLarge:
+            return _og(413, "Request body is larger than 512 KB.", started, request_id)
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        identifier = request.path_params.get("identifier", "")
+        id_type = request.query_params.get("identifierType", "id")
+        return await run_in_threadpool(
+            self.opsgenie_sync,
+            signal,
+            scheme,
+            key.strip(),
+            identifier,
+            id_type,
+            body,
+            request.headers.get("content-type", ""),
+            started,
+            request_id,
+        )
+
+    def opsgenie_sync(
+        self,
+        signal: Signal | None,
+        scheme: str,
+        key: str,
+        identifier: str,
+        id_type: str,
+        body: bytes,
+        ctype: str,
+        started: float,
+        request_id: str,
+    ) -> Response:
+        if scheme.lower() != "geniekey" or not key:
+            return _og(
+                401,
+                "Could not authenticate: use Authorization: GenieKey <key>",
+                started,
+                request_id,
+            )
+        try:
+            found = self.lookup(key, AlertSource.OPSGENIE)
+        except (Unavailable, OperationalError):
+            return _og(503, "Service unavailable, try again later.", started, request_id)
+        if found is None:
+            INGEST_REFUSED.labels("opsgenie", "unknown-key").inc()
+            return _og(401, "Could not authenticate: unknown or revoked key", started, request_id)
+        try:
+            self.limits.take(found.sender.id, found.options.get("rate_limit"))
+        except Limited:
+            return _og(429, "Too many requests.", started, request_id)
+        try:
+            if signal is None:
+                notification = opsgenie.create(load_json(body), body)
+            else:
+                notification = opsgenie.act(signal, identifier, id_type, body)
+        except (opsgenie.Invalid, Malformed) as exc:
+            reason = exc.message if isinstance(exc, Malformed) else str(exc)
+            self.refuse(found, body, ctype, reason, "malformed")
+            return _og(422, reason, started, request_id)
+        try:
+            self.store(found, notification, body, ctype)
+        except (Unavailable, OperationalError):
+            return _og(503, "Service unavailable, try again later.", started, request_id)
+        return _json(
+            {
+                "result": "Request will be processed",
+                "took": _took(started),
+                "requestId": request_id,
+            },
+            202,
+        )
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/v1/ingest/{source}/{key}", self.endpoint, methods=["POST", "PUT"]),
+            Route("/api/v1/ingest/{source}", self.endpoint, methods=["POST", "PUT"]),
+            Route("/v2/enqueue", self.pagerduty, methods=["POST"]),
+            Route("/v2/alerts", self.opsgenie_create, methods=["POST"]),
+            Route("/v2/alerts/{identifier}/close", self.opsgenie_close, methods=["POST"]),
+            Route(
+                "/v2/alerts/{identifier}/acknowledge", self.opsgenie_acknowledge, methods=["POST"]
+            ),
+        ]
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
+
+def _unavailable() -> Response:
+    return _problem(
+        503,
+        "Service unavailable",
+        "the database is unreachable; nothing was stored: retry",
+        "unavailable",
+        **{"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _pd_invalid(errors: list[str], status: int = 400) -> Response:
+    return _json(
+        {"status": "invalid event", "message": "Event object is invalid", "errors": errors}, status
+    )
+
+
+def _took(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+def _og(status: int, message: str, started: float, request_id: str) -> Response:
+    return _json({"message": message, "took": _took(started), "requestId": request_id}, status)
