@@ -64,6 +64,11 @@ class Observation:
     links: dict[str, str] = field(default_factory=dict)
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    # The sender's times order its notices (CloudWatch, Datadog, Alertmanager): a firing
+    # notice dated before the key's last resolution is a late retry, and dropped. PagerDuty
+    # and Opsgenie say instead that a trigger after a resolve is a new alert, whatever its
+    # timestamp.
+    ordered: bool = True
 
 
 @dataclass(slots=True)
@@ -72,7 +77,10 @@ class Notification:
     explains a request that is accepted and deliberately does nothing (a test alert, a state
     we do not page on)."""
 
-    idempotency_key: str
+    # None when the sender gives no event id: its notices are then absorbed by the alerts'
+    # own dedup keys (a repeated trigger counts again), never by remembering whole bodies,
+    # which would swallow the next episode of a flapping alert.
+    idempotency_key: str | None
     observations: list[Observation]
     ignored: str | None = None
 

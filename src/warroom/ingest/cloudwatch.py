@@ -4,6 +4,7 @@ string inside the SNS ``Message``; its ARN is the dedup key."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -56,7 +57,8 @@ def parse_notification(message: dict[str, Any]) -> Notification:
         summary = f"{summary}: {reason}"
     region = labels.get("region", "")
     console = (
-        f"https://console.aws.amazon.com/cloudwatch/home?region={region}#alarmsV2:alarm/{name}"
+        f"https://console.aws.amazon.com/cloudwatch/home?region={quote(region)}"
+        f"#alarmsV2:alarm/{quote(name, safe='')}"
     )
     return Notification(
         message_id,

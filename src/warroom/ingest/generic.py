@@ -1,6 +1,7 @@
 """The generic body (product.md §7) for synthetic monitors and anything else: one alert object,
-or a list of them. The idempotency key is the ``Idempotency-Key`` header, else the body's
-digest, so a byte-identical re-post is a replay."""
+or a list of them. The idempotency key is the ``Idempotency-Key`` header when the sender sets
+one; without it a re-post is absorbed by the alerts' dedup keys (counted again, never a second
+alert)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from warroom.ingest.common import bounded_key, digest, instant, optional_text, s
 MAX_ALERTS = 1000
 
 
-def parse(data: Any, idempotency_key: str) -> Notification:
+def parse(data: Any, idempotency_key: str | None) -> Notification:
     items = data if isinstance(data, list) else [data]
     if not items:
         raise Malformed("the list of alerts is empty")

@@ -44,7 +44,7 @@ def create(data: Any, body: bytes) -> Notification:
             labels[name] = data[name]
     digest = body_digest(body)
     return Notification(
-        digest,
+        None,
         [
             Observation(
                 signal=Signal.FIRE,
@@ -53,6 +53,7 @@ def create(data: Any, body: bytes) -> Notification:
                 severity=priority,
                 service=details.get("service"),
                 labels=labels,
+                ordered=False,
             )
         ],
     )
@@ -63,5 +64,4 @@ def act(signal: Signal, identifier: str, identifier_type: str, body: bytes) -> N
     if identifier_type not in IDENTIFIER_TYPES:
         raise Invalid("identifierType should be one of id, alias or tiny.")
     key = bounded_key(identifier) if identifier_type == "alias" else f"#{identifier}"
-    digest = body_digest(f"{signal}|{identifier_type}|{identifier}|".encode() + body)
-    return Notification(digest, [Observation(signal=signal, key=key)])
+    return Notification(None, [Observation(signal=signal, key=key)])

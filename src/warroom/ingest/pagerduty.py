@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from warroom.domain.alerts import SUMMARY_MAX, Notification, Observation, Signal
+from warroom.domain.alerts import SUMMARY_MAX, Malformed, Notification, Observation, Signal
 from warroom.ingest.common import body_digest, instant, strings
 
 ACTIONS = {"trigger": Signal.FIRE, "acknowledge": Signal.ACKNOWLEDGE, "resolve": Signal.RESOLVE}
@@ -84,8 +84,8 @@ def parse(data: dict[str, Any], body: bytes) -> Notification:
                 "payload.custom_details",
             )
             starts_at = instant(payload.get("timestamp"), "payload.timestamp")
-        except ValueError as exc:
-            errors.append(str(exc))
+        except (ValueError, Malformed) as exc:
+            errors.append(exc.message if isinstance(exc, Malformed) else str(exc))
     if errors:
         raise InvalidEvent(errors)
     assert signal is not None
@@ -96,7 +96,7 @@ def parse(data: dict[str, Any], body: bytes) -> Notification:
             links[text if isinstance(text, str) and text else f"link {i + 1}"] = link["href"]
     digest = body_digest(body)
     return Notification(
-        digest,
+        None,
         [
             Observation(
                 signal=signal,
@@ -109,6 +109,7 @@ def parse(data: dict[str, Any], body: bytes) -> Notification:
                 labels=labels,
                 links=links,
                 starts_at=starts_at,
+                ordered=False,
             )
         ],
     )

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from warroom.domain.alerts import Malformed, Unsigned
+from warroom.domain.errors import Unavailable
 from warroom.ingest.common import instant
 
 # The AWS SDKs' pattern: SNS's own hosts only, never S3 or another amazonaws.com host.
@@ -112,9 +113,14 @@ class SnsVerifier:
             if url in self._keys:
                 return self._keys[url]
         try:
-            certificate = x509.load_pem_x509_certificate(self.fetch(url))
-        except (httpx.HTTPError, ValueError) as exc:
-            raise Unsigned(f"the signing certificate cannot be fetched or read: {exc}") from None
+            pem = self.fetch(url)
+        except httpx.HTTPError as exc:
+            # SNS retries a 5xx; a 4xx would lose the message for a passing network fault.
+            raise Unavailable(f"the signing certificate cannot be fetched: {exc}") from None
+        try:
+            certificate = x509.load_pem_x509_certificate(pem)
+        except ValueError as exc:
+            raise Unsigned(f"the signing certificate cannot be read: {exc}") from None
         key = certificate.public_key()
         if not isinstance(key, rsa.RSAPublicKey):
             raise Unsigned("the signing certificate does not hold an RSA key")

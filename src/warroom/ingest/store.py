@@ -5,8 +5,9 @@ in one transaction, a few statements per request whatever the number of alerts.
   changes nothing.
 - Firing alerts are one upsert: a new row, or the open row of the same key counted again. A
   firing notice older than the key's last resolution (a retry arriving late) is dropped.
-- Resolutions close the open row; one for an alert never seen firing is kept as a resolved
-  alert when the sender says when it started (so its firing still counts for closure).
+- Resolutions close the open row. One for an alert never seen firing is kept as a resolved
+  alert when the sender dates it: its firing still counts for closure, and a firing notice
+  that arrives after it (a reordered retry) is recognised as older and dropped.
 - Acknowledgements mark the open row.
 
 Grouping into incidents happens after the commit, in the worker (:mod:`warroom.services.alerts`),
@@ -15,11 +16,12 @@ marked by ``pending``.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy import Table, bindparam, exists, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +30,7 @@ from warroom.domain.alerts import AlertSource, AlertStatus, Notification, Signal
 
 ALERTS: Table = Alert.__table__  # type: ignore[assignment]
 REQUESTS: Table = InboundRequest.__table__  # type: ignore[assignment]
+KEY_LIMIT = 128  # the idempotency key column; longer keys are stored as their digest
 COLUMNS = (
     "integration_id",
     "source",
@@ -74,16 +77,20 @@ def _params() -> dict[str, Any]:
     return {name: bindparam(name, type_=ALERTS.c[name].type) for name in COLUMNS}
 
 
-def _fire_statement(session: Session) -> Any:
+def _fire_statement(session: Session, *, ordered: bool) -> Any:
     p = _params()
-    values = select(*p.values()).where(
-        ~exists().where(
-            ALERTS.c.integration_id == p["integration_id"],
-            ALERTS.c.dedup_key == p["dedup_key"],
-            ALERTS.c.status == AlertStatus.RESOLVED.value,
-            ALERTS.c.ends_at >= p["starts_at"],
+    values = select(*p.values())
+    if ordered:
+        values = values.where(
+            ~exists().where(
+                ALERTS.c.integration_id == p["integration_id"],
+                ALERTS.c.dedup_key == p["dedup_key"],
+                ALERTS.c.status == AlertStatus.RESOLVED.value,
+                ALERTS.c.ends_at >= p["starts_at"],
+            )
         )
-    )
+    else:
+        values = values.where(true())  # SQLite needs a WHERE before ON CONFLICT here
     statement = _dialect_insert(session, ALERTS).from_select(list(COLUMNS), values)
     excluded = statement.excluded
     return statement.on_conflict_do_update(
@@ -153,17 +160,15 @@ ACKNOWLEDGE_BY_ID = (
 
 
 def _unseen_resolution(session: Session) -> Any:
+    """A resolution for an alert with no row covering its end: kept as a resolved alert."""
     p = _params()
     values = select(*p.values()).where(
         ~exists().where(
             ALERTS.c.integration_id == p["integration_id"],
             ALERTS.c.dedup_key == p["dedup_key"],
-            ALERTS.c.starts_at == p["starts_at"],
-        ),
-        ~exists().where(
-            ALERTS.c.integration_id == p["integration_id"],
-            ALERTS.c.open_key == p["dedup_key"],
-        ),
+            ALERTS.c.starts_at <= p["ends_at"],
+            or_(ALERTS.c.ends_at.is_(None), ALERTS.c.ends_at >= p["ends_at"]),
+        )
     )
     return _dialect_insert(session, ALERTS).from_select(list(COLUMNS), values)
 
@@ -212,10 +217,13 @@ def accept(
 ) -> Outcome:
     """Make a parsed notification durable in the caller's transaction."""
     observations = notification.observations
+    key = notification.idempotency_key
+    if key is not None and len(key) > KEY_LIMIT:
+        key = hashlib.sha256(key.encode()).hexdigest()
     fresh = record_request(
         session,
         sender,
-        notification.idempotency_key,
+        key,
         body,
         content_type,
         now,
@@ -225,7 +233,11 @@ def accept(
     )
     if not fresh or not observations:
         return Outcome(replay=not fresh, alerts=0)
-    fires, resolves, acks, by_id = [], [], [], []
+    fires: list[dict[str, Any]] = []
+    unordered: list[dict[str, Any]] = []
+    resolves: list[dict[str, Any]] = []
+    acks: list[dict[str, Any]] = []
+    by_id = []
     for o in observations:
         if o.key.startswith("#"):
             by_id.append(o)
@@ -235,9 +247,13 @@ def accept(
             "integration_id": sender.id,
             "source": sender.source.value,
             "dedup_key": o.key,
-            "severity_hint": o.severity or sender.severity,
+            "severity_hint": (o.severity or sender.severity or "")[:32] or None,
             "summary": o.summary or o.key,
-            "labels": o.labels,
+            # The alert's own service (a label, or the source's field) wins over the
+            # integration's default; routing rules may still route it elsewhere.
+            "labels": o.labels
+            if o.service is None or "service" in o.labels
+            else {**o.labels, "service": o.service},
             "links": o.links,
             "starts_at": starts,
             "count": 1,
@@ -247,7 +263,7 @@ def accept(
             "now": now,
         }
         if o.signal is Signal.FIRE:
-            fires.append(
+            (fires if o.ordered else unordered).append(
                 row | {"open_key": o.key, "status": "firing", "ends_at": None, "resolved_at": None}
             )
         elif o.signal is Signal.RESOLVE:
@@ -260,13 +276,17 @@ def accept(
                     "ends_at": ended,
                     "resolved_at": now,
                     "starts_at": min(starts, ended) if o.starts_at else ended,
-                    "known_start": o.starts_at is not None,
+                    "dated": o.starts_at is not None or o.ends_at is not None,
                 }
             )
         else:
             acks.append(row)
     if fires:
-        session.execute(_fire_statement(session), [_only(r, COLUMNS) for r in fires])
+        statement = _fire_statement(session, ordered=True)
+        session.execute(statement, [_only(r, COLUMNS) for r in fires])
+    if unordered:
+        statement = _fire_statement(session, ordered=False)
+        session.execute(statement, [_only(r, COLUMNS) for r in unordered])
     if resolves:
         session.execute(
             RESOLVE,
@@ -280,7 +300,7 @@ def accept(
                 for r in resolves
             ],
         )
-        unseen = [_only(r, COLUMNS) for r in resolves if r["known_start"]]
+        unseen = [_only(r, COLUMNS) for r in resolves if r["dated"]]
         if unseen:
             session.execute(_unseen_resolution(session), unseen)
     if acks:

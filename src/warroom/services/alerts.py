@@ -99,7 +99,8 @@ def _settle(op: Op, alert: Alert) -> None:
 
 def _group(op: Op, alert: Alert) -> Incident | None:
     policy = op.policy
-    proposal = propose(alert.labels, alert.severity_hint, alert.integration.service.name, policy)
+    service_name = alert.labels.get("service") or alert.integration.service.name
+    proposal = propose(alert.labels, alert.severity_hint, service_name, policy)
     if proposal.service:
         alert.service = service(op, proposal.service)
     key = group_key(alert.labels, proposal.service, policy.alerts.group_by)

@@ -56,8 +56,11 @@ def create(
         stored["severity"] = options.severity.strip().lower()
         if not stored["severity"] or len(stored["severity"]) > 32:
             raise BadInput("--severity: give a severity hint such as critical or SEV2")
-        if stored["severity"].startswith("sev"):
-            stored["severity"] = Severity.parse(stored["severity"]).value
+        if re.fullmatch(r"sev\s*-?\s*\d", stored["severity"]):
+            try:
+                stored["severity"] = Severity.parse(stored["severity"]).value
+            except ValueError as exc:
+                raise BadInput(f"--severity: {exc}") from None
     if source is AlertSource.CLOUDWATCH:
         if not options.topics:
             raise BadInput(
@@ -71,6 +74,8 @@ def create(
         raise BadInput("--topic applies to cloudwatch integrations only")
     if options.secret is not None and source is not AlertSource.GRAFANA:
         raise BadInput("--secret applies to grafana integrations only (the HMAC signature)")
+    if source is not AlertSource.GRAFANA and (options.signature_header or options.timestamp_header):
+        raise BadInput("--signature-header and --timestamp-header apply to grafana only")
     if source is AlertSource.GRAFANA:
         for header, value in (
             ("signature_header", options.signature_header),

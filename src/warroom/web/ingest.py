@@ -30,7 +30,7 @@ from warroom.db.engine import unit_of_work
 from warroom.domain.alerts import AlertSource, Malformed, Notification, Signal, Unsigned
 from warroom.domain.errors import Unavailable
 from warroom.ingest import alertmanager, cloudwatch, datadog, generic, opsgenie, pagerduty
-from warroom.ingest.common import MAX_BODY, body_digest, load_json
+from warroom.ingest.common import MAX_BODY, load_json
 from warroom.ingest.sns import SnsVerifier
 from warroom.ingest.store import accept, record_request
 from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED
@@ -230,8 +230,7 @@ class Ingestion:
         if source is AlertSource.DATADOG:
             return datadog.parse(datadog.decode(body, ctype)), {}
         if source is AlertSource.GENERIC:
-            key = headers.get("idempotency-key") or body_digest(body)
-            return generic.parse(load_json(body), key[:128]), {}
+            return generic.parse(load_json(body), headers.get("idempotency-key") or None), {}
         return self.parse_sns(found, body, headers)
 
     def check_grafana(self, found: Found, body: bytes, headers: dict[str, str]) -> None:
@@ -288,6 +287,7 @@ class Ingestion:
         try:
             body = await _read(request)
         except TooLarge:
+            INGEST_REFUSED.labels("pagerduty", "too-large").inc()
             return _pd_invalid(["The event is larger than 512 KB."], 413)
         return await run_in_threadpool(
             self.pagerduty_sync, body, request.headers.get("content-type", "")
@@ -311,6 +311,7 @@ class Ingestion:
         try:
             self.limits.take(found.sender.id, found.options.get("rate_limit"))
         except Limited:
+            INGEST_REFUSED.labels("pagerduty", "rate-limited").inc()
             return _json(
                 {
                     "status": "throttle event",
@@ -394,6 +395,7 @@ class Ingestion:
         try:
             self.limits.take(found.sender.id, found.options.get("rate_limit"))
         except Limited:
+            INGEST_REFUSED.labels("opsgenie", "rate-limited").inc()
             return _og(429, "Too many requests.", started, request_id)
         try:
             if signal is None:

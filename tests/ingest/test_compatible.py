@@ -1,0 +1,136 @@
+"""The PagerDuty Events API v2 and Opsgenie Alert API compatible endpoints answer as the
+vendors' APIs do."""
+
+from __future__ import annotations
+
+from tests.ingest.conftest import Sender
+from warroom.domain.alerts import AlertSource
+
+
+def test_it_triggers_a_pagerduty_event_and_answers_202_with_the_dedup_key(
+    sender: Sender,
+) -> None:
+    response = sender.pagerduty("trigger.json")
+    assert response.status_code == 202, response.text
+    assert response.json() == {
+        "status": "success",
+        "message": "Event processed",
+        "dedup_key": "checkout-latency",
+    }
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.labels["p99_ms"] == "2450"
+    assert alert.links == {"Dashboard": "https://dash.example.test/d/checkout"}
+    assert sender.incidents()[0].severity is not None
+
+
+def test_it_counts_a_repeated_pagerduty_trigger_on_the_open_alert(sender: Sender) -> None:
+    sender.pagerduty("trigger.json")
+    response = sender.pagerduty("duplicate.json")
+    assert response.status_code == 202
+    assert response.json()["dedup_key"] == "checkout-latency"
+    [alert] = sender.alerts()
+    assert alert.count == 2
+
+
+def test_it_acknowledges_the_incident_when_pagerduty_acknowledges(sender: Sender) -> None:
+    sender.pagerduty("trigger.json")
+    sender.group()
+    assert sender.pagerduty("acknowledge.json").status_code == 202
+    sender.group()
+    [incident] = sender.incidents()
+    assert incident.acknowledged_at is not None
+    assert any("acknowledged in pagerduty" in line for line in sender.timeline(incident.id))
+
+
+def test_it_resolves_by_dedup_key_and_opens_a_new_alert_on_the_next_trigger(
+    sender: Sender,
+) -> None:
+    sender.pagerduty("trigger.json")
+    sender.group()
+    sender.pagerduty("resolve.json")
+    sender.group()
+    assert [a.status.value for a in sender.alerts()] == ["resolved"]
+    sender.world.later(minutes=1)
+    # The same trigger again, byte for byte (as Alertmanager's notifier sends it when the
+    # group fires again): a new alert, since the first one resolved.
+    sender.pagerduty("trigger.json")
+    assert [a.status.value for a in sender.alerts()] == ["resolved", "firing"]
+
+
+def test_it_refuses_a_legacy_v1_pagerduty_event_with_400(sender: Sender) -> None:
+    response = sender.pagerduty("malformed.json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["status"] == "invalid event"
+    assert body["message"] == "Event object is invalid"
+    assert "Events API v1" in body["errors"][0]
+
+
+def test_it_lists_every_reason_a_pagerduty_event_is_invalid(sender: Sender) -> None:
+    response = sender.pagerduty("invalid.json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        "'payload.source' is missing or blank.",
+        "'payload.severity' must be one of critical, error, warning or info.",
+    ]
+    unknown = sender.pagerduty("trigger.json", routing_key="f" * 32)
+    assert unknown.status_code == 400
+    assert unknown.json()["errors"] == ["Invalid routing key"]
+
+
+def test_it_answers_429_when_an_integrations_rate_limit_is_reached(sender: Sender) -> None:
+    sender.key(AlertSource.PAGERDUTY, rate_limit=2)
+    statuses = [
+        sender.http.post(
+            "/v2/enqueue",
+            json={
+                "routing_key": sender.key(AlertSource.PAGERDUTY),
+                "event_action": "trigger",
+                "payload": {"summary": f"event {i}", "source": "x", "severity": "info"},
+            },
+        ).status_code
+        for i in range(3)
+    ]
+    assert statuses == [202, 202, 429]
+
+
+def test_it_creates_an_opsgenie_alert_and_answers_as_opsgenie(sender: Sender) -> None:
+    response = sender.opsgenie("/v2/alerts", "create.json")
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["result"] == "Request will be processed"
+    assert body["requestId"]
+    sender.group()
+    [alert] = sender.alerts()
+    assert (alert.dedup_key, alert.severity_hint) == ("checkout-latency", "P1")
+
+
+def test_it_counts_a_repeated_opsgenie_alias_on_the_open_alert(sender: Sender) -> None:
+    sender.opsgenie("/v2/alerts", "create.json")
+    assert sender.opsgenie("/v2/alerts", "duplicate.json").status_code == 202
+    [alert] = sender.alerts()
+    assert alert.count == 2  # one open alert per alias, its count bumped
+
+
+def test_it_closes_and_acknowledges_an_opsgenie_alert_by_alias(sender: Sender) -> None:
+    sender.opsgenie("/v2/alerts", "create.json")
+    sender.group()
+    path = "/v2/alerts/checkout-latency/{}?identifierType=alias"
+    assert sender.opsgenie(path.format("acknowledge"), "acknowledge.json").status_code == 202
+    assert sender.opsgenie(path.format("close"), "close.json").status_code == 202
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.status.value == "resolved"
+    assert alert.acknowledged_at is not None
+
+
+def test_it_refuses_an_invalid_opsgenie_request_with_422_or_401(sender: Sender) -> None:
+    invalid = sender.opsgenie("/v2/alerts", "malformed.json")
+    assert invalid.status_code == 422
+    assert invalid.json()["message"] == "Message can not be longer than 130 characters."
+    bad_type = sender.opsgenie("/v2/alerts/x/close?identifierType=name", "close.json")
+    assert bad_type.status_code == 422
+    unknown = sender.opsgenie("/v2/alerts", "create.json", key="f" * 32)
+    assert unknown.status_code == 401
+    assert sender.alerts() == []

@@ -1,0 +1,249 @@
+"""One test per realistic payload per source: firing, resolved, duplicate, an event we ignore,
+malformed, and a bad signature where the source signs."""
+
+from __future__ import annotations
+
+import json
+
+from tests.ingest.conftest import Sender, fixture
+from warroom.domain.alerts import AlertSource
+from warroom.domain.types import Severity, Stage
+
+AM = AlertSource.ALERTMANAGER
+GRAFANA = AlertSource.GRAFANA
+DATADOG = AlertSource.DATADOG
+GENERIC = AlertSource.GENERIC
+
+
+# --- Prometheus Alertmanager ------------------------------------------------------------------
+
+
+def test_it_opens_a_detected_incident_from_a_firing_alertmanager_group(sender: Sender) -> None:
+    response = sender.post(AM, fixture("alertmanager/firing.json"))
+    assert response.status_code == 202, response.text
+    assert response.json() == {"status": "accepted", "alerts": 1, "replay": False}
+    [alert] = sender.alerts()
+    assert (alert.status.value, alert.dedup_key, alert.count) == ("firing", "5c1e0f2a9b7d3e41", 1)
+    assert alert.links["runbook"] == "https://runbooks.example.test/checkout/latency"
+    assert alert.labels["severity"] == "critical"
+    assert alert.incident_id is None  # grouping runs after the 2xx
+    assert sender.group() == 1
+    [incident] = sender.incidents()
+    assert incident.stage is Stage.DETECTED
+    assert incident.severity is Severity.SEV1
+    assert not incident.severity_confirmed
+    assert incident.title == "checkout p99 latency above 2s"
+    assert incident.detected_at.isoformat() == "2026-03-02T09:55:00.123456+00:00"
+    assert sender.timeline(incident.id)[0].startswith("detected by alert #1 from alertmanager")
+
+
+def test_it_counts_a_repeated_alertmanager_alert_once_and_groups_a_new_one(
+    sender: Sender,
+) -> None:
+    sender.post(AM, fixture("alertmanager/firing.json"))
+    replay = sender.post(AM, fixture("alertmanager/firing.json"))
+    assert replay.json()["replay"] is True
+    sender.group()
+    response = sender.post(AM, fixture("alertmanager/duplicate.json"))
+    assert response.status_code == 202
+    sender.group()
+    first, second = sender.alerts()
+    assert first.count == 2
+    assert first.incident_id == second.incident_id
+    assert len(sender.incidents()) == 1
+    joined = f"alert #{second.id} joined"
+    assert any(joined in line for line in sender.timeline(first.incident_id or 0))
+
+
+def test_it_resolves_the_alert_an_alertmanager_resolved_notification_names(
+    sender: Sender,
+) -> None:
+    sender.post(AM, fixture("alertmanager/firing.json"))
+    sender.group()
+    response = sender.post(AM, fixture("alertmanager/resolved.json"))
+    assert response.status_code == 202
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.status.value == "resolved"
+    assert alert.ends_at is not None
+    assert alert.ends_at.isoformat().startswith("2026-03-02T09:59:30.5")
+    assert "all linked alerts are resolved" in sender.timeline(alert.incident_id or 0)[-1]
+
+
+def test_it_accepts_an_empty_alertmanager_group_and_opens_nothing(sender: Sender) -> None:
+    response = sender.post(AM, fixture("alertmanager/ignored.json"))
+    assert response.status_code == 202
+    assert response.json()["alerts"] == 0
+    sender.group()
+    assert sender.alerts() == []
+    assert sender.incidents() == []
+
+
+def test_it_refuses_a_malformed_alertmanager_body_and_keeps_it(sender: Sender) -> None:
+    response = sender.post(AM, fixture("alertmanager/malformed.json"))
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "alerts must be a list"
+    assert sender.alerts() == []
+    [kept] = sender.requests()
+    assert (kept.outcome, kept.detail) == ("refused", "alerts must be a list")
+    assert kept.body == fixture("alertmanager/malformed.json")
+
+
+def test_it_answers_404_to_an_unknown_or_revoked_key(sender: Sender) -> None:
+    sender.key(AM)
+    response = sender.http.post(
+        "/api/v1/ingest/alertmanager/0123456789abcdef0123456789abcdef",
+        content=fixture("alertmanager/firing.json"),
+    )
+    assert response.status_code == 404
+    assert sender.alerts() == []
+
+
+# --- Grafana ------------------------------------------------------------------------------
+
+
+def test_it_opens_an_incident_from_a_signed_grafana_alert(sender: Sender) -> None:
+    response = sender.grafana("firing.json")
+    assert response.status_code == 202, response.text
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.source is GRAFANA
+    assert alert.starts_at.isoformat() == "2026-03-02T08:58:00+00:00"  # +01:00 read as such
+    assert alert.links["dashboard"] == "https://grafana.example.test/d/checkout"
+    assert sender.incidents()[0].stage is Stage.DETECTED
+
+
+def test_it_treats_a_repeated_grafana_notification_as_a_replay(sender: Sender) -> None:
+    sender.grafana("firing.json")
+    response = sender.grafana("duplicate.json")
+    assert response.json()["replay"] is True
+    [alert] = sender.alerts()
+    assert alert.count == 1
+
+
+def test_it_resolves_a_grafana_alert(sender: Sender) -> None:
+    sender.grafana("firing.json")
+    sender.group()
+    assert sender.grafana("resolved.json").status_code == 202
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.status.value == "resolved"
+
+
+def test_it_answers_grafanas_contact_point_test_without_paging(sender: Sender) -> None:
+    response = sender.grafana("test-alert.json")
+    assert response.status_code == 202
+    assert response.json()["status"] == "ignored"
+    sender.group()
+    assert sender.alerts() == []
+    assert sender.incidents() == []
+
+
+def test_it_refuses_a_malformed_grafana_body(sender: Sender) -> None:
+    response = sender.grafana("malformed.json")
+    assert response.status_code == 400
+    assert "alerts[0].status must be firing or resolved" in response.json()["detail"]
+
+
+def test_it_refuses_a_grafana_body_with_a_bad_signature(sender: Sender) -> None:
+    response = sender.grafana("firing.json", secret="not-the-shared-secret-at-all")
+    assert response.status_code == 401
+    assert "signature does not match" in response.json()["detail"]
+    unsigned = sender.post(GRAFANA, fixture("grafana/firing.json"))
+    assert unsigned.status_code == 401
+    assert "X-Grafana-Alerting-Signature header is missing" in unsigned.json()["detail"]
+    assert sender.alerts() == []
+
+
+# --- Datadog ------------------------------------------------------------------------------
+
+
+def test_it_opens_an_incident_from_a_triggered_datadog_monitor(sender: Sender) -> None:
+    response = sender.post(DATADOG, fixture("datadog/triggered.json"))
+    assert response.status_code == 202, response.text
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.dedup_key == "148275309|env:prod,service:checkout"
+    assert alert.labels["team"] == "payments"
+    assert "host" not in alert.labels
+    assert alert.severity_hint == "P1"
+    [incident] = sender.incidents()
+    assert incident.severity is Severity.SEV1
+
+
+def test_it_ignores_a_datadog_retry_of_the_same_event(sender: Sender) -> None:
+    sender.post(DATADOG, fixture("datadog/triggered.json"))
+    response = sender.post(DATADOG, fixture("datadog/retried.json"))
+    assert response.json()["replay"] is True
+    [alert] = sender.alerts()
+    assert alert.count == 1
+
+
+def test_it_resolves_a_recovered_datadog_monitor(sender: Sender) -> None:
+    sender.post(DATADOG, fixture("datadog/triggered.json"))
+    sender.group()
+    assert sender.post(DATADOG, fixture("datadog/recovered.json")).status_code == 202
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.status.value == "resolved"
+
+
+def test_it_accepts_and_ignores_a_datadog_transition_that_pages_no_one(sender: Sender) -> None:
+    response = sender.post(DATADOG, fixture("datadog/ignored.json"))
+    assert response.status_code == 202
+    assert response.json()["status"] == "ignored"
+    assert sender.alerts() == []
+
+
+def test_it_refuses_a_datadog_body_without_warrooms_template(sender: Sender) -> None:
+    response = sender.post(DATADOG, fixture("datadog/malformed.json"))
+    assert response.status_code == 400
+    assert "use warroom's Datadog template" in response.json()["detail"]
+
+
+# --- generic ------------------------------------------------------------------------------
+
+
+def test_it_opens_an_incident_from_a_generic_synthetic_check(sender: Sender) -> None:
+    response = sender.post(GENERIC, fixture("generic/firing.json"))
+    assert response.status_code == 202, response.text
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.links == {
+        "check": "https://synthetics.example.test/checks/42",
+        "runbook": "https://runbooks.example.test/checkout/journey",
+    }
+    assert sender.incidents()[0].severity is Severity.SEV1
+
+
+def test_it_counts_a_generic_duplicate_on_the_open_alert(sender: Sender) -> None:
+    sender.post(GENERIC, fixture("generic/firing.json"))
+    sender.group()
+    assert sender.post(GENERIC, fixture("generic/duplicate.json")).json()["replay"] is False
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.count == 2
+    assert len(sender.incidents()) == 1
+
+
+def test_it_resolves_a_generic_alert_by_its_dedup_key(sender: Sender) -> None:
+    sender.post(GENERIC, fixture("generic/firing.json"))
+    sender.group()
+    sender.post(GENERIC, fixture("generic/resolved.json"))
+    sender.group()
+    [alert] = sender.alerts()
+    assert alert.status.value == "resolved"
+
+
+def test_it_refuses_a_malformed_generic_body_naming_the_field(sender: Sender) -> None:
+    response = sender.post(GENERIC, fixture("generic/malformed.json"))
+    assert response.status_code == 400
+    assert response.json()["detail"] == "the body.labels.nested must be a string"
+
+
+def test_it_refuses_a_body_over_512_kb_with_413(sender: Sender) -> None:
+    big = json.dumps({"summary": "x" * (512 * 1024)}).encode()
+    response = sender.post(GENERIC, big)
+    assert response.status_code == 413
+    assert sender.alerts() == []
