@@ -57,3 +57,10 @@ ALERTS_GROUPED = Counter(
     "Alert changes the worker settled into incidents.",
     registry=REGISTRY,
 )
+INGEST_REPLAYS = Counter(
+    "warroom_ingest_replays",
+    "Ingestion requests that repeated one already stored (same idempotency key): answered 2xx, "
+    "changing nothing.",
+    ["source"],
+    registry=REGISTRY,
+)

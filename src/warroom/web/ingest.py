@@ -33,7 +33,7 @@ from warroom.ingest import alertmanager, cloudwatch, datadog, generic, opsgenie,
 from warroom.ingest.common import MAX_BODY, load_json
 from warroom.ingest.sns import SnsVerifier
 from warroom.ingest.store import accept, record_request
-from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED
+from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED, INGEST_REPLAYS
 from warroom.runtime import Runtime
 from warroom.services.integrations import DEFAULT_SIGNATURE_HEADER, Found, find
 from warroom.web.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE
@@ -123,6 +123,8 @@ class Ingestion:
         now = runtime.clock()
         with runtime.writer(), unit_of_work(runtime.sessions) as session:
             outcome = accept(session, found.sender, notification, body, ctype, now)
+        if outcome.replay:
+            INGEST_REPLAYS.labels(found.sender.source.value).inc()
         if outcome.alerts:
             ALERTS_INGESTED.labels(found.sender.source.value).inc(outcome.alerts)
             runtime.wakeup.notify()
