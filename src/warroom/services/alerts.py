@@ -10,13 +10,14 @@ nothing: nothing is wrong any more.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Alert, Incident
+from warroom.db.models import Alert, Incident, Service
 from warroom.domain.alerts import AlertStatus, Proposal, clip, group_key, propose
 from warroom.domain.errors import BadInput, NotFound, Refused
 from warroom.domain.facts import ClosureEvidence
@@ -31,11 +32,44 @@ from warroom.services.records import (
     touch,
 )
 
-BATCH = 200
+BATCH = 1000
 TITLE_MAX = 300
+LISTED = 3  # alerts named in a timeline entry; the rest are counted
 # Serialises grouping across workers on PostgreSQL, so two alerts of one group arriving
 # together open one incident, not two. (SQLite has one writer at a time anyway.)
 GROUPING_LOCK = 0x5741_5252_4F4F_4D01
+
+
+@dataclass
+class _Pass:
+    """One grouping pass: what it looked up (each group and service once) and what it will
+    tell each incident's timeline (one entry per incident and kind of change, not per alert:
+    a storm of a thousand alerts is one line, not a thousand)."""
+
+    op: Op
+    groups: dict[str, Incident | None] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    joined: dict[int, list[Alert]] = field(default_factory=lambda: defaultdict(list))
+    acknowledged: dict[int, list[Alert]] = field(default_factory=lambda: defaultdict(list))
+    resolved: dict[int, list[Alert]] = field(default_factory=lambda: defaultdict(list))
+
+    def incident(self, number: int) -> Incident:
+        if number not in self.incidents:
+            found = self.op.session.get(Incident, number)
+            assert found is not None
+            self.incidents[number] = found
+        return self.incidents[number]
+
+    def service(self, name: str) -> Service:
+        if name not in self.services:
+            self.services[name] = service(self.op, name)
+        return self.services[name]
+
+    def joinable(self, key: str) -> Incident | None:
+        if key not in self.groups:
+            self.groups[key] = _joinable(self.op, key)
+        return self.groups[key]
 
 
 def group_pending(op: Op, limit: int = BATCH) -> int:
@@ -46,83 +80,117 @@ def group_pending(op: Op, limit: int = BATCH) -> int:
     pending = list(
         session.scalars(select(Alert).where(Alert.pending).order_by(Alert.id).limit(limit))
     )
+    if not pending:
+        return 0
+    work = _Pass(op)
     for alert in pending:
-        _settle(op, alert)
+        _settle(work, alert)
         alert.pending = False
+    session.flush()
+    _tell(work)
     session.flush()
     return len(pending)
 
 
-def _settle(op: Op, alert: Alert) -> None:
-    incident = None
-    if alert.incident_id is None:
-        incident = _group(op, alert)
-        if incident is None:
-            alert.noted = alert.status.value
-            return
-    else:
-        incident = op.session.get(Incident, alert.incident_id)
-        assert incident is not None
+def _settle(work: _Pass, alert: Alert) -> None:
+    if alert.incident_id is None and not _group(work, alert):
+        alert.noted = alert.status.value  # first seen resolved: nothing is wrong now
+        return
+    number = alert.incident_id
+    assert number is not None
     if alert.acknowledged_at is not None and alert.noted == AlertStatus.FIRING.value:
         alert.noted = "acknowledged"
+        work.acknowledged[number].append(alert)
+    if alert.status is AlertStatus.RESOLVED and alert.noted != AlertStatus.RESOLVED.value:
+        alert.noted = AlertStatus.RESOLVED.value
+        work.resolved[number].append(alert)
+
+
+def _group(work: _Pass, alert: Alert) -> bool:
+    """Attach the alert to its group's incident, or open one. ``False``: neither."""
+    policy = work.op.policy
+    service_name = alert.labels.get("service") or alert.integration.service.name
+    proposal = propose(alert.labels, alert.severity_hint, service_name, policy)
+    if proposal.service:
+        alert.service = work.service(proposal.service)
+    key = group_key(alert.labels, proposal.service, policy.alerts.group_by)
+    incident = work.joinable(key) if key else None
+    if incident is None:
+        if alert.status is AlertStatus.RESOLVED:
+            return False
+        incident = _open(work.op, alert, proposal, key)
+        work.incidents[incident.id] = incident
+        if key:
+            work.groups[key] = incident
+    else:
+        alert.incident_id = incident.id
+        work.joined[incident.id].append(alert)
+    alert.noted = AlertStatus.FIRING.value
+    return True
+
+
+def _named(alerts: list[Alert]) -> str:
+    named = "; ".join(f"#{a.id} {a.summary}" for a in alerts[:LISTED])
+    more = len(alerts) - LISTED
+    return named + (f"; and {more} more" if more > 0 else "")
+
+
+def _sources(alerts: list[Alert]) -> str:
+    sources = {a.source.value for a in alerts}
+    return sources.pop() if len(sources) == 1 else "several sources"
+
+
+def _tell(work: _Pass) -> None:
+    op = work.op
+    for number, alerts in work.joined.items():
+        incident = work.incident(number)
+        if len(alerts) == 1:
+            [alert] = alerts
+            summary = f"alert #{alert.id} joined from {alert.source.value}: {alert.summary}"
+        else:
+            summary = f"{len(alerts)} alerts joined from {_sources(alerts)}: {_named(alerts)}"
+        record(op, incident, EventKind.ALERT, summary, change="joined", alerts=_ids(alerts))
+        touch(op, incident)
+    for number, alerts in work.acknowledged.items():
+        incident = work.incident(number)
+        source = _sources(alerts)
         record(
             op,
             incident,
             EventKind.ALERT,
-            f"alert #{alert.id} acknowledged in {alert.source.value}: {alert.summary}",
-            alert=alert.id,
+            f"acknowledged in {source}: {_named(alerts)}",
             change="acknowledged",
+            alerts=_ids(alerts),
         )
         if incident.stage.is_active:
-            acknowledge_implied(
-                op, incident, f"alert #{alert.id} acknowledged in {alert.source.value}"
-            )
-    if alert.status is AlertStatus.RESOLVED and alert.noted != AlertStatus.RESOLVED.value:
-        alert.noted = AlertStatus.RESOLVED.value
-        still_open = _open_count(op.session, incident.id)
+            acknowledge_implied(op, incident, f"alert acknowledged in {source}")
+    for number, alerts in work.resolved.items():
+        incident = work.incident(number)
+        still_open = _open_count(op.session, number)
         tail = (
             "; all linked alerts are resolved"
             if still_open == 0
             else f"; {still_open} linked alert{'s' if still_open > 1 else ''} still firing"
         )
+        head = (
+            f"alert #{alerts[0].id} resolved: {alerts[0].summary}"
+            if len(alerts) == 1
+            else f"{len(alerts)} alerts resolved: {_named(alerts)}"
+        )
         record(
             op,
             incident,
             EventKind.ALERT,
-            f"alert #{alert.id} resolved: {alert.summary}{tail}",
-            alert=alert.id,
+            head + tail,
             change="resolved",
+            alerts=_ids(alerts),
             open_alerts=still_open,
         )
         touch(op, incident)
 
 
-def _group(op: Op, alert: Alert) -> Incident | None:
-    policy = op.policy
-    service_name = alert.labels.get("service") or alert.integration.service.name
-    proposal = propose(alert.labels, alert.severity_hint, service_name, policy)
-    if proposal.service:
-        alert.service = service(op, proposal.service)
-    key = group_key(alert.labels, proposal.service, policy.alerts.group_by)
-    incident = _joinable(op, key) if key else None
-    if incident is None:
-        if alert.status is AlertStatus.RESOLVED:
-            return None
-        return _open(op, alert, proposal, key)
-    alert.incident_id = incident.id
-    alert.noted = AlertStatus.FIRING.value
-    record(
-        op,
-        incident,
-        EventKind.ALERT,
-        f"alert #{alert.id} joined from {alert.source.value}: {alert.summary}",
-        alert=alert.id,
-        change="joined",
-        severity_hint=alert.severity_hint,
-        proposed=proposal.severity.value if proposal.severity else None,
-    )
-    touch(op, incident)
-    return incident
+def _ids(alerts: list[Alert]) -> list[int]:
+    return [a.id for a in alerts]
 
 
 def _joinable(op: Op, key: str) -> Incident | None:
@@ -170,7 +238,6 @@ def _open(op: Op, alert: Alert, proposal: Proposal, key: str | None) -> Incident
     op.touched[incident.id] = incident
     no_roles_yet(op.session, incident.id)
     alert.incident_id = incident.id
-    alert.noted = AlertStatus.FIRING.value
     proposed = f", proposed {severity.value}" if severity else ""
     record(
         at,
