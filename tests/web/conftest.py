@@ -34,6 +34,7 @@ def serving(app: FastAPI) -> Iterator[httpx.Client]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        app.state.ingestion.close()  # lifespan is off here: what shutdown would do
 
 
 @pytest.fixture

@@ -1,54 +1,49 @@
-"""The write path of ingestion: the raw request and what it says about its alerts, made durable
-in one transaction, a few statements per request whatever the number of alerts.
+"""The write path of ingestion: a request's raw body and what it says about its alerts, made
+durable before the sender gets its 2xx, in a few statements per request however many alerts
+it carries.
 
 - The request row goes first, unique on its idempotency key: a replay inserts nothing and
   changes nothing.
 - Firing alerts are one upsert: a new row, or the open row of the same key counted again. A
-  firing notice older than the key's last resolution (a retry arriving late) is dropped.
+  firing notice older than the key's last resolution (a reordered retry) is dropped, for
+  senders whose times order their notices.
 - Resolutions close the open row. One for an alert never seen firing is kept as a resolved
   alert when the sender dates it: its firing still counts for closure, and a firing notice
-  that arrives after it (a reordered retry) is recognised as older and dropped.
+  that arrives after it is recognised as older.
 - Acknowledgements mark the open row.
 
-Grouping into incidents happens after the commit, in the worker (:mod:`warroom.services.alerts`),
-marked by ``pending``.
+This is the hot path, so it speaks SQL to the driver directly (no ORM objects, no statement
+compilation per request), and :class:`GroupCommit` writes the requests that arrive together in
+one transaction: one commit, one fsync on PostgreSQL, for all of them. Grouping into incidents
+happens after the commit, in the worker (:mod:`warroom.services.alerts`), marked ``pending``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, exists, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+import orjson
+from sqlalchemy import Engine
 
-from warroom.db.models import Alert, InboundRequest
-from warroom.domain.alerts import AlertSource, AlertStatus, Notification, Signal
+from warroom.domain.alerts import AlertSource, Notification, Observation, Signal
+from warroom.domain.errors import Unavailable
 
-ALERTS: Table = Alert.__table__  # type: ignore[assignment]
-REQUESTS: Table = InboundRequest.__table__  # type: ignore[assignment]
+log = logging.getLogger("warroom.ingest")
+
 KEY_LIMIT = 128  # the idempotency key column; longer keys are stored as their digest
-COLUMNS = (
-    "integration_id",
-    "source",
-    "dedup_key",
-    "open_key",
-    "status",
-    "severity_hint",
-    "summary",
-    "labels",
-    "links",
-    "starts_at",
-    "ends_at",
-    "count",
-    "first_seen_at",
-    "last_seen_at",
-    "resolved_at",
-    "pending",
-)
+HINT_LIMIT = 32
+BATCH = 64  # requests per group commit at most
+IDLE_SECONDS = 10.0  # an idle writer thread closes its connection and exits
+STOP = None  # queued by close()
 
 
 @dataclass(frozen=True)
@@ -67,255 +62,336 @@ class Outcome:
     alerts: int
 
 
-def _dialect_insert(session: Session, table: Any) -> Any:
-    name = session.get_bind().dialect.name
-    return (postgresql if name == "postgresql" else sqlite).insert(table)
+@dataclass(frozen=True)
+class Job:
+    sender: Sender
+    notification: Notification
+    body: bytes
+    content_type: str
+    now: datetime
+    outcome: str = "accepted"  # or "refused", with the reason in ``detail``
+    detail: str | None = None
 
 
-def _params() -> dict[str, Any]:
-    """One typed parameter per column, each used wherever its value is needed."""
-    return {name: bindparam(name, type_=ALERTS.c[name].type) for name in COLUMNS}
+PG_TYPES = {
+    "i": "integer",
+    "id": "bigint",
+    "key": "text",
+    "source": "text",
+    "hint": "text",
+    "summary": "text",
+    "labels": "jsonb",
+    "links": "jsonb",
+    "starts": "timestamptz",
+    "ends": "timestamptz",
+    "now": "timestamptz",
+    "ctype": "text",
+    "body": "bytea",
+    "outcome": "text",
+    "detail": "text",
+    "alerts": "integer",
+}
 
 
-def _fire_statement(session: Session, *, ordered: bool) -> Any:
-    p = _params()
-    values = select(*p.values())
-    if ordered:
-        values = values.where(
-            ~exists().where(
-                ALERTS.c.integration_id == p["integration_id"],
-                ALERTS.c.dedup_key == p["dedup_key"],
-                ALERTS.c.status == AlertStatus.RESOLVED.value,
-                ALERTS.c.ends_at >= p["starts_at"],
-            )
+class Sql:
+    """The statements in one database's dialect, and its way of writing values."""
+
+    def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+        p = self.p
+        # An untyped NULL in a SELECT list is text to PostgreSQL: say what it is.
+        no_time = "NULL::timestamptz" if self.postgres else "NULL"
+        self.request = (
+            "INSERT INTO inbound_requests (integration_id, idempotency_key, received_at, "
+            "content_type, body, outcome, detail, alerts) VALUES "
+            f"({p('i')}, {p('key')}, {p('now')}, {p('ctype')}, {p('body')}, {p('outcome')}, "
+            f"{p('detail')}, {p('alerts')}) "
+            "ON CONFLICT (integration_id, idempotency_key) DO NOTHING RETURNING id"
         )
-    else:
-        values = values.where(true())  # SQLite needs a WHERE before ON CONFLICT here
-    statement = _dialect_insert(session, ALERTS).from_select(list(COLUMNS), values)
-    excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[ALERTS.c.integration_id, ALERTS.c.open_key],
-        set_={
-            "count": ALERTS.c.count + 1,
-            "last_seen_at": excluded.last_seen_at,
-            "summary": excluded.summary,
-            "labels": excluded.labels,
-            "links": excluded.links,
-            "severity_hint": excluded.severity_hint,
-        },
-    )
-
-
-RESOLVE = (
-    update(ALERTS)
-    .where(
-        ALERTS.c.integration_id == bindparam("b_integration"),
-        ALERTS.c.open_key == bindparam("b_key"),
-        ALERTS.c.starts_at <= bindparam("b_ends"),
-    )
-    .values(
-        status=AlertStatus.RESOLVED.value,
-        open_key=None,
-        ends_at=bindparam("b_ends"),
-        resolved_at=bindparam("b_now"),
-        last_seen_at=bindparam("b_now"),
-        pending=True,
-    )
-)
-RESOLVE_BY_ID = (
-    update(ALERTS)
-    .where(
-        ALERTS.c.integration_id == bindparam("b_integration"),
-        ALERTS.c.id == bindparam("b_id"),
-        ALERTS.c.status == AlertStatus.FIRING.value,
-    )
-    .values(
-        status=AlertStatus.RESOLVED.value,
-        open_key=None,
-        ends_at=bindparam("b_now"),
-        resolved_at=bindparam("b_now"),
-        last_seen_at=bindparam("b_now"),
-        pending=True,
-    )
-)
-ACKNOWLEDGE = (
-    update(ALERTS)
-    .where(
-        ALERTS.c.integration_id == bindparam("b_integration"),
-        ALERTS.c.open_key == bindparam("b_key"),
-        ALERTS.c.acknowledged_at.is_(None),
-    )
-    .values(acknowledged_at=bindparam("b_now"), pending=True)
-)
-ACKNOWLEDGE_BY_ID = (
-    update(ALERTS)
-    .where(
-        ALERTS.c.integration_id == bindparam("b_integration"),
-        ALERTS.c.id == bindparam("b_id"),
-        ALERTS.c.status == AlertStatus.FIRING.value,
-        ALERTS.c.acknowledged_at.is_(None),
-    )
-    .values(acknowledged_at=bindparam("b_now"), pending=True)
-)
-
-
-def _unseen_resolution(session: Session) -> Any:
-    """A resolution for an alert with no row covering its end: kept as a resolved alert."""
-    p = _params()
-    values = select(*p.values()).where(
-        ~exists().where(
-            ALERTS.c.integration_id == p["integration_id"],
-            ALERTS.c.dedup_key == p["dedup_key"],
-            ALERTS.c.starts_at <= p["ends_at"],
-            or_(ALERTS.c.ends_at.is_(None), ALERTS.c.ends_at >= p["ends_at"]),
+        values = (
+            f"SELECT {p('i')}, {p('source')}, {p('key')}, {p('key')}, 'firing', {p('hint')}, "
+            f"{p('summary')}, {p('labels')}, {p('links')}, {p('starts')}, {no_time}, "
+            f"1, {p('now')}, {p('now')}, {no_time}, TRUE"
         )
-    )
-    return _dialect_insert(session, ALERTS).from_select(list(COLUMNS), values)
+        upsert = (
+            " ON CONFLICT (integration_id, open_key) DO UPDATE SET count = alerts.count + 1, "
+            "last_seen_at = excluded.last_seen_at, summary = excluded.summary, "
+            "labels = excluded.labels, links = excluded.links, "
+            "severity_hint = excluded.severity_hint"
+        )
+        columns = (
+            "INSERT INTO alerts (integration_id, source, dedup_key, open_key, status, "
+            "severity_hint, summary, labels, links, starts_at, ends_at, count, first_seen_at, "
+            "last_seen_at, resolved_at, pending) "
+        )
+        self.fire_ordered = (
+            columns + values + " WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE integration_id = "
+            f"{p('i')} AND dedup_key = {p('key')} AND status = 'resolved' AND ends_at >= "
+            f"{p('starts')})" + upsert
+        )
+        self.fire_unordered = columns + values + " WHERE TRUE" + upsert
+        self.resolve = (
+            "UPDATE alerts SET status = 'resolved', open_key = NULL, "
+            f"ends_at = {p('ends')}, resolved_at = {p('now')}, last_seen_at = {p('now')}, "
+            f"pending = TRUE WHERE integration_id = {p('i')} AND open_key = {p('key')} "
+            f"AND starts_at <= {p('ends')}"
+        )
+        self.unseen = (
+            "INSERT INTO alerts (integration_id, source, dedup_key, open_key, status, "
+            "severity_hint, summary, labels, links, starts_at, ends_at, count, first_seen_at, "
+            "last_seen_at, resolved_at, pending) "
+            f"SELECT {p('i')}, {p('source')}, {p('key')}, NULL, 'resolved', {p('hint')}, "
+            f"{p('summary')}, {p('labels')}, {p('links')}, {p('starts')}, "
+            f"{p('ends')}, 1, {p('now')}, {p('now')}, {p('now')}, TRUE "
+            f"WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE integration_id = {p('i')} "
+            f"AND dedup_key = {p('key')} AND starts_at <= {p('ends')} "
+            f"AND (ends_at IS NULL OR ends_at >= {p('ends')}))"
+        )
+        self.acknowledge = (
+            f"UPDATE alerts SET acknowledged_at = {p('now')}, pending = TRUE "
+            f"WHERE integration_id = {p('i')} AND open_key = {p('key')} "
+            "AND acknowledged_at IS NULL"
+        )
+        self.resolve_by_id = (
+            "UPDATE alerts SET status = 'resolved', open_key = NULL, "
+            f"ends_at = {p('now')}, resolved_at = {p('now')}, last_seen_at = {p('now')}, "
+            f"pending = TRUE WHERE integration_id = {p('i')} AND id = {p('id')} "
+            "AND status = 'firing'"
+        )
+        self.acknowledge_by_id = (
+            f"UPDATE alerts SET acknowledged_at = {p('now')}, pending = TRUE "
+            f"WHERE integration_id = {p('i')} AND id = {p('id')} AND status = 'firing' "
+            "AND acknowledged_at IS NULL"
+        )
+
+    def p(self, name: str) -> str:
+        """A parameter. PostgreSQL is told each one's type: one used both as a value and in a
+        comparison would otherwise be ambiguous to it."""
+        return f"%({name})s::{PG_TYPES[name]}" if self.postgres else f":{name}"
+
+    def time(self, moment: datetime | None) -> Any:
+        """SQLite keeps times as the text SQLAlchemy writes (UTC, microseconds), which also
+        orders correctly; PostgreSQL takes the aware datetime."""
+        if moment is None or self.postgres:
+            return moment
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def json(self, value: dict[str, str]) -> str:
+        return orjson.dumps(value).decode()
 
 
-def record_request(
-    session: Session,
-    sender: Sender,
-    key: str | None,
-    body: bytes,
-    content_type: str,
-    now: datetime,
-    *,
-    outcome: str,
-    detail: str | None = None,
-    alerts: int = 0,
-) -> bool:
-    """Store the raw request; ``False`` when its idempotency key was seen before (a replay)."""
-    statement = _dialect_insert(session, REQUESTS).values(
-        integration_id=sender.id,
-        idempotency_key=key,
-        received_at=now,
-        content_type=content_type[:200],
-        body=body,
-        outcome=outcome,
-        detail=detail,
-        alerts=alerts,
-    )
-    if key is None:
-        session.execute(statement)
-        return True
-    inserted = session.execute(
-        statement.on_conflict_do_nothing(
-            index_elements=[REQUESTS.c.integration_id, REQUESTS.c.idempotency_key]
-        ).returning(REQUESTS.c.id)
-    ).first()
-    return inserted is not None
-
-
-def accept(
-    session: Session,
-    sender: Sender,
-    notification: Notification,
-    body: bytes,
-    content_type: str,
-    now: datetime,
-) -> Outcome:
-    """Make a parsed notification durable in the caller's transaction."""
-    observations = notification.observations
-    key = notification.idempotency_key
-    if key is not None and len(key) > KEY_LIMIT:
-        key = hashlib.sha256(key.encode()).hexdigest()
-    fresh = record_request(
-        session,
-        sender,
-        key,
-        body,
-        content_type,
-        now,
-        outcome="ignored" if notification.ignored else "accepted",
-        detail=notification.ignored,
-        alerts=len(observations),
-    )
-    if not fresh or not observations:
-        return Outcome(replay=not fresh, alerts=0)
-    fires: list[dict[str, Any]] = []
-    unordered: list[dict[str, Any]] = []
-    resolves: list[dict[str, Any]] = []
-    acks: list[dict[str, Any]] = []
-    by_id = []
-    for o in observations:
-        if o.key.startswith("#"):
-            by_id.append(o)
+def _rows(sql: Sql, job: Job) -> dict[str, list[dict[str, Any]]]:
+    """The parameters of each statement for one request's alerts."""
+    sender, now = job.sender, job.now
+    at = sql.time(now)
+    statements: dict[str, list[dict[str, Any]]] = {}
+    for o in job.notification.observations:
+        if o.key.startswith("#"):  # Opsgenie's id / tiny identifiers: warroom's alert number
+            number = o.key[1:]
+            if number.isdigit() and len(number) <= 18:
+                kind = "resolve_by_id" if o.signal is Signal.RESOLVE else "acknowledge_by_id"
+                statements.setdefault(kind, []).append(
+                    {"i": sender.id, "id": int(number), "now": at}
+                )
             continue
-        starts: datetime = min(o.starts_at, now) if o.starts_at else now
-        row: dict[str, Any] = {
-            "integration_id": sender.id,
-            "source": sender.source.value,
-            "dedup_key": o.key,
-            "severity_hint": (o.severity or sender.severity or "")[:32] or None,
-            "summary": o.summary or o.key,
-            # The alert's own service (a label, or the source's field) wins over the
-            # integration's default; routing rules may still route it elsewhere.
-            "labels": o.labels
-            if o.service is None or "service" in o.labels
-            else {**o.labels, "service": o.service},
-            "links": o.links,
-            "starts_at": starts,
-            "count": 1,
-            "first_seen_at": now,
-            "last_seen_at": now,
-            "pending": True,
-            "now": now,
-        }
+        if o.signal is Signal.ACKNOWLEDGE:
+            statements.setdefault("acknowledge", []).append(
+                {"i": sender.id, "key": o.key, "now": at}
+            )
+            continue
+        row = _alert(sql, sender, o, now, at)
         if o.signal is Signal.FIRE:
-            (fires if o.ordered else unordered).append(
-                row | {"open_key": o.key, "status": "firing", "ends_at": None, "resolved_at": None}
-            )
-        elif o.signal is Signal.RESOLVE:
-            ended = min(o.ends_at or now, now)
-            resolves.append(
-                row
-                | {
-                    "open_key": None,
-                    "status": "resolved",
-                    "ends_at": ended,
-                    "resolved_at": now,
-                    "starts_at": min(starts, ended) if o.starts_at else ended,
-                    "dated": o.starts_at is not None or o.ends_at is not None,
-                }
-            )
-        else:
-            acks.append(row)
-    if fires:
-        statement = _fire_statement(session, ordered=True)
-        session.execute(statement, [_only(r, COLUMNS) for r in fires])
-    if unordered:
-        statement = _fire_statement(session, ordered=False)
-        session.execute(statement, [_only(r, COLUMNS) for r in unordered])
-    if resolves:
-        session.execute(
-            RESOLVE,
-            [
-                {
-                    "b_integration": sender.id,
-                    "b_key": r["dedup_key"],
-                    "b_ends": r["ends_at"],
-                    "b_now": now,
-                }
-                for r in resolves
-            ],
-        )
-        unseen = [_only(r, COLUMNS) for r in resolves if r["dated"]]
-        if unseen:
-            session.execute(_unseen_resolution(session), unseen)
-    if acks:
-        session.execute(
-            ACKNOWLEDGE,
-            [{"b_integration": sender.id, "b_key": r["dedup_key"], "b_now": now} for r in acks],
-        )
-    for o in by_id:
-        number = o.key[1:]
-        if not number.isdigit() or len(number) > 18:
+            statements.setdefault("fire_ordered" if o.ordered else "fire_unordered", []).append(row)
             continue
-        params = {"b_integration": sender.id, "b_id": int(number), "b_now": now}
-        session.execute(RESOLVE_BY_ID if o.signal is Signal.RESOLVE else ACKNOWLEDGE_BY_ID, params)
-    return Outcome(replay=False, alerts=len(observations))
+        ended = min(o.ends_at or now, now)
+        row["ends"] = sql.time(ended)
+        statements.setdefault("resolve", []).append(
+            {"i": sender.id, "key": o.key, "ends": row["ends"], "now": at}
+        )
+        if o.starts_at is not None or o.ends_at is not None:
+            started = min(o.starts_at, ended) if o.starts_at else ended
+            statements.setdefault("unseen", []).append(row | {"starts": sql.time(started)})
+    return statements
 
 
-def _only(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: row[name] for name in names}
+def _alert(sql: Sql, sender: Sender, o: Observation, now: datetime, at: Any) -> dict[str, Any]:
+    labels = o.labels
+    if o.service is not None and "service" not in labels:
+        # The alert's own service wins over the integration's default; routing rules may
+        # still route it elsewhere.
+        labels = {**labels, "service": o.service}
+    hint = o.severity or sender.severity
+    return {
+        "i": sender.id,
+        "source": sender.source.value,
+        "key": o.key,
+        "hint": hint[:HINT_LIMIT] if hint else None,
+        "summary": o.summary or o.key,
+        "labels": sql.json(labels),
+        "links": sql.json(o.links),
+        "starts": sql.time(min(o.starts_at, now) if o.starts_at else now),
+        "now": at,
+    }
+
+
+def _idempotency(key: str | None) -> str | None:
+    if key is not None and len(key) > KEY_LIMIT:
+        return hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+# Statements in the order a request's notices apply: fire, then close, then acknowledge.
+ORDER = (
+    "fire_ordered",
+    "fire_unordered",
+    "resolve",
+    "unseen",
+    "acknowledge",
+    "resolve_by_id",
+    "acknowledge_by_id",
+)
+
+
+def apply(cursor: Any, sql: Sql, job: Job) -> Outcome:
+    """One request, on an open transaction."""
+    notification = job.notification
+    inserted = cursor.execute(
+        sql.request,
+        {
+            "i": job.sender.id,
+            "key": _idempotency(notification.idempotency_key),
+            "now": sql.time(job.now),
+            "ctype": job.content_type[:200],
+            "body": job.body,
+            "outcome": job.outcome if not notification.ignored else "ignored",
+            "detail": job.detail or notification.ignored,
+            "alerts": len(notification.observations),
+        },
+    ).fetchone()
+    if inserted is None:
+        return Outcome(replay=True, alerts=0)
+    statements = _rows(sql, job)
+    for name in ORDER:
+        if name in statements:
+            cursor.executemany(getattr(sql, name), statements[name])
+    return Outcome(replay=False, alerts=len(notification.observations))
+
+
+class GroupCommit:
+    """One writer thread with its own connection: the requests waiting when it is free are
+    written in one transaction and committed together, then each sender is answered. A failed
+    batch is retried request by request, so one bad request fails alone."""
+
+    def __init__(
+        self, engine: Engine, writer: Callable[[], AbstractContextManager[object]]
+    ) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._sql = Sql(engine.dialect.name)
+        self._queue: queue.SimpleQueue[tuple[Job, Future[Outcome]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: Job) -> Future[Outcome]:
+        future: Future[Outcome] = Future()
+        self._queue.put((job, future))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="warroom-ingest-writer", daemon=True
+                )
+                self._thread.start()
+        return future
+
+    def write(self, job: Job) -> Outcome:
+        return self.submit(job).result()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish what is queued, then stop the thread and close its connection."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(STOP)
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            with self._connection() as connection:
+                while True:
+                    batch = self._next_batch()
+                    if batch is None:
+                        return
+                    self._commit(connection, batch)
+        except Exception as exc:  # noqa: BLE001 - the database went away: fail what waits
+            self._fail_waiting(exc)
+
+    def _next_batch(self) -> list[tuple[Job, Future[Outcome]]] | None:
+        try:
+            first = self._queue.get(timeout=IDLE_SECONDS)
+        except queue.Empty:
+            with self._lock:
+                if self._queue.empty():
+                    self._thread = None
+                    return None
+            first = self._queue.get()
+        if first is STOP:
+            with self._lock:
+                self._thread = None
+            return None
+        batch = [first]
+        while len(batch) < BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is STOP:
+                self._queue.put(STOP)  # stop once this batch is written
+                break
+            batch.append(item)
+        return batch
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        try:
+            proxy = self._engine.raw_connection()
+        except Exception:
+            with self._lock:
+                self._thread = None
+            raise
+        try:
+            yield proxy
+        finally:
+            proxy.close()
+
+    def _commit(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
+        try:
+            with self._writer():
+                cursor = connection.cursor()
+                outcomes = [apply(cursor, self._sql, job) for job, _ in batch]
+                connection.commit()
+        except Exception:
+            connection.rollback()
+            if len(batch) > 1:
+                for item in batch:
+                    self._commit(connection, [item])
+                return
+            _, future = batch[0]
+            log.exception("storing an alert notification failed")
+            future.set_exception(
+                Unavailable("storing the notification failed; nothing was stored: retry")
+            )
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            future.set_result(outcome)
+
+    def _fail_waiting(self, exc: Exception) -> None:
+        with self._lock:
+            self._thread = None
+        error = Unavailable(f"the database is unreachable: {exc}")
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not STOP:
+                item[1].set_exception(error)

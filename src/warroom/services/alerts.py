@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Alert, Incident, Service
-from warroom.domain.alerts import AlertStatus, Proposal, clip, group_key, propose
+from warroom.db.models import Alert, Incident, Integration, Service
+from warroom.domain.alerts import AlertSource, AlertStatus, Proposal, clip, group_key, propose
 from warroom.domain.errors import BadInput, NotFound, Refused
 from warroom.domain.facts import ClosureEvidence
 from warroom.domain.types import ACTIVE_STAGES, EventKind, ReportSource, Stage
@@ -50,9 +51,9 @@ class _Pass:
     groups: dict[str, Incident | None] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
     incidents: dict[int, Incident] = field(default_factory=dict)
-    joined: dict[int, list[Alert]] = field(default_factory=lambda: defaultdict(list))
-    acknowledged: dict[int, list[Alert]] = field(default_factory=lambda: defaultdict(list))
-    resolved: dict[int, list[Alert]] = field(default_factory=lambda: defaultdict(list))
+    joined: dict[int, list[Pending]] = field(default_factory=lambda: defaultdict(list))
+    acknowledged: dict[int, list[Pending]] = field(default_factory=lambda: defaultdict(list))
+    resolved: dict[int, list[Pending]] = field(default_factory=lambda: defaultdict(list))
 
     def incident(self, number: int) -> Incident:
         if number not in self.incidents:
@@ -72,27 +73,91 @@ class _Pass:
         return self.groups[key]
 
 
+@dataclass
+class Pending:
+    """What grouping reads of an alert, and the three things it changes: its incident, its
+    service and what the timeline has been told. Plain rows, not ORM objects: a storm brings
+    tens of thousands."""
+
+    id: int
+    source: AlertSource
+    dedup_key: str
+    status: AlertStatus
+    summary: str
+    labels: dict[str, str]
+    severity_hint: str | None
+    starts_at: datetime
+    acknowledged_at: datetime | None
+    incident_id: int | None
+    service_id: int | None
+    noted: str | None
+    default_service: str
+    service: Service | None = None
+
+
+PENDING = (
+    select(
+        Alert.id,
+        Alert.source,
+        Alert.dedup_key,
+        Alert.status,
+        Alert.summary,
+        Alert.labels,
+        Alert.severity_hint,
+        Alert.starts_at,
+        Alert.acknowledged_at,
+        Alert.incident_id,
+        Alert.service_id,
+        Alert.noted,
+        Service.name,
+    )
+    .join(Integration, Integration.id == Alert.integration_id)
+    .join(Service, Service.id == Integration.service_id)
+    .where(Alert.pending)
+    .order_by(Alert.id)
+)
+SETTLED = (
+    update(Alert)
+    .where(Alert.id == bindparam("b_id"))
+    .values(
+        incident_id=bindparam("b_incident"),
+        service_id=bindparam("b_service"),
+        noted=bindparam("b_noted"),
+        pending=False,
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 def group_pending(op: Op, limit: int = BATCH) -> int:
     """Tell incidents' timelines what their alerts did; open incidents for new groups."""
     session = op.session
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": GROUPING_LOCK})
-    pending = list(
-        session.scalars(select(Alert).where(Alert.pending).order_by(Alert.id).limit(limit))
-    )
+    pending = [Pending(*row) for row in session.execute(PENDING.limit(limit))]
     if not pending:
         return 0
     work = _Pass(op)
     for alert in pending:
         _settle(work, alert)
-        alert.pending = False
-    session.flush()
+    session.connection().execute(
+        SETTLED,
+        [
+            {
+                "b_id": a.id,
+                "b_incident": a.incident_id,
+                "b_service": a.service.id if a.service else a.service_id,
+                "b_noted": a.noted,
+            }
+            for a in pending
+        ],
+    )
     _tell(work)
     session.flush()
     return len(pending)
 
 
-def _settle(work: _Pass, alert: Alert) -> None:
+def _settle(work: _Pass, alert: Pending) -> None:
     if alert.incident_id is None and not _group(work, alert):
         alert.noted = alert.status.value  # first seen resolved: nothing is wrong now
         return
@@ -106,10 +171,10 @@ def _settle(work: _Pass, alert: Alert) -> None:
         work.resolved[number].append(alert)
 
 
-def _group(work: _Pass, alert: Alert) -> bool:
+def _group(work: _Pass, alert: Pending) -> bool:
     """Attach the alert to its group's incident, or open one. ``False``: neither."""
     policy = work.op.policy
-    service_name = alert.labels.get("service") or alert.integration.service.name
+    service_name = alert.labels.get("service") or alert.default_service
     proposal = propose(alert.labels, alert.severity_hint, service_name, policy)
     if proposal.service:
         alert.service = work.service(proposal.service)
@@ -129,13 +194,13 @@ def _group(work: _Pass, alert: Alert) -> bool:
     return True
 
 
-def _named(alerts: list[Alert]) -> str:
+def _named(alerts: list[Pending]) -> str:
     named = "; ".join(f"#{a.id} {a.summary}" for a in alerts[:LISTED])
     more = len(alerts) - LISTED
     return named + (f"; and {more} more" if more > 0 else "")
 
 
-def _sources(alerts: list[Alert]) -> str:
+def _sources(alerts: list[Pending]) -> str:
     sources = {a.source.value for a in alerts}
     return sources.pop() if len(sources) == 1 else "several sources"
 
@@ -189,7 +254,7 @@ def _tell(work: _Pass) -> None:
         touch(op, incident)
 
 
-def _ids(alerts: list[Alert]) -> list[int]:
+def _ids(alerts: list[Pending]) -> list[int]:
     return [a.id for a in alerts]
 
 
@@ -213,7 +278,7 @@ def _joinable(op: Op, key: str) -> Incident | None:
     ).first()
 
 
-def _open(op: Op, alert: Alert, proposal: Proposal, key: str | None) -> Incident:
+def _open(op: Op, alert: Pending, proposal: Proposal, key: str | None) -> Incident:
     # Detection is when the monitoring tool saw it start (never later than now): the
     # acknowledge target counts from there.
     detected = min(alert.starts_at, op.now)

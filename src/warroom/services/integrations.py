@@ -24,7 +24,7 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 DEFAULT_SIGNATURE_HEADER = "X-Grafana-Alerting-Signature"
 
 
-def _hash(key: str) -> str:
+def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -92,7 +92,7 @@ def create(
         source=source,
         name=label,
         service=service(op, service_name),
-        key_hash=_hash(key),
+        key_hash=key_hash(key),
         prefix=key[:6],
         secret=options.secret,
         options=stored,
@@ -147,7 +147,7 @@ def find(session: Session, key: str, source: AlertSource | None = None) -> Found
         return None
     integration = session.scalars(
         select(Integration).where(
-            Integration.key_hash == _hash(key), Integration.revoked_at.is_(None)
+            Integration.key_hash == key_hash(key), Integration.revoked_at.is_(None)
         )
     ).one_or_none()
     if integration is None or (source is not None and integration.source is not source):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -96,7 +96,9 @@ class IntegrationBody(BaseModel):
 @router.post(
     "/integrations", status_code=201, summary="Create an integration (its key is shown once)"
 )
-def create_integration(body: IntegrationBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+def create_integration(
+    body: IntegrationBody, request: Request, runtime: RuntimeDep, caller: Admin
+) -> dict[str, Any]:
     options = integrations.Options(
         secret=body.secret,
         signature_header=body.signature_header,
@@ -110,6 +112,7 @@ def create_integration(body: IntegrationBody, runtime: RuntimeDep, caller: Admin
         by=caller.handle,
         at=None,
     )
+    request.app.state.ingestion.forget()  # a key unknown a moment ago is known now
     with runtime.reading() as session:
         return integrations.row(session.merge(integration)) | {
             "key": key,

@@ -9,6 +9,7 @@ before the 2xx. Grouping into incidents follows in the worker, woken at once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import threading
@@ -26,16 +27,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from warroom.db.engine import unit_of_work
 from warroom.domain.alerts import AlertSource, Malformed, Notification, Signal, Unsigned
 from warroom.domain.errors import Unavailable
 from warroom.ingest import alertmanager, cloudwatch, datadog, generic, opsgenie, pagerduty
 from warroom.ingest.common import MAX_BODY, load_json
 from warroom.ingest.sns import SnsVerifier
-from warroom.ingest.store import accept, record_request
+from warroom.ingest.store import GroupCommit, Job
 from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED, INGEST_REPLAYS
 from warroom.runtime import Runtime
-from warroom.services.integrations import DEFAULT_SIGNATURE_HEADER, Found, find
+from warroom.services.integrations import DEFAULT_SIGNATURE_HEADER, Found, find, key_hash
 from warroom.web.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE
 
 PATH_SOURCES = {
@@ -49,6 +49,9 @@ PATH_SOURCES = {
     )
 }
 SIGNATURE_WINDOW = timedelta(minutes=5)
+# How long a looked-up key is trusted. Revoking through this process takes effect at once;
+# through another node, within this time.
+KEY_CACHE_SECONDS = 5.0
 
 
 class TooLarge(Exception):
@@ -105,49 +108,89 @@ async def _read(request: Request) -> bytes:
 
 @dataclass
 class Ingestion:
-    """What the endpoints share: the runtime, the SNS verifier, the rate limits."""
+    """What the endpoints share: the runtime, the SNS verifier, the rate limits, a short-lived
+    cache of keys, and the group-commit writer."""
 
     runtime: Runtime
     sns: SnsVerifier = field(default_factory=SnsVerifier)
     limits: RateLimits = field(default_factory=RateLimits)
+    _keys: dict[str, tuple[Found | None, float]] = field(default_factory=dict, repr=False)
+    _writer: GroupCommit | None = field(default=None, repr=False)
 
     # --- the shared path -------------------------------------------------------------------
 
+    def forget(self) -> None:
+        """An integration was created or revoked: look keys up afresh."""
+        self._keys.clear()
+
     def lookup(self, key: str, source: AlertSource) -> Found | None:
-        with self.runtime.reading() as session:
-            return find(session, key, source)
+        if not key or len(key) > 200:
+            return None
+        digest = key_hash(key)
+        cached = self._keys.get(digest)
+        if cached is None or cached[1] < time.monotonic():
+            with self.runtime.reading() as session:
+                found = find(session, key)
+            if len(self._keys) > 10_000:
+                self._keys.clear()  # bounded: unknown keys are cached too
+            cached = (found, time.monotonic() + KEY_CACHE_SECONDS)
+            self._keys[digest] = cached
+        found = cached[0]
+        return found if found is not None and found.sender.source is source else None
+
+    async def lookup_async(self, key: str, source: AlertSource) -> Found | None:
+        cached = self._keys.get(key_hash(key)) if key and len(key) <= 200 else None
+        if cached is not None and cached[1] >= time.monotonic():
+            found = cached[0]
+            return found if found is not None and found.sender.source is source else None
+        return await run_in_threadpool(self.lookup, key, source)
+
+    @property
+    def writer(self) -> GroupCommit:
+        if self._writer is None:
+            self._writer = GroupCommit(self.runtime.engine, self.runtime.writer)
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def job(self, found: Found, notification: Notification, body: bytes, ctype: str) -> Job:
+        return Job(found.sender, notification, body, ctype, self.runtime.clock())
+
+    def counted(self, found: Found, replay: bool, alerts: int) -> bool:
+        if replay:
+            INGEST_REPLAYS.labels(found.sender.source.value).inc()
+        if alerts:
+            ALERTS_INGESTED.labels(found.sender.source.value).inc(alerts)
+            self.runtime.wakeup.notify()
+        return not replay
 
     def store(self, found: Found, notification: Notification, body: bytes, ctype: str) -> bool:
         """Durable before the answer; ``False`` for a replay."""
-        runtime = self.runtime
-        now = runtime.clock()
-        with runtime.writer(), unit_of_work(runtime.sessions) as session:
-            outcome = accept(session, found.sender, notification, body, ctype, now)
-        if outcome.replay:
-            INGEST_REPLAYS.labels(found.sender.source.value).inc()
-        if outcome.alerts:
-            ALERTS_INGESTED.labels(found.sender.source.value).inc(outcome.alerts)
-            runtime.wakeup.notify()
-        return not outcome.replay
+        outcome = self.writer.write(self.job(found, notification, body, ctype))
+        return self.counted(found, outcome.replay, outcome.alerts)
+
+    async def store_async(
+        self, found: Found, notification: Notification, body: bytes, ctype: str
+    ) -> bool:
+        future = self.writer.submit(self.job(found, notification, body, ctype))
+        outcome = await asyncio.wrap_future(future)
+        return self.counted(found, outcome.replay, outcome.alerts)
 
     def refuse(self, found: Found, body: bytes, ctype: str, reason: str, kind: str) -> None:
         """Keep a refused body with its reason, for the operator wondering where alerts went."""
         INGEST_REFUSED.labels(found.sender.source.value, kind).inc()
-        runtime = self.runtime
-        try:
-            with runtime.writer(), unit_of_work(runtime.sessions) as session:
-                record_request(
-                    session,
-                    found.sender,
-                    None,
-                    body,
-                    ctype,
-                    runtime.clock(),
-                    outcome="refused",
-                    detail=reason,
-                )
-        except Unavailable:
-            pass  # the refusal is answered all the same
+        job = Job(
+            found.sender,
+            Notification(None, []),
+            body,
+            ctype,
+            self.runtime.clock(),
+            outcome="refused",
+            detail=reason,
+        )
+        self.writer.submit(job)  # not awaited: the refusal is answered all the same
 
     # --- /api/v1/ingest/<source>/<key> -------------------------------------------------------
 
@@ -171,13 +214,8 @@ class Ingestion:
             INGEST_REFUSED.labels(source.value, "too-large").inc()
             return _problem(413, "Payload too large", "the body is over 512 KB", "too-large")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        return await run_in_threadpool(self.ingest, source, key, body, headers)
-
-    def ingest(
-        self, source: AlertSource, key: str, body: bytes, headers: dict[str, str]
-    ) -> Response:
         try:
-            found = self.lookup(key, source)
+            found = await self.lookup_async(key, source)
         except (Unavailable, OperationalError):
             return _unavailable()
         if found is None:
@@ -198,15 +236,21 @@ class Ingestion:
             )
         ctype = headers.get("content-type", "")
         try:
-            notification, extra = self.parse(found, body, ctype, headers)
+            if source is AlertSource.CLOUDWATCH:  # may fetch a certificate: off the loop
+                parsed = await run_in_threadpool(self.parse, found, body, ctype, headers)
+            else:
+                parsed = self.parse(found, body, ctype, headers)
+            notification, extra = parsed
         except Unsigned as exc:
             self.refuse(found, body, ctype, exc.message, "unsigned")
             return _problem(401, "Unauthorized", exc.message, "unsigned")
         except Malformed as exc:
             self.refuse(found, body, ctype, exc.message, "malformed")
             return _problem(400, "Bad request", exc.message, "malformed")
+        except Unavailable as exc:
+            return _unavailable(exc.message)
         try:
-            fresh = self.store(found, notification, body, ctype)
+            fresh = await self.store_async(found, notification, body, ctype)
         except (Unavailable, OperationalError):
             return _unavailable()
         answer = (
@@ -439,11 +483,13 @@ def _bearer(request: Request) -> str | None:
     return key.strip() if scheme.lower() == "bearer" and key.strip() else None
 
 
-def _unavailable() -> Response:
+def _unavailable(
+    detail: str = "the database is unreachable; nothing was stored: retry",
+) -> Response:
     return _problem(
         503,
         "Service unavailable",
-        "the database is unreachable; nothing was stored: retry",
+        detail,
         "unavailable",
         **{"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
