@@ -52,6 +52,7 @@ ALERTS, SERVICES, PER_REQUEST, CLIENTS = 50_000, 50, 100, 4
 SINGLES = 5_000
 PHASE_TIMEOUT = 300.0
 VISIBLE_TIMEOUT = 60.0
+WORKER = "embedded"  # --worker: where grouping runs
 
 
 # --- a lean keep-alive HTTP/1.1 client: the load generator must not be the bottleneck ------
@@ -244,12 +245,23 @@ def warroom(kind: str, scratch: Path) -> Iterator[tuple[int, int, str, str, str]
     log = scratch / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port)],
+            [
+                str(BIN),
+                "serve",
+                "--port",
+                str(port),
+                *(["--no-worker"] if WORKER != "embedded" else []),
+            ],
             cwd=scratch,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    worker = (
+        subprocess.Popen([str(BIN), "worker"], cwd=scratch, env=env, stdout=subprocess.DEVNULL)
+        if WORKER == "separate"
+        else None
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}/healthz")
         token = next(
@@ -259,8 +271,10 @@ def warroom(kind: str, scratch: Path) -> Iterator[tuple[int, int, str, str, str]
         )
         yield port, process.pid, path, token, url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for proc in (process, worker):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
         drop(name)
 
 
@@ -336,10 +350,11 @@ def run_round(kind: str, number: int) -> dict[str, Any]:
                 results["am-memory"] = rss(am_pid) - am_rss
                 results["wr-memory"] = rss(wr_pid) - wr_rss
                 results["wr-disk"] = database_bytes(url) - wr_db
-        time.sleep(3)  # let the worker finish grouping the storm before probing
-        results["visible"] = statistics.median(
-            visible_after_post(wr_port, path, token, i) for i in range(5)
-        )
+        if WORKER != "none":
+            time.sleep(3)  # let the worker finish grouping the storm before probing
+            results["visible"] = statistics.median(
+                visible_after_post(wr_port, path, token, i) for i in range(5)
+            )
     return results
 
 
@@ -353,7 +368,15 @@ def main() -> None:
     )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--worker",
+        choices=["embedded", "separate", "none"],
+        default="embedded",
+        help="grouping in serve's own worker, in a `warroom worker` process, or not at all",
+    )
     args = parser.parse_args()
+    global WORKER  # a setting of this whole run
+    WORKER = args.worker
     rounds = [run_round(args.database, n) for n in range(args.rounds)]
     durability = (
         "SQLite WAL, synchronous=NORMAL"
@@ -376,8 +399,9 @@ def main() -> None:
         failed = sum(x.failures for x in wr + am)
         if failed:
             print(f"  {phase}: {failed} requests failed")
-    visible = ms(med(r["visible"] for r in rounds))
-    print(f"  POST -> incident visible through the API: median {visible}")
+    if WORKER != "none":
+        visible = ms(med(r["visible"] for r in rounds))
+        print(f"  POST -> incident visible through the API: median {visible}")
     mib = 1024 * 1024
     print(
         "  memory for 50,000 open alerts: "
