@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -348,7 +349,16 @@ class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (
         UniqueConstraint("integration_id", "open_key"),
-        Index("ix_alerts_integration_key", "integration_id", "dedup_key"),
+        # Only resolved alerts: what the guards against late and unseen notices look up. A
+        # firing alert is found through the unique open key, so a storm of new alerts keeps
+        # one index with random keys up to date, not two.
+        Index(
+            "ix_alerts_resolved_key",
+            "integration_id",
+            "dedup_key",
+            sqlite_where=text("status = 'resolved'"),
+            postgresql_where=text("status = 'resolved'"),
+        ),
         Index("ix_alerts_pending", "pending"),
         Index("ix_alerts_incident", "incident_id"),
     )

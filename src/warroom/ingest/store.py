@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,13 +64,23 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Job:
+    """One request to store. It is either parsed already, or parsed by the writer thread
+    (``parse``): then the request's thread only does HTTP, and the two do not take turns on
+    the interpreter lock in the middle of every statement."""
+
     sender: Sender
-    notification: Notification
+    notification: Notification | None
     body: bytes
     content_type: str
     now: datetime
     outcome: str = "accepted"  # or "refused", with the reason in ``detail``
     detail: str | None = None
+    parse: Callable[[], Notification] | None = None
+
+    def parsed(self) -> Job:
+        if self.notification is not None or self.parse is None:
+            return self
+        return replace(self, notification=self.parse(), parse=None)
 
 
 PG_TYPES = {
@@ -146,7 +156,7 @@ class Sql:
             f"{p('summary')}, {p('labels')}, {p('links')}, {p('starts')}, "
             f"{p('ends')}, 1, {p('now')}, {p('now')}, {p('now')}, TRUE "
             f"WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE integration_id = {p('i')} "
-            f"AND dedup_key = {p('key')} AND starts_at <= {p('ends')} "
+            f"AND dedup_key = {p('key')} AND status = 'resolved' AND starts_at <= {p('ends')} "
             f"AND (ends_at IS NULL OR ends_at >= {p('ends')}))"
         )
         self.acknowledge = (
@@ -176,7 +186,7 @@ class Sql:
         orders correctly; PostgreSQL takes the aware datetime."""
         if moment is None or self.postgres:
             return moment
-        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def json(self, value: dict[str, str]) -> str:
         return orjson.dumps(value).decode()
@@ -185,6 +195,7 @@ class Sql:
 def _rows(sql: Sql, job: Job) -> dict[str, list[dict[str, Any]]]:
     """The parameters of each statement for one request's alerts."""
     sender, now = job.sender, job.now
+    assert job.notification is not None
     at = sql.time(now)
     statements: dict[str, list[dict[str, Any]]] = {}
     for o in job.notification.observations:
@@ -288,6 +299,7 @@ def _later(sql: Sql, starts: Any, ended: Any) -> bool:
 def apply(cursor: Any, sql: Sql, job: Job) -> Outcome:
     """One request, on an open transaction."""
     notification = job.notification
+    assert notification is not None, "jobs are parsed before they are applied"
     inserted = cursor.execute(
         sql.request,
         {
@@ -400,6 +412,16 @@ class GroupCommit:
             proxy.close()
 
     def _commit(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
+        ready = []
+        for job, future in batch:
+            try:
+                ready.append((job.parsed(), future))
+            except Exception as exc:  # noqa: BLE001 - a refusal (or worse) is that request's
+                future.set_exception(exc)
+        if ready:
+            self._write(connection, ready)
+
+    def _write(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
         try:
             with self._writer():
                 cursor = connection.cursor()
@@ -409,7 +431,7 @@ class GroupCommit:
             connection.rollback()
             if len(batch) > 1:
                 for item in batch:
-                    self._commit(connection, [item])
+                    self._write(connection, [item])
                 return
             _, future = batch[0]
             log.exception("storing an alert notification failed")

@@ -214,8 +214,8 @@ def _tell(work: _Pass) -> None:
             summary = f"alert #{alert.id} joined from {alert.source.value}: {alert.summary}"
         else:
             summary = f"{len(alerts)} alerts joined from {_sources(alerts)}: {_named(alerts)}"
+        # An alert joining changes no timer: the incident itself is left alone.
         record(op, incident, EventKind.ALERT, summary, change="joined", alerts=_ids(alerts))
-        touch(op, incident)
     for number, alerts in work.acknowledged.items():
         incident = work.incident(number)
         source = _sources(alerts)
@@ -227,8 +227,9 @@ def _tell(work: _Pass) -> None:
             change="acknowledged",
             alerts=_ids(alerts),
         )
-        if incident.stage.is_active:
+        if incident.stage.is_active and incident.acknowledged_at is None:
             acknowledge_implied(op, incident, f"alert acknowledged in {source}")
+            touch(op, incident)  # the acknowledge target is met: its timers settle
     for number, alerts in work.resolved.items():
         incident = work.incident(number)
         still_open = _open_count(op.session, number)
@@ -251,7 +252,6 @@ def _tell(work: _Pass) -> None:
             alerts=_ids(alerts),
             open_alerts=still_open,
         )
-        touch(op, incident)
 
 
 def _ids(alerts: list[Pending]) -> list[int]:

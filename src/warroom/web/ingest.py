@@ -158,6 +158,20 @@ class Ingestion:
     def job(self, found: Found, notification: Notification, body: bytes, ctype: str) -> Job:
         return Job(found.sender, notification, body, ctype, self.runtime.clock())
 
+    async def parse_and_store(
+        self, found: Found, body: bytes, ctype: str, headers: dict[str, str]
+    ) -> tuple[Notification, bool]:
+        """Parsed on the writer thread, which the request then waits for anyway."""
+        holder: list[Notification] = []
+
+        def parse() -> Notification:
+            holder.append(self.parse(found, body, ctype, headers))
+            return holder[0]
+
+        job = Job(found.sender, None, body, ctype, self.runtime.clock(), parse=parse)
+        outcome = await asyncio.wrap_future(self.writer.submit(job))
+        return holder[0], self.counted(found, outcome.replay, outcome.alerts)
+
     def counted(self, found: Found, replay: bool, alerts: int) -> bool:
         if replay:
             INGEST_REPLAYS.labels(found.sender.source.value).inc()
@@ -236,11 +250,11 @@ class Ingestion:
             )
         ctype = headers.get("content-type", "")
         try:
-            if source is AlertSource.CLOUDWATCH:  # may fetch a certificate: off the loop
-                parsed = await run_in_threadpool(self.parse, found, body, ctype, headers)
+            if source is AlertSource.CLOUDWATCH:  # may fetch a certificate: not on the writer
+                notification = await run_in_threadpool(self.parse, found, body, ctype, headers)
+                fresh = await self.store_async(found, notification, body, ctype)
             else:
-                parsed = self.parse(found, body, ctype, headers)
-            notification, extra = parsed
+                notification, fresh = await self.parse_and_store(found, body, ctype, headers)
         except Unsigned as exc:
             self.refuse(found, body, ctype, exc.message, "unsigned")
             return _problem(401, "Unauthorized", exc.message, "unsigned")
@@ -249,34 +263,26 @@ class Ingestion:
             return _problem(400, "Bad request", exc.message, "malformed")
         except Unavailable as exc:
             return _unavailable(exc.message)
-        try:
-            fresh = await self.store_async(found, notification, body, ctype)
-        except (Unavailable, OperationalError):
+        except OperationalError:
             return _unavailable()
-        answer = (
-            {
-                "status": "ignored" if notification.ignored else "accepted",
-                "alerts": len(notification.observations),
-                "replay": not fresh,
-            }
-            | ({"detail": notification.ignored} if notification.ignored else {})
-            | extra
-        )
+        answer = {
+            "status": "ignored" if notification.ignored else "accepted",
+            "alerts": len(notification.observations),
+            "replay": not fresh,
+        } | ({"detail": notification.ignored} if notification.ignored else {})
         return _json(answer, 202)
 
-    def parse(
-        self, found: Found, body: bytes, ctype: str, headers: dict[str, str]
-    ) -> tuple[Notification, dict[str, Any]]:
+    def parse(self, found: Found, body: bytes, ctype: str, headers: dict[str, str]) -> Notification:
         source = found.sender.source
         if source is AlertSource.ALERTMANAGER:
-            return alertmanager.parse(load_json(body)), {}
+            return alertmanager.parse(load_json(body))
         if source is AlertSource.GRAFANA:
             self.check_grafana(found, body, headers)
-            return alertmanager.parse(load_json(body), grafana=True), {}
+            return alertmanager.parse(load_json(body), grafana=True)
         if source is AlertSource.DATADOG:
-            return datadog.parse(datadog.decode(body, ctype)), {}
+            return datadog.parse(datadog.decode(body, ctype))
         if source is AlertSource.GENERIC:
-            return generic.parse(load_json(body), headers.get("idempotency-key") or None), {}
+            return generic.parse(load_json(body), headers.get("idempotency-key") or None)
         return self.parse_sns(found, body, headers)
 
     def check_grafana(self, found: Found, body: bytes, headers: dict[str, str]) -> None:
@@ -299,9 +305,7 @@ class Ingestion:
         if not hmac.compare_digest(expected, signature):
             raise Unsigned(f"the {name} signature does not match the body")
 
-    def parse_sns(
-        self, found: Found, body: bytes, headers: dict[str, str]
-    ) -> tuple[Notification, dict[str, Any]]:
+    def parse_sns(self, found: Found, body: bytes, headers: dict[str, str]) -> Notification:
         if headers.get("x-amz-sns-rawdelivery", "").lower() == "true":
             raise Malformed(
                 "SNS raw message delivery carries no signature: disable raw delivery on the "
@@ -321,11 +325,11 @@ class Ingestion:
             except Exception as exc:  # noqa: BLE001 - any failure to reach SNS: let it retry
                 raise Unavailable(f"confirming the subscription failed: {exc}") from None
             note = f"subscription to {message.get('TopicArn')} confirmed"
-            return Notification(message_id, [], ignored=note), {}
+            return Notification(message_id, [], ignored=note)
         if kind == "UnsubscribeConfirmation":
             note = f"unsubscribed from {message.get('TopicArn')}; re-subscribe in AWS"
-            return Notification(message_id, [], ignored=note), {}
-        return cloudwatch.parse_notification(message), {}
+            return Notification(message_id, [], ignored=note)
+        return cloudwatch.parse_notification(message)
 
     # --- PagerDuty Events API v2 -------------------------------------------------------------
 

@@ -139,7 +139,11 @@ def upgrade() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index("ix_alerts_incident", ["incident_id"], unique=False)
         batch_op.create_index(
-            "ix_alerts_integration_key", ["integration_id", "dedup_key"], unique=False
+            "ix_alerts_resolved_key",
+            ["integration_id", "dedup_key"],
+            unique=False,
+            sqlite_where=sa.text("status = 'resolved'"),
+            postgresql_where=sa.text("status = 'resolved'"),
         )
         batch_op.create_index("ix_alerts_pending", ["pending"], unique=False)
 
@@ -209,7 +213,7 @@ def downgrade() -> None:
     op.drop_table("inbound_requests")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index("ix_alerts_pending")
-        batch_op.drop_index("ix_alerts_integration_key")
+        batch_op.drop_index("ix_alerts_resolved_key")
         batch_op.drop_index("ix_alerts_incident")
 
     op.drop_table("alerts")
