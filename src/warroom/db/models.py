@@ -360,7 +360,8 @@ class Alert(Base):
             postgresql_where=text("status = 'resolved'"),
         ),
         Index("ix_alerts_pending", "pending"),
-        Index("ix_alerts_incident", "incident_id"),
+        # The newest alert of an incident (grouping's window) is the last entry of its range.
+        Index("ix_alerts_incident", "incident_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ log = logging.getLogger("warroom.worker")
 BATCH = 100
 MAX_CLAIM_ATTEMPTS = 20
 RETRY_SECONDS = 2.0
+GROUP_EVERY = 0.2  # seconds between grouping passes while alerts keep coming
 
 
 def claim(session: Session, now: datetime, worker: str, limit: int) -> list[Timer]:
@@ -128,14 +130,21 @@ def run(
     Waiting is bounded by ``idle`` so work queued by other processes is picked up within it;
     ``wakeup`` cuts the wait short when this process commits something."""
     seen = wakeup.generation if wakeup else 0
+    next_grouping = 0.0
     while not stop.is_set():
         try:
             while not stop.is_set() and fire_due(
                 sessions, policy, now=clock(), worker=worker, limit=batch, writer=writer
             ):
                 pass
-            while not stop.is_set() and group_alerts(sessions, policy, now=clock(), writer=writer):
-                pass
+            if time.monotonic() >= next_grouping:
+                # At most every GROUP_EVERY: a storm is grouped in passes of many alerts, each
+                # incident told once per pass, not once per request that brought an alert.
+                while not stop.is_set() and group_alerts(
+                    sessions, policy, now=clock(), writer=writer
+                ):
+                    pass
+                next_grouping = time.monotonic() + GROUP_EVERY
             while not stop.is_set() and deliver_one(sessions, policy, now=clock(), writer=writer):
                 pass
             wait = seconds_until_next(sessions, clock())
@@ -146,6 +155,7 @@ def run(
             stop.wait(RETRY_SECONDS)
             continue
         timeout = min(wait if wait is not None else idle.total_seconds(), idle.total_seconds())
+        timeout = max(timeout, next_grouping - time.monotonic(), 0.0)
         if wakeup is None:
             stop.wait(timeout)
         else:

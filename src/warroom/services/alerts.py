@@ -69,8 +69,19 @@ class _Pass:
 
     def joinable(self, key: str) -> Incident | None:
         if key not in self.groups:
-            self.groups[key] = _joinable(self.op, key)
+            self.groups.update(_joinable(self.op, {key}))
         return self.groups[key]
+
+    def preload(self, services: set[str], groups: set[str]) -> None:
+        """Each service and group the pass needs, in one query each."""
+        if services:
+            cleaned = {name.strip().lower(): name for name in services}
+            for found in self.op.session.scalars(
+                select(Service).where(Service.name.in_(list(cleaned)))
+            ):
+                self.services[cleaned[found.name]] = found
+        if groups:
+            self.groups.update(_joinable(self.op, groups))
 
 
 @dataclass
@@ -138,8 +149,19 @@ def group_pending(op: Op, limit: int = BATCH) -> int:
     if not pending:
         return 0
     work = _Pass(op)
+    proposals: dict[int, tuple[Proposal, str | None]] = {}
     for alert in pending:
-        _settle(work, alert)
+        if alert.incident_id is None:
+            name = alert.labels.get("service") or alert.default_service
+            proposal = propose(alert.labels, alert.severity_hint, name, op.policy)
+            key = group_key(alert.labels, proposal.service, op.policy.alerts.group_by)
+            proposals[alert.id] = (proposal, key)
+    work.preload(
+        {p.service for p, _ in proposals.values() if p.service},
+        {key for _, key in proposals.values() if key},
+    )
+    for alert in pending:
+        _settle(work, alert, proposals.get(alert.id))
     session.connection().execute(
         SETTLED,
         [
@@ -157,8 +179,8 @@ def group_pending(op: Op, limit: int = BATCH) -> int:
     return len(pending)
 
 
-def _settle(work: _Pass, alert: Pending) -> None:
-    if alert.incident_id is None and not _group(work, alert):
+def _settle(work: _Pass, alert: Pending, proposed: tuple[Proposal, str | None] | None) -> None:
+    if proposed is not None and not _group(work, alert, *proposed):
         alert.noted = alert.status.value  # first seen resolved: nothing is wrong now
         return
     number = alert.incident_id
@@ -171,14 +193,10 @@ def _settle(work: _Pass, alert: Pending) -> None:
         work.resolved[number].append(alert)
 
 
-def _group(work: _Pass, alert: Pending) -> bool:
+def _group(work: _Pass, alert: Pending, proposal: Proposal, key: str | None) -> bool:
     """Attach the alert to its group's incident, or open one. ``False``: neither."""
-    policy = work.op.policy
-    service_name = alert.labels.get("service") or alert.default_service
-    proposal = propose(alert.labels, alert.severity_hint, service_name, policy)
     if proposal.service:
         alert.service = work.service(proposal.service)
-    key = group_key(alert.labels, proposal.service, policy.alerts.group_by)
     incident = work.joinable(key) if key else None
     if incident is None:
         if alert.status is AlertStatus.RESOLVED:
@@ -258,24 +276,28 @@ def _ids(alerts: list[Pending]) -> list[int]:
     return [a.id for a in alerts]
 
 
-def _joinable(op: Op, key: str) -> Incident | None:
-    """The active incident of this group whose last alert came in within the window."""
+def _joinable(op: Op, keys: set[str]) -> dict[str, Incident | None]:
+    """For each group, its newest active incident whose last alert came in within the
+    window. The last alert is the one with the highest id: an index lookup per incident."""
     since = op.now - op.policy.alerts.group_window
     last_alert = (
-        select(func.max(Alert.first_seen_at))
+        select(Alert.first_seen_at)
         .where(Alert.incident_id == Incident.id)
+        .order_by(Alert.id.desc())
+        .limit(1)
+        .correlate(Incident)
         .scalar_subquery()
     )
-    return op.session.scalars(
-        select(Incident)
-        .where(
-            Incident.alert_group == key,
-            Incident.stage.in_(ACTIVE_STAGES),
-            func.coalesce(last_alert, Incident.detected_at) >= since,
-        )
-        .order_by(Incident.id.desc())
-        .limit(1)
-    ).first()
+    found: dict[str, Incident | None] = dict.fromkeys(keys)
+    rows = op.session.execute(
+        select(Incident, last_alert)
+        .where(Incident.alert_group.in_(list(keys)), Incident.stage.in_(ACTIVE_STAGES))
+        .order_by(Incident.id)
+    )
+    for incident, last in rows:
+        if (last or incident.detected_at) >= since and incident.alert_group is not None:
+            found[incident.alert_group] = incident  # the newest wins
+    return found
 
 
 def _open(op: Op, alert: Pending, proposal: Proposal, key: str | None) -> Incident:

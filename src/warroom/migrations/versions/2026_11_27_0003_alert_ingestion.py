@@ -137,7 +137,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("integration_id", "open_key", name=op.f("uq_alerts_integration_id")),
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
-        batch_op.create_index("ix_alerts_incident", ["incident_id"], unique=False)
+        batch_op.create_index("ix_alerts_incident", ["incident_id", "id"], unique=False)
         batch_op.create_index(
             "ix_alerts_resolved_key",
             ["integration_id", "dedup_key"],
