@@ -131,15 +131,17 @@ def run(
     ``wakeup`` cuts the wait short when this process commits something."""
     seen = wakeup.generation if wakeup else 0
     next_grouping = 0.0
+    waiting_to_group = False
     while not stop.is_set():
         try:
             while not stop.is_set() and fire_due(
                 sessions, policy, now=clock(), worker=worker, limit=batch, writer=writer
             ):
                 pass
-            if time.monotonic() >= next_grouping:
-                # At most every GROUP_EVERY: a storm is grouped in passes of many alerts, each
-                # incident told once per pass, not once per request that brought an alert.
+            # At most every GROUP_EVERY: a storm is grouped in passes of many alerts, each
+            # incident told once per pass, not once per request that brought an alert.
+            waiting_to_group = time.monotonic() < next_grouping
+            if not waiting_to_group:
                 while not stop.is_set() and group_alerts(
                     sessions, policy, now=clock(), writer=writer
                 ):
@@ -155,8 +157,13 @@ def run(
             stop.wait(RETRY_SECONDS)
             continue
         timeout = min(wait if wait is not None else idle.total_seconds(), idle.total_seconds())
-        timeout = max(timeout, next_grouping - time.monotonic(), 0.0)
-        if wakeup is None:
+        if waiting_to_group:
+            # Woken with grouping not yet due: sleep until it is (or a timer is), without
+            # waking for every request of the storm meanwhile (the pass after the sleep takes
+            # in whatever they brought).
+            seen = wakeup.generation if wakeup else 0
+            stop.wait(max(min(timeout, next_grouping - time.monotonic()), 0.0))
+        elif wakeup is None:
             stop.wait(timeout)
         else:
             seen = wakeup.wait(seen, timeout)
