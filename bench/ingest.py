@@ -53,6 +53,7 @@ SINGLES = 5_000
 PHASE_TIMEOUT = 300.0
 VISIBLE_TIMEOUT = 60.0
 WORKER = "embedded"  # --worker: where grouping runs
+PROCESSES = 1  # --processes: warroom serve --workers
 
 
 # --- a lean keep-alive HTTP/1.1 client: the load generator must not be the bottleneck ------
@@ -250,6 +251,8 @@ def warroom(kind: str, scratch: Path) -> Iterator[tuple[int, int, str, str, str]
                 "serve",
                 "--port",
                 str(port),
+                "--workers",
+                str(PROCESSES),
                 *(["--no-worker"] if WORKER != "embedded" else []),
             ],
             cwd=scratch,
@@ -374,9 +377,10 @@ def main() -> None:
         default="embedded",
         help="grouping in serve's own worker, in a `warroom worker` process, or not at all",
     )
+    parser.add_argument("--processes", type=int, default=1, help="warroom serve --workers N")
     args = parser.parse_args()
-    global WORKER  # a setting of this whole run
-    WORKER = args.worker
+    global WORKER, PROCESSES  # settings of this whole run
+    WORKER, PROCESSES = args.worker, args.processes
     rounds = [run_round(args.database, n) for n in range(args.rounds)]
     durability = (
         "SQLite WAL, synchronous=NORMAL"

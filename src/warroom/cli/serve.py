@@ -26,8 +26,17 @@ def serve(
             "--no-worker", help="Leave the timer worker out (run `warroom worker` elsewhere)."
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes. More than one uses more cores for busy ingestion; the timer "
+            "worker still runs once, in this process.",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the API (and, unless --no-worker, the timer worker) in one process."""
+    """Run the API (and, unless --no-worker, the timer worker)."""
     import uvicorn  # the web stack loads only for the commands that serve
 
     from warroom.web.app import create_app
@@ -67,7 +76,17 @@ def serve(
             )
             worker.start()
         try:
-            uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+            if workers == 1:
+                uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+            else:  # each process builds its app from the same environment
+                uvicorn.run(
+                    "warroom.web.app:from_environment",
+                    factory=True,
+                    workers=workers,
+                    host=host,
+                    port=port,
+                    log_level="info",
+                )
         finally:
             stop.set()
             runtime.wakeup.notify()

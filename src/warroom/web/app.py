@@ -66,3 +66,8 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app of one process of ``warroom serve --workers N``, configured by WARROOM_*."""
+    return create_app(Runtime())
