@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -36,6 +37,8 @@ def strings(value: object, where: str) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise Malformed(f"{where} must be an object of names to strings")
+    if all(type(item) is str for item in value.values()):
+        return value  # the usual case: already what it must be
     out: dict[str, str] = {}
     for name, item in value.items():
         if isinstance(item, str):
@@ -69,15 +72,24 @@ def instant(value: object, where: str) -> datetime | None:
         raise Malformed(f"{where} must be an RFC 3339 time string")
     if value.startswith(ZERO_TIME_PREFIX):
         return None
+    try:
+        return _instant(value)
+    except ValueError as exc:
+        raise Malformed(f"{where}: {exc}") from None
+
+
+@lru_cache(maxsize=4096)
+def _instant(value: str) -> datetime:
+    """Cached: a group's alerts and its repeat notifications carry the same times."""
     text = value
     if len(text) > 5 and text[-5] in "+-" and text[-3] != ":" and text[-4:].isdigit():
         text = f"{text[:-2]}:{text[-2:]}"  # CloudWatch's +0000
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise Malformed(f"{where}: {value!r} is not an RFC 3339 time") from None
+        raise ValueError(f"{value!r} is not an RFC 3339 time") from None
     if moment.tzinfo is None:
-        raise Malformed(f"{where}: {value!r} has no time zone offset")
+        raise ValueError(f"{value!r} has no time zone offset")
     return moment.astimezone(UTC)
 
 

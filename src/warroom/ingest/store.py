@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -186,10 +187,15 @@ class Sql:
         orders correctly; PostgreSQL takes the aware datetime."""
         if moment is None or self.postgres:
             return moment
-        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return _sqlite_time(moment)
 
     def json(self, value: dict[str, str]) -> str:
         return orjson.dumps(value).decode()
+
+
+@lru_cache(maxsize=4096)
+def _sqlite_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _rows(sql: Sql, job: Job) -> dict[str, list[dict[str, Any]]]:

@@ -145,7 +145,7 @@ def group_pending(op: Op, limit: int = BATCH) -> int:
     session = op.session
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": GROUPING_LOCK})
-    pending = [Pending(*row) for row in session.execute(PENDING.limit(limit))]
+    pending = [Pending(*row) for row in session.connection().execute(PENDING.limit(limit))]
     if not pending:
         return 0
     work = _Pass(op)
