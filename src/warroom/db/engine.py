@@ -67,6 +67,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     # SQLite's default page cache is 2 MB: an alert storm's indexes outgrow it at once, and
     # every insert then reads pages back from the operating system.
     cursor.execute("PRAGMA cache_size=-65536")
+    # Index pages read through a memory map, not a system call each; and the write-ahead log
+    # copied back (with its fsync) every 40 MB rather than every 4 MB. Together a third more
+    # alerts per second in a storm (bench/ingest.py).
+    cursor.execute("PRAGMA mmap_size=268435456")
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
 
