@@ -247,3 +247,22 @@ def test_it_refuses_a_body_over_512_kb_with_413(sender: Sender) -> None:
     response = sender.post(GENERIC, big)
     assert response.status_code == 413
     assert sender.alerts() == []
+
+
+def test_it_counts_ingestion_requests_by_route_template_for_prometheus(sender: Sender) -> None:
+    sample = (
+        'warroom_http_requests_total{method="POST",'
+        'route="/api/v1/ingest/{source}/{key}",status="202"}'
+    )
+
+    def count() -> float:
+        for line in sender.http.get("/metrics").text.splitlines():
+            if line.startswith(sample):
+                return float(line.split()[-1])
+        return 0.0
+
+    before = count()  # counters are per process: other tests count too
+    sender.post(AM, fixture("alertmanager/firing.json"))
+    sender.post(AM, fixture("alertmanager/firing.json"))
+    assert count() == before + 2
+    assert 'warroom_ingest_replays_total{source="alertmanager"}' in sender.http.get("/metrics").text
