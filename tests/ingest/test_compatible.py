@@ -134,3 +134,24 @@ def test_it_refuses_an_invalid_opsgenie_request_with_422_or_401(sender: Sender) 
     unknown = sender.opsgenie("/v2/alerts", "create.json", key="f" * 32)
     assert unknown.status_code == 401
     assert sender.alerts() == []
+
+
+def test_it_keeps_one_alert_when_a_dated_resolve_is_sent_again(sender: Sender) -> None:
+    sender.pagerduty("trigger.json")
+    resolve = {
+        "routing_key": sender.key(AlertSource.PAGERDUTY),
+        "event_action": "resolve",
+        "dedup_key": "checkout-latency",
+        "payload": {
+            "summary": "ok",
+            "source": "checkout",
+            "severity": "info",
+            "timestamp": "2026-03-02T09:59:00.000+0000",
+        },
+    }
+    for _ in range(3):  # a sender retrying
+        assert sender.http.post("/v2/enqueue", json=resolve).status_code == 202
+    [alert] = sender.alerts()
+    assert alert.status.value == "resolved"
+    assert alert.ends_at is not None
+    assert alert.ends_at.isoformat() == "2026-03-02T09:59:00+00:00"

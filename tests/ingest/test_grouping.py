@@ -203,3 +203,15 @@ def test_it_keeps_stage_moves_separate_from_alerts(sender: Sender) -> None:
     resolve(sender, "latency")
     [incident] = sender.incidents()
     assert incident.stage is Stage.INVESTIGATING  # a resolved alert never moves the stage
+
+
+def test_it_groups_services_whatever_their_case_and_ignores_names_that_are_none(
+    sender: Sender,
+) -> None:
+    fire(sender, "latency", labels={"service": "Checkout"})
+    fire(sender, "errors", labels={"service": "checkout "})
+    fire(sender, "blank", labels={"service": "   "})  # the integration's service applies
+    fire(sender, "long", labels={"service": "x" * 300})
+    [incident] = sender.incidents()
+    assert incident.alert_group == "service=checkout"
+    assert {a.incident_id for a in sender.alerts()} == {incident.id}

@@ -7,7 +7,8 @@ import json
 
 from tests.ingest.conftest import Sender, fixture
 from warroom.domain.alerts import AlertSource
-from warroom.domain.types import Severity, Stage
+from warroom.domain.types import Access, Severity, Stage
+from warroom.services import tokens
 
 AM = AlertSource.ALERTMANAGER
 GRAFANA = AlertSource.GRAFANA
@@ -266,3 +267,18 @@ def test_it_counts_ingestion_requests_by_route_template_for_prometheus(sender: S
     sender.post(AM, fixture("alertmanager/firing.json"))
     assert count() == before + 2
     assert 'warroom_ingest_replays_total{source="alertmanager"}' in sender.http.get("/metrics").text
+
+
+def test_it_refuses_a_revoked_key_at_once_through_the_api(sender: Sender) -> None:
+    _, secret = sender.world.act(
+        "admin", lambda op: tokens.create(op, holder="admin", access=Access.ADMIN, name="t")
+    )
+    auth = {"Authorization": f"Bearer {secret}"}
+    created = sender.http.post(
+        "/api/v1/integrations", json={"source": "generic", "service": "checkout"}, headers=auth
+    ).json()
+    body = fixture("generic/firing.json")
+    assert sender.http.post(created["path"], content=body).status_code == 202
+    revoked = sender.http.delete(f"/api/v1/integrations/{created['id']}", headers=auth)
+    assert revoked.json()["revoked"] is True
+    assert sender.http.post(created["path"], content=body).status_code == 404

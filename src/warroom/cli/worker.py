@@ -14,6 +14,7 @@ import typer
 from warroom.cli.runtime import current, handled, out
 from warroom.db.listen import listen
 from warroom.jobs.deliveries import deliver_one
+from warroom.jobs.grouping import group_alerts
 from warroom.jobs.worker import BATCH, fire_due, run
 from warroom.logs import configure as configure_logs
 
@@ -42,9 +43,15 @@ def worker(
                 limit=batch,
             ):
                 fired += count
+            grouped = 0
+            while count := group_alerts(runtime.sessions, runtime.policy, now=runtime.clock()):
+                grouped += count
             while deliver_one(runtime.sessions, runtime.policy, now=runtime.clock()):
                 sent += 1
-            out.print(f"fired {fired} timer(s); attempted {sent} webhook delivery(ies)")
+            out.print(
+                f"fired {fired} timer(s); settled {grouped} alert change(s); "
+                f"attempted {sent} webhook delivery(ies)"
+            )
             return
         stop = threading.Event()
 

@@ -158,7 +158,16 @@ def propose(
             candidates.append(classification.severity)
             reasons.extend(classification.reasons)
     severity = min(candidates, key=lambda s: s.rank) if candidates else None
-    return Proposal(service, team, severity, tuple(reasons))
+    return Proposal(service_name(service), team, severity, tuple(reasons))
+
+
+def service_name(text: str | None) -> str | None:
+    """Services are named in lower case, 1-100 characters; anything else names none (the
+    integration's service applies), so a sender's odd label cannot stop grouping."""
+    if text is None:
+        return None
+    cleaned = text.strip().lower()
+    return cleaned if 0 < len(cleaned) <= 100 else None
 
 
 def _looks_like_severity(text: str) -> bool:

@@ -105,10 +105,11 @@ def parse(data: dict[str, Any], body: bytes) -> Notification:
                 key=dedup or digest[:32],
                 summary=summary,
                 severity=severity if isinstance(severity, str) else None,
-                service=labels.get("group") or labels.get("component"),
+                service=labels.get("service"),  # custom_details.service; else the integration's
                 labels=labels,
                 links=links,
-                starts_at=starts_at,
+                starts_at=starts_at if signal is Signal.FIRE else None,
+                ends_at=starts_at if signal is Signal.RESOLVE else None,
                 ordered=False,
             )
         ],

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from warroom.db.listen import CHANNEL
 from warroom.domain.alerts import AlertSource, Notification, Observation, Signal
 from warroom.domain.errors import Unavailable
 
@@ -227,7 +228,7 @@ def _rows(sql: Sql, job: Job) -> dict[str, list[dict[str, Any]]]:
         statements.setdefault("resolve", []).append(
             {"i": sender.id, "key": o.key, "ends": row["ends"], "now": at}
         )
-        if o.starts_at is not None or o.ends_at is not None:
+        if o.ends_at is not None:  # dated: kept even if it closed nothing
             started = min(o.starts_at, ended) if o.starts_at else ended
             statements.setdefault("unseen", []).append(row | {"starts": sql.time(started)})
     return statements
@@ -432,6 +433,8 @@ class GroupCommit:
             with self._writer():
                 cursor = connection.cursor()
                 outcomes = [apply(cursor, self._sql, job) for job, _ in batch]
+                if self._sql.postgres and any(outcome.alerts for outcome in outcomes):
+                    cursor.execute(f"NOTIFY {CHANNEL}")  # wakes the workers of every node
                 connection.commit()
         except Exception:
             connection.rollback()

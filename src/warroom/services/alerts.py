@@ -19,7 +19,15 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from warroom.db.models import Alert, Incident, Integration, Service
-from warroom.domain.alerts import AlertSource, AlertStatus, Proposal, clip, group_key, propose
+from warroom.domain.alerts import (
+    AlertSource,
+    AlertStatus,
+    Proposal,
+    clip,
+    group_key,
+    propose,
+    service_name,
+)
 from warroom.domain.errors import BadInput, NotFound, Refused
 from warroom.domain.facts import ClosureEvidence
 from warroom.domain.types import ACTIVE_STAGES, EventKind, ReportSource, Stage
@@ -152,8 +160,10 @@ def group_pending(op: Op, limit: int = BATCH) -> int:
     proposals: dict[int, tuple[Proposal, str | None]] = {}
     for alert in pending:
         if alert.incident_id is None:
-            name = alert.labels.get("service") or alert.default_service
+            name = service_name(alert.labels.get("service")) or alert.default_service
             proposal = propose(alert.labels, alert.severity_hint, name, op.policy)
+            if proposal.service is None:  # a routing rule named no valid service
+                proposal = replace(proposal, service=alert.default_service)
             key = group_key(alert.labels, proposal.service, op.policy.alerts.group_by)
             proposals[alert.id] = (proposal, key)
     work.preload(
