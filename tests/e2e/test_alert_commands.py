@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
 
-from tests.e2e.test_cli import BIN, run
-from tests.e2e.test_serve import free_port
+from tests.e2e.test_cli import run
+from tests.e2e.test_serve import started
 from tests.web.conftest import serving
 from warroom.config import Settings
 from warroom.db.engine import make_engine
@@ -90,35 +87,15 @@ def test_it_keeps_every_alert_it_answered_202_for_when_killed(
         "integration", "create", "generic", "--service", "checkout", "--json", cwd=tmp_path, env=env
     )
     path = json.loads(done.stdout)["path"]
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")} | env
-    with (tmp_path / "serve.log").open("w") as log:
-        server = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port), "--no-worker"],
-            cwd=tmp_path,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     accepted = 0
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=10) as http:
-            for n in range(40):
-                batch = [{"summary": f"alert {n}-{i}", "dedup_key": f"{n}-{i}"} for i in range(25)]
-                if http.post(path, json=batch).status_code == 202:
-                    accepted += 25
-    finally:
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=10)
+    with (
+        started(tmp_path, env, "--no-worker", stop=signal.SIGKILL) as (base, _),
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        for n in range(40):
+            batch = [{"summary": f"alert {n}-{i}", "dedup_key": f"{n}-{i}"} for i in range(25)]
+            if http.post(path, json=batch).status_code == 202:
+                accepted += 25
     assert accepted == 1000
     engine = make_engine(database_url)
     try:

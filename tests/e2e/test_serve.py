@@ -24,14 +24,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def started(cwd: Path, env: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """``warroom serve`` as a user starts it, in ``cwd``: its URL and first-start admin token."""
+def started(
+    cwd: Path, env: dict[str, str], *options: str, stop: signal.Signals = signal.SIGTERM
+) -> Iterator[tuple[str, str]]:
+    """``warroom serve`` as a user starts it, in ``cwd``: its URL and first-start admin token.
+    ``stop`` is how it ends: SIGTERM as a service manager stops it, SIGKILL as a crash."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")} | env
     log_path = cwd / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port)],
+            [str(BIN), "serve", "--port", str(port), *options],
             cwd=cwd,
             env=environment,
             stdout=log,
@@ -56,7 +59,7 @@ def started(cwd: Path, env: dict[str, str]) -> Iterator[tuple[str, str]]:
         )
         yield url, token
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         process.wait(timeout=20)
 
 

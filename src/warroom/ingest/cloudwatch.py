@@ -3,13 +3,56 @@ string inside the SNS ``Message``; its ARN is the dedup key."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
-from warroom.domain.alerts import SUMMARY_MAX, Malformed, Notification, Observation, Signal, clip
-from warroom.ingest.common import bounded_key, instant, need_object
+from warroom.domain.alerts import (
+    SUMMARY_MAX,
+    Malformed,
+    Notification,
+    Observation,
+    Signal,
+    Unsigned,
+    clip,
+)
+from warroom.domain.errors import Unavailable
+from warroom.ingest.common import bounded_key, instant, load_json, need_object
+from warroom.ingest.sns import SnsVerifier
+
+
+def parse_sns(
+    sns: SnsVerifier, topics: list[str], body: bytes, headers: Mapping[str, str], now: datetime
+) -> Notification:
+    """An SNS message, verified; a subscription confirmed; an alarm parsed. ``headers`` have
+    lower-case names."""
+    if headers.get("x-amz-sns-rawdelivery", "").lower() == "true":
+        raise Malformed(
+            "SNS raw message delivery carries no signature: disable raw delivery on the "
+            "subscription"
+        )
+    message = load_json(body)
+    if not isinstance(message, dict):
+        raise Malformed("the body must be an SNS message (a JSON object)")
+    sns.verify(message, topics, now)
+    kind = message["Type"]
+    message_id = str(message.get("MessageId", ""))
+    if kind == "SubscriptionConfirmation":
+        try:
+            sns.confirm(message)
+        except Unsigned:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure to reach SNS: let it retry
+            raise Unavailable(f"confirming the subscription failed: {exc}") from None
+        note = f"subscription to {message.get('TopicArn')} confirmed"
+        return Notification(message_id, [], ignored=note)
+    if kind == "UnsubscribeConfirmation":
+        note = f"unsubscribed from {message.get('TopicArn')}; re-subscribe in AWS"
+        return Notification(message_id, [], ignored=note)
+    return parse_notification(message)
 
 
 def parse_notification(message: dict[str, Any]) -> Notification:

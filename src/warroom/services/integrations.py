@@ -21,7 +21,6 @@ from warroom.services.records import Op, service
 
 TOPIC_ARN = re.compile(r"^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
-DEFAULT_SIGNATURE_HEADER = "X-Grafana-Alerting-Signature"
 
 
 def key_hash(key: str) -> str:

@@ -10,14 +10,11 @@ before the 2xx. Grouping into incidents follows in the worker, woken at once.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -32,11 +29,12 @@ from warroom.domain.alerts import AlertSource, Malformed, Notification, Signal, 
 from warroom.domain.errors import Unavailable
 from warroom.ingest import alertmanager, cloudwatch, datadog, generic, opsgenie, pagerduty
 from warroom.ingest.common import MAX_BODY, load_json
+from warroom.ingest.grafana import check_signature
 from warroom.ingest.sns import SnsVerifier
 from warroom.ingest.store import GroupCommit, Job
 from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED, INGEST_REPLAYS
 from warroom.runtime import Runtime
-from warroom.services.integrations import DEFAULT_SIGNATURE_HEADER, Found, find, key_hash
+from warroom.services.integrations import Found, find, key_hash
 from warroom.web.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE
 
 PATH_SOURCES = {
@@ -49,7 +47,6 @@ PATH_SOURCES = {
         AlertSource.GENERIC,
     )
 }
-SIGNATURE_WINDOW = timedelta(minutes=5)
 # How long a looked-up key is trusted. Revoking through this process takes effect at once;
 # through another node, within this time.
 KEY_CACHE_SECONDS = 5.0
@@ -289,59 +286,15 @@ class Ingestion:
         if source is AlertSource.ALERTMANAGER:
             return alertmanager.parse(load_json(body))
         if source is AlertSource.GRAFANA:
-            self.check_grafana(found, body, headers)
+            if found.secret is not None:
+                check_signature(found.secret, found.options, body, headers, self.runtime.clock())
             return alertmanager.parse(load_json(body), grafana=True)
         if source is AlertSource.DATADOG:
             return datadog.parse(datadog.decode(body, ctype))
         if source is AlertSource.GENERIC:
             return generic.parse(load_json(body), headers.get("idempotency-key") or None)
-        return self.parse_sns(found, body, headers)
-
-    def check_grafana(self, found: Found, body: bytes, headers: dict[str, str]) -> None:
-        if found.secret is None:
-            return
-        name = found.options.get("signature_header", DEFAULT_SIGNATURE_HEADER)
-        signature = headers.get(name.lower(), "").strip().lower()
-        if not signature:
-            raise Unsigned(f"the {name} header is missing: this integration is signed (HMAC)")
-        signed = body
-        if stamp_header := found.options.get("timestamp_header"):
-            stamp = headers.get(stamp_header.lower(), "")
-            if not stamp.isdigit():
-                raise Unsigned(f"the {stamp_header} header is missing or not Unix seconds")
-            sent = datetime.fromtimestamp(int(stamp), self.runtime.clock().tzinfo)
-            if abs(self.runtime.clock() - sent) > SIGNATURE_WINDOW:
-                raise Unsigned(f"{stamp_header} is more than 5 minutes from now")
-            signed = stamp.encode() + b":" + body
-        expected = hmac.new(found.secret.encode(), signed, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            raise Unsigned(f"the {name} signature does not match the body")
-
-    def parse_sns(self, found: Found, body: bytes, headers: dict[str, str]) -> Notification:
-        if headers.get("x-amz-sns-rawdelivery", "").lower() == "true":
-            raise Malformed(
-                "SNS raw message delivery carries no signature: disable raw delivery on the "
-                "subscription"
-            )
-        message = load_json(body)
-        if not isinstance(message, dict):
-            raise Malformed("the body must be an SNS message (a JSON object)")
-        self.sns.verify(message, list(found.options.get("topics", [])), self.runtime.clock())
-        kind = message["Type"]
-        message_id = str(message.get("MessageId", ""))
-        if kind == "SubscriptionConfirmation":
-            try:
-                self.sns.confirm(message)
-            except Unsigned:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure to reach SNS: let it retry
-                raise Unavailable(f"confirming the subscription failed: {exc}") from None
-            note = f"subscription to {message.get('TopicArn')} confirmed"
-            return Notification(message_id, [], ignored=note)
-        if kind == "UnsubscribeConfirmation":
-            note = f"unsubscribed from {message.get('TopicArn')}; re-subscribe in AWS"
-            return Notification(message_id, [], ignored=note)
-        return cloudwatch.parse_notification(message)
+        topics = list(found.options.get("topics", []))
+        return cloudwatch.parse_sns(self.sns, topics, body, headers, self.runtime.clock())
 
     # --- PagerDuty Events API v2 -------------------------------------------------------------
 
