@@ -12,14 +12,16 @@ from sqlalchemy import select
 
 from tests.ingest.conftest import Sender
 from tests.integration.test_incidents import to_monitoring
+from warroom.db.engine import unit_of_work
 from warroom.db.models import Timer
 from warroom.domain.alerts import AlertSource
-from warroom.domain.errors import Refused
+from warroom.domain.errors import Conflict, Refused
 from warroom.domain.policy import DEFAULT_POLICY, RoutingRule
 from warroom.domain.timers import TimerKind
 from warroom.domain.types import DismissReason, Move, Severity, Stage
 from warroom.services import alerts, declaration, lifecycle
 from warroom.services.reading import timeline
+from warroom.services.records import Op
 
 GENERIC = AlertSource.GENERIC
 
@@ -215,3 +217,41 @@ def test_it_groups_services_whatever_their_case_and_ignores_names_that_are_none(
     [incident] = sender.incidents()
     assert incident.alert_group == "service=checkout"
     assert {a.incident_id for a in sender.alerts()} == {incident.id}
+
+
+def test_it_never_loses_a_resolution_that_lands_while_its_alert_is_being_grouped(
+    sender: Sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fire(sender, "latency")
+    body = {"summary": "errors is failing", "dedup_key": "errors"}
+    assert sender.post(GENERIC, json.dumps(body).encode()).status_code == 202  # pending
+    real_propose = alerts.propose
+    raced: list[int] = []
+
+    def propose_while_the_sender_resolves(*args: Any) -> Any:
+        if not raced:  # the pass has read "errors" as firing; it resolves before the pass writes
+            raced.append(1)
+            resolved = {"status": "resolved", "dedup_key": "errors"}
+            assert sender.post(GENERIC, json.dumps(resolved).encode()).status_code == 202
+        return real_propose(*args)
+
+    monkeypatch.setattr(alerts, "propose", propose_while_the_sender_resolves)
+    runtime = sender.world.runtime
+
+    def one_pass() -> None:  # group_alerts without the writer lock the sender's write needs
+        with unit_of_work(runtime.sessions) as session:
+            now = runtime.clock()
+            alerts.group_pending(Op(session, runtime.policy, "warroom", now, now))
+
+    with pytest.raises(Conflict):
+        one_pass()
+    monkeypatch.undo()
+    sender.group()  # the next pass reads the alert afresh
+    [incident] = sender.incidents()
+    errors = next(a for a in sender.alerts() if a.dedup_key == "errors")
+    assert (errors.status.value, errors.incident_id, errors.noted) == (
+        "resolved",
+        incident.id,
+        "resolved",
+    )
+    assert "still firing" in sender.timeline(incident.id)[-1]  # "latency" still is

@@ -24,9 +24,9 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -36,7 +36,7 @@ import orjson
 from sqlalchemy import Engine
 
 from warroom.db.listen import CHANNEL
-from warroom.domain.alerts import AlertSource, Notification, Observation, Signal
+from warroom.domain.alerts import AlertSource, Malformed, Notification, Observation, Signal
 from warroom.domain.errors import Unavailable
 
 log = logging.getLogger("warroom.ingest")
@@ -370,15 +370,22 @@ class GroupCommit:
             thread.join(timeout)
 
     def _run(self) -> None:
+        connection: Any = None
         try:
-            with self._connection() as connection:
-                while True:
-                    batch = self._next_batch()
-                    if batch is None:
-                        return
+            while (batch := self._next_batch()) is not None:
+                try:
+                    if connection is None:
+                        connection = self._engine.raw_connection()
                     self._commit(connection, batch)
-        except Exception as exc:  # noqa: BLE001 - the database went away: fail what waits
-            self._fail_waiting(exc)
+                except Exception as exc:  # noqa: BLE001 - the connection is gone or broken
+                    log.warning("storing alert notifications failed: %s", exc)
+                    _fail(batch, Unavailable(f"the database is unreachable: {exc}"))
+                    if connection is not None:
+                        connection.invalidate()  # a fresh one for the next batch
+                        connection = None
+        finally:
+            if connection is not None:
+                connection.close()
 
     def _next_batch(self) -> list[tuple[Job, Future[Outcome]]] | None:
         try:
@@ -405,30 +412,20 @@ class GroupCommit:
             batch.append(item)
         return batch
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
-        try:
-            proxy = self._engine.raw_connection()
-        except Exception:
-            with self._lock:
-                self._thread = None
-            raise
-        try:
-            yield proxy
-        finally:
-            proxy.close()
-
     def _commit(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
         ready = []
         for job, future in batch:
             try:
                 ready.append((job.parsed(), future))
             except Exception as exc:  # noqa: BLE001 - a refusal (or worse) is that request's
-                future.set_exception(exc)
+                _fail([(job, future)], exc)
         if ready:
             self._write(connection, ready)
 
     def _write(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
+        """Write a batch; every future is settled when this returns, or the error escapes to
+        :meth:`_run` (a broken connection), which fails the batch."""
+        dbapi = self._engine.dialect.loaded_dbapi
         try:
             with self._writer():
                 cursor = connection.cursor()
@@ -436,29 +433,29 @@ class GroupCommit:
                 if self._sql.postgres and any(outcome.alerts for outcome in outcomes):
                     cursor.execute(f"NOTIFY {CHANNEL}")  # wakes the workers of every node
                 connection.commit()
-        except Exception:
+        except dbapi.OperationalError:
+            connection.rollback()  # raises if the connection is gone: _run starts afresh
+            _fail(batch, Unavailable("the database is busy or unreachable; nothing was stored"))
+            return
+        except Exception as exc:
             connection.rollback()
             if len(batch) > 1:
                 for item in batch:
                     self._write(connection, [item])
                 return
-            _, future = batch[0]
-            log.exception("storing an alert notification failed")
-            future.set_exception(
-                Unavailable("storing the notification failed; nothing was stored: retry")
-            )
+            if isinstance(exc, dbapi.DataError):
+                refused: Exception = Malformed(f"the database refused a value: {exc}".strip())
+            else:
+                log.exception("storing an alert notification failed")
+                refused = Unavailable("storing the notification failed; nothing was stored")
+            _fail(batch, refused)
             return
         for (_, future), outcome in zip(batch, outcomes, strict=True):
-            future.set_result(outcome)
+            if not future.done():
+                future.set_result(outcome)
 
-    def _fail_waiting(self, exc: Exception) -> None:
-        with self._lock:
-            self._thread = None
-        error = Unavailable(f"the database is unreachable: {exc}")
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is not STOP:
-                item[1].set_exception(error)
+
+def _fail(batch: list[tuple[Job, Future[Outcome]]], error: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)

@@ -28,7 +28,7 @@ from warroom.domain.alerts import (
     propose,
     service_name,
 )
-from warroom.domain.errors import BadInput, NotFound, Refused
+from warroom.domain.errors import BadInput, Conflict, NotFound, Refused
 from warroom.domain.facts import ClosureEvidence
 from warroom.domain.types import ACTIVE_STAGES, EventKind, ReportSource, Stage
 from warroom.services.records import (
@@ -112,6 +112,10 @@ class Pending:
     noted: str | None
     default_service: str
     service: Service | None = None
+    read_incident: int | None = None  # as read: the settling update checks nothing moved it
+
+    def __post_init__(self) -> None:
+        self.read_incident = self.incident_id
 
 
 PENDING = (
@@ -135,9 +139,18 @@ PENDING = (
     .where(Alert.pending)
     .order_by(Alert.id)
 )
+# Only if the alert is as the pass read it: ingestion may have resolved or acknowledged it
+# meanwhile, a merge or a move relinked it, or another worker settled it (SQLite has no row
+# locks to keep two workers apart). Then the pass is rolled back and the next one reads afresh.
 SETTLED = (
     update(Alert)
-    .where(Alert.id == bindparam("b_id"))
+    .where(
+        Alert.id == bindparam("b_id"),
+        Alert.pending.is_(True),
+        Alert.status == bindparam("b_status"),
+        Alert.acknowledged_at.is_not_distinct_from(bindparam("b_acknowledged")),
+        Alert.incident_id.is_not_distinct_from(bindparam("b_read_incident")),
+    )
     .values(
         incident_id=bindparam("b_incident"),
         service_id=bindparam("b_service"),
@@ -172,11 +185,14 @@ def group_pending(op: Op, limit: int = BATCH) -> int:
     )
     for alert in pending:
         _settle(work, alert, proposals.get(alert.id))
-    session.connection().execute(
+    settled = session.connection().execute(
         SETTLED,
         [
             {
                 "b_id": a.id,
+                "b_status": a.status,
+                "b_acknowledged": a.acknowledged_at,
+                "b_read_incident": a.read_incident,
                 "b_incident": a.incident_id,
                 "b_service": a.service.id if a.service else a.service_id,
                 "b_noted": a.noted,
@@ -184,6 +200,11 @@ def group_pending(op: Op, limit: int = BATCH) -> int:
             for a in pending
         ],
     )
+    if settled.rowcount != len(pending):
+        raise Conflict(
+            f"{len(pending) - settled.rowcount} alert(s) changed while being grouped; "
+            "the next pass takes them"
+        )
     _tell(work)
     session.flush()
     return len(pending)

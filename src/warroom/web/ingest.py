@@ -342,6 +342,8 @@ class Ingestion:
             return _pd_invalid(exc.errors)
         try:
             self.store(found, notification, body, ctype)
+        except Malformed as exc:
+            return _pd_invalid([exc.message])
         except (Unavailable, OperationalError):
             return _json({"status": "unavailable", "message": "Try again later"}, 503)
         dedup = notification.observations[0].key
@@ -423,6 +425,8 @@ class Ingestion:
             return _og(422, reason, started, request_id)
         try:
             self.store(found, notification, body, ctype)
+        except Malformed as exc:
+            return _og(422, exc.message, started, request_id)
         except (Unavailable, OperationalError):
             return _og(503, "Service unavailable, try again later.", started, request_id)
         return _json(
