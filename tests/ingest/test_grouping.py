@@ -14,6 +14,7 @@ from tests.ingest.conftest import Sender
 from tests.integration.test_incidents import to_monitoring
 from warroom.db.engine import unit_of_work
 from warroom.db.models import Timer
+from warroom.domain import alerts as domain_alerts
 from warroom.domain.alerts import AlertSource
 from warroom.domain.errors import Conflict, Refused
 from warroom.domain.policy import DEFAULT_POLICY, RoutingRule
@@ -225,7 +226,7 @@ def test_it_never_loses_a_resolution_that_lands_while_its_alert_is_being_grouped
     fire(sender, "latency")
     body = {"summary": "errors is failing", "dedup_key": "errors"}
     assert sender.post(GENERIC, json.dumps(body).encode()).status_code == 202  # pending
-    real_propose = alerts.propose
+    real_propose = domain_alerts.propose
     raced: list[int] = []
 
     def propose_while_the_sender_resolves(*args: Any) -> Any:
