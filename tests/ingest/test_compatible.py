@@ -155,3 +155,58 @@ def test_it_keeps_one_alert_when_a_dated_resolve_is_sent_again(sender: Sender) -
     assert alert.status.value == "resolved"
     assert alert.ends_at is not None
     assert alert.ends_at.isoformat() == "2026-03-02T09:59:00+00:00"
+
+
+def test_it_closes_an_alert_whatever_time_a_pagerduty_resolve_claims(sender: Sender) -> None:
+    key = sender.key(AlertSource.PAGERDUTY)
+    trigger = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": "k",
+        "payload": {"summary": "s", "source": "x", "severity": "error"},
+    }
+    assert sender.http.post("/v2/enqueue", json=trigger).status_code == 202
+    resolve = {
+        "routing_key": key,
+        "event_action": "resolve",
+        "dedup_key": "k",
+        "payload": {
+            "summary": "s",
+            "source": "x",
+            "severity": "info",
+            "timestamp": "2026-03-02T09:00:00Z",
+        },  # before the trigger was received
+    }
+    assert sender.http.post("/v2/enqueue", json=resolve).status_code == 202
+    assert [a.status.value for a in sender.alerts()] == ["resolved"]
+    unknown = resolve | {"dedup_key": "never-triggered"}
+    assert sender.http.post("/v2/enqueue", json=unknown).status_code == 202
+    assert len(sender.alerts()) == 1  # dropped, as PagerDuty drops it
+
+
+def test_it_refuses_pagerduty_links_that_are_not_a_list(sender: Sender) -> None:
+    body = {
+        "routing_key": sender.key(AlertSource.PAGERDUTY),
+        "event_action": "trigger",
+        "payload": {"summary": "s", "source": "x", "severity": "error"},
+        "links": 5,
+    }
+    response = sender.http.post("/v2/enqueue", json=body)
+    assert response.status_code == 400
+    assert response.json()["status"] == "invalid event"
+
+
+def test_it_reads_opsgenie_ids_as_alert_numbers_and_aliases_as_keys(sender: Sender) -> None:
+    create = {"message": "hash alias", "alias": "#1"}
+    key = sender.key(AlertSource.OPSGENIE)
+    auth = {"Authorization": f"GenieKey {key}"}
+    assert sender.http.post("/v2/alerts", json=create, headers=auth).status_code == 202
+    [alert] = sender.alerts()
+    assert alert.dedup_key == "#1"  # an alias, kept as it is
+    closed = sender.http.post(
+        f"/v2/alerts/{alert.id}/close?identifierType=id", json={}, headers=auth
+    )
+    assert closed.status_code == 202
+    assert sender.alerts()[0].status.value == "resolved"
+    odd = sender.http.post("/v2/alerts/%C2%B2/close?identifierType=id", json={}, headers=auth)
+    assert odd.status_code == 422

@@ -53,9 +53,17 @@ def test_it_groups_alerts_by_service_and_opens_one_incident_per_group(sender: Se
 
 def test_it_opens_a_new_incident_once_the_group_window_has_passed(sender: Sender) -> None:
     fire(sender, "latency")
+    resolve(sender, "latency")
     sender.world.later(hours=5)
     fire(sender, "errors")
     assert len(sender.incidents()) == 2
+
+
+def test_it_keeps_adding_to_an_incident_while_one_of_its_alerts_fires(sender: Sender) -> None:
+    fire(sender, "latency")  # firing for longer than the window
+    sender.world.later(hours=5)
+    fire(sender, "errors")
+    assert len(sender.incidents()) == 1
 
 
 def test_it_never_adds_alerts_to_a_closed_incident(sender: Sender) -> None:
@@ -179,6 +187,8 @@ def test_it_hands_alerts_to_the_survivor_of_a_merge(sender: Sender) -> None:
     fire(sender, "errors", labels={"zone": "b"})
     first, second = sender.incidents()
     sender.world.act("alice", lambda op: lifecycle.merge(op, second.id, first.id))
+    assert {a.incident_id for a in sender.alerts()} == {first.id}
+    fire(sender, "more", labels={"zone": "b"})  # the merged group's next alert follows it
     assert {a.incident_id for a in sender.alerts()} == {first.id}
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from tests.ingest.conftest import Sender, fixture
+from tests.ingest.conftest import GRAFANA_SECRET, Sender, fixture
 from warroom.domain.alerts import AlertSource
 from warroom.domain.types import Access, Severity, Stage
-from warroom.services import tokens
+from warroom.services import integrations, tokens
 
 AM = AlertSource.ALERTMANAGER
 GRAFANA = AlertSource.GRAFANA
@@ -282,3 +282,38 @@ def test_it_refuses_a_revoked_key_at_once_through_the_api(sender: Sender) -> Non
     revoked = sender.http.delete(f"/api/v1/integrations/{created['id']}", headers=auth)
     assert revoked.json()["revoked"] is True
     assert sender.http.post(created["path"], content=body).status_code == 404
+
+
+def test_it_answers_400_never_500_to_values_a_sender_gets_wrong(sender: Sender) -> None:
+    cases = [
+        {"summary": "far future", "starts_at": "9999-12-31T23:00:00-05:00"},
+        {"summary": "nul \u0000 inside"},
+        {"summary": "x", "labels": {"service": ["a", "list"]}},
+        [],
+        "just a string",
+    ]
+    for body in cases:
+        response = sender.post(GENERIC, json.dumps(body).encode())
+        assert response.status_code == 400, (body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    assert sender.alerts() == []
+
+
+def test_it_refuses_a_grafana_timestamp_that_is_no_time(sender: Sender) -> None:
+    _, key = sender.world.act(
+        "admin",
+        lambda op: integrations.create(
+            op,
+            GRAFANA,
+            "checkout",
+            "stamped",
+            integrations.Options(secret=GRAFANA_SECRET, timestamp_header="X-Stamp"),
+        ),
+    )
+    response = sender.http.post(
+        f"/api/v1/ingest/grafana/{key}",
+        content=fixture("grafana/firing.json"),
+        headers={"X-Grafana-Alerting-Signature": "00", "X-Stamp": "9" * 17},
+    )
+    assert response.status_code == 401
+    assert "not Unix seconds" in response.json()["detail"]

@@ -3,6 +3,7 @@ sent, where they send it, and the services it belongs to. Through the API like e
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -75,7 +76,7 @@ def alerts_move(
     """Move an alert to another incident; both timelines record it."""
     number = alert.strip().removeprefix("#")
     with handled():
-        if not number.isdigit() or not 0 < int(number) < 2**63:
+        if not re.fullmatch(r"[0-9]{1,18}", number) or int(number) == 0:
             raise typer.BadParameter(f"{alert!r} is not an alert number", param_hint="ALERT")
         moved = client().post(f"/alerts/{int(number)}/move", {"to": to})
     out.print(f"alert #{moved['id']} is now on {moved['incident']}", markup=False)

@@ -6,6 +6,7 @@ Parsing a source's wire format is in :mod:`warroom.ingest`; this module only kno
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,6 +70,8 @@ class Observation:
     # and Opsgenie say instead that a trigger after a resolve is a new alert, whatever its
     # timestamp.
     ordered: bool = True
+    # Opsgenie's close/acknowledge by ``id`` or ``tiny``: warroom's alert number, not a key.
+    alert_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -86,6 +89,7 @@ class Notification:
 
 
 KEY_MAX = 255
+GROUP_MAX = 300
 SUMMARY_MAX = 1024
 
 
@@ -114,7 +118,10 @@ def group_key(labels: Mapping[str, str], service: str | None, by: tuple[str, ...
         value = service if name == "service" else labels.get(name)
         if value:
             parts.append(f"{name}={value}")
-    return ",".join(parts) or None
+    key = ",".join(parts)
+    if len(key) > GROUP_MAX:  # the stored column's size; a digest is as good a key
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key or None
 
 
 def propose(

@@ -18,6 +18,8 @@ MAX_BODY = 512 * 1024  # PagerDuty's own limit; a larger body is refused with 41
 def load_json(body: bytes) -> Any:
     if not body.strip():
         raise Malformed("the body is empty: send the notification as JSON")
+    if b"\\u0000" in body:
+        raise Malformed("the body contains a NUL character (\\u0000), which no text field takes")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -90,7 +92,10 @@ def _instant(value: str) -> datetime:
         raise ValueError(f"{value!r} is not an RFC 3339 time") from None
     if moment.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone offset")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range") from None
 
 
 def epoch_millis(value: object, where: str) -> datetime | None:
@@ -117,3 +122,20 @@ def body_digest(body: bytes) -> str:
 def bounded_key(key: str) -> str:
     """Dedup keys longer than the column are replaced by their digest (stable and unique)."""
     return key if len(key) <= KEY_MAX else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def links(value: object, where: str) -> dict[str, str]:
+    """``{"runbook": "https://…"}`` or ``[{"href": "https://…", "text": "runbook"}]``."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return strings(value, where)
+    if isinstance(value, list):
+        links = {}
+        for i, link in enumerate(value):
+            if not isinstance(link, dict) or not isinstance(link.get("href"), str):
+                raise Malformed(f"{where}[{i}] must be an object with an href")
+            text = link.get("text")
+            links[text if isinstance(text, str) and text else f"link {i + 1}"] = link["href"]
+        return links
+    raise Malformed(f"{where} must be an object of names to URLs or a list of {{href, text}}")

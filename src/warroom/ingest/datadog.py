@@ -26,9 +26,12 @@ def decode(body: bytes, content_type: str) -> Any:
     """JSON, or the same fields form-encoded when "Encode as form" is ticked."""
     if content_type.startswith("application/x-www-form-urlencoded"):
         try:
-            return dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
+            fields = dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
         except (UnicodeDecodeError, ValueError):
             raise Malformed("the form-encoded body cannot be read") from None
+        if any("\x00" in value for value in fields.values()):
+            raise Malformed("the body contains a NUL character, which no text field takes")
+        return fields
     return load_json(body)
 
 

@@ -15,7 +15,7 @@ from warroom.domain.alerts import (
     Signal,
     clip,
 )
-from warroom.ingest.common import bounded_key, digest, instant, optional_text, strings
+from warroom.ingest.common import bounded_key, digest, instant, links, optional_text, strings
 
 MAX_ALERTS = 1000
 
@@ -56,24 +56,7 @@ def _alert(item: object, where: str) -> Observation:
         severity=optional_text(item.get("severity"), f"{where}.severity"),
         service=service,
         labels=labels,
-        links=_links(item.get("links"), f"{where}.links"),
+        links=links(item.get("links"), f"{where}.links"),
         starts_at=instant(item.get("starts_at"), f"{where}.starts_at"),
         ends_at=instant(item.get("ends_at"), f"{where}.ends_at"),
     )
-
-
-def _links(value: object, where: str) -> dict[str, str]:
-    """``{"runbook": "https://…"}`` or ``[{"href": "https://…", "text": "runbook"}]``."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return strings(value, where)
-    if isinstance(value, list):
-        links = {}
-        for i, link in enumerate(value):
-            if not isinstance(link, dict) or not isinstance(link.get("href"), str):
-                raise Malformed(f"{where}[{i}] must be an object with an href")
-            text = link.get("text")
-            links[text if isinstance(text, str) and text else f"link {i + 1}"] = link["href"]
-        return links
-    raise Malformed(f"{where} must be an object of names to URLs or a list of {{href, text}}")

@@ -26,7 +26,7 @@ def check_signature(
     signed = body
     if stamp_header := options.get("timestamp_header"):
         stamp = headers.get(stamp_header.lower(), "")
-        if not stamp.isdigit():
+        if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 11:
             raise Unsigned(f"the {stamp_header} header is missing or not Unix seconds")
         if abs(now - datetime.fromtimestamp(int(stamp), now.tzinfo)) > WINDOW:
             raise Unsigned(f"{stamp_header} is more than 5 minutes from now")

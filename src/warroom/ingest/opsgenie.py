@@ -4,6 +4,7 @@ will be processed" as Opsgenie gives it, or its 422 for an invalid body."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from warroom.domain.alerts import Notification, Observation, Signal
@@ -63,5 +64,12 @@ def act(signal: Signal, identifier: str, identifier_type: str, body: bytes) -> N
     """Close or acknowledge. ``id`` and ``tiny`` name warroom's alert number."""
     if identifier_type not in IDENTIFIER_TYPES:
         raise Invalid("identifierType should be one of id, alias or tiny.")
-    key = bounded_key(identifier) if identifier_type == "alias" else f"#{identifier}"
-    return Notification(None, [Observation(signal=signal, key=key)])
+    if "\x00" in identifier or len(identifier) > 512:
+        raise Invalid("The identifier is not a valid alias or id.")
+    if identifier_type == "alias":
+        return Notification(None, [Observation(signal=signal, key=bounded_key(identifier))])
+    if not re.fullmatch(r"[0-9]{1,18}", identifier):
+        raise Invalid(f"{identifier_type} {identifier!r} is not an alert number.")
+    return Notification(
+        None, [Observation(signal=signal, key=identifier, alert_id=int(identifier))]
+    )

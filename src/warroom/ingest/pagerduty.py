@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from warroom.domain.alerts import SUMMARY_MAX, Malformed, Notification, Observation, Signal
-from warroom.ingest.common import body_digest, instant, strings
+from warroom.ingest.common import body_digest, instant, links, strings
 
 ACTIONS = {"trigger": Signal.FIRE, "acknowledge": Signal.ACKNOWLEDGE, "resolve": Signal.RESOLVE}
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -89,11 +89,10 @@ def parse(data: dict[str, Any], body: bytes) -> Notification:
     if errors:
         raise InvalidEvent(errors)
     assert signal is not None
-    links = {}
-    for i, link in enumerate(data.get("links") or []):
-        if isinstance(link, dict) and isinstance(link.get("href"), str):
-            text = link.get("text")
-            links[text if isinstance(text, str) and text else f"link {i + 1}"] = link["href"]
+    try:
+        named = links(data.get("links"), "links")
+    except Malformed as exc:
+        raise InvalidEvent([exc.message]) from None
     digest = body_digest(body)
     return Notification(
         None,
@@ -107,7 +106,7 @@ def parse(data: dict[str, Any], body: bytes) -> Notification:
                 severity=severity if isinstance(severity, str) else None,
                 service=labels.get("service"),  # custom_details.service; else the integration's
                 labels=labels,
-                links=links,
+                links=named,
                 starts_at=starts_at if signal is Signal.FIRE else None,
                 ends_at=starts_at if signal is Signal.RESOLVE else None,
                 ordered=False,

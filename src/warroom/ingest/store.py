@@ -150,6 +150,13 @@ class Sql:
             f"pending = TRUE WHERE integration_id = {p('i')} AND open_key = {p('key')} "
             f"AND starts_at <= {p('ends')}"
         )
+        # Senders whose times do not order their notices (PagerDuty, Opsgenie): a resolve
+        # closes the open alert, whenever it says it ended.
+        self.resolve_any = (
+            "UPDATE alerts SET status = 'resolved', open_key = NULL, "
+            f"ends_at = {p('ends')}, resolved_at = {p('now')}, last_seen_at = {p('now')}, "
+            f"pending = TRUE WHERE integration_id = {p('i')} AND open_key = {p('key')}"
+        )
         self.unseen = (
             "INSERT INTO alerts (integration_id, source, dedup_key, open_key, status, "
             "severity_hint, summary, labels, links, starts_at, ends_at, count, first_seen_at, "
@@ -206,13 +213,9 @@ def _rows(sql: Sql, job: Job) -> dict[str, list[dict[str, Any]]]:
     at = sql.time(now)
     statements: dict[str, list[dict[str, Any]]] = {}
     for o in job.notification.observations:
-        if o.key.startswith("#"):  # Opsgenie's id / tiny identifiers: warroom's alert number
-            number = o.key[1:]
-            if number.isdigit() and len(number) <= 18:
-                kind = "resolve_by_id" if o.signal is Signal.RESOLVE else "acknowledge_by_id"
-                statements.setdefault(kind, []).append(
-                    {"i": sender.id, "id": int(number), "now": at}
-                )
+        if o.alert_id is not None:  # Opsgenie's id / tiny identifiers: warroom's alert number
+            kind = "resolve_by_id" if o.signal is Signal.RESOLVE else "acknowledge_by_id"
+            statements.setdefault(kind, []).append({"i": sender.id, "id": o.alert_id, "now": at})
             continue
         if o.signal is Signal.ACKNOWLEDGE:
             statements.setdefault("acknowledge", []).append(
@@ -225,10 +228,10 @@ def _rows(sql: Sql, job: Job) -> dict[str, list[dict[str, Any]]]:
             continue
         ended = min(o.ends_at or now, now)
         row["ends"] = sql.time(ended)
-        statements.setdefault("resolve", []).append(
+        statements.setdefault("resolve" if o.ordered else "resolve_any", []).append(
             {"i": sender.id, "key": o.key, "ends": row["ends"], "now": at}
         )
-        if o.ends_at is not None:  # dated: kept even if it closed nothing
+        if o.ends_at is not None and o.ordered:  # dated: kept even if it closed nothing
             started = min(o.starts_at, ended) if o.starts_at else ended
             statements.setdefault("unseen", []).append(row | {"starts": sql.time(started)})
     return statements
@@ -264,6 +267,7 @@ def _idempotency(key: str | None) -> str | None:
 ORDER = (
     "fire",
     "resolve",
+    "resolve_any",
     "unseen",
     "acknowledge",
     "resolve_by_id",

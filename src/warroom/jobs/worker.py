@@ -142,11 +142,18 @@ def run(
             # incident told once per pass, not once per request that brought an alert.
             waiting_to_group = time.monotonic() < next_grouping
             if not waiting_to_group:
-                while not stop.is_set() and group_alerts(
-                    sessions, policy, now=clock(), writer=writer
-                ):
-                    pass
-                next_grouping = time.monotonic() + GROUP_EVERY
+                try:
+                    while not stop.is_set() and group_alerts(
+                        sessions, policy, now=clock(), writer=writer
+                    ):
+                        pass
+                except (WarroomError, SQLAlchemyError) as exc:
+                    # Grouping failing must not stop timers and deliveries: they go on, and
+                    # grouping is tried again after the usual pause.
+                    log.warning("grouping alerts failed (%s); retrying in %ss", exc, RETRY_SECONDS)
+                    next_grouping = time.monotonic() + RETRY_SECONDS
+                else:
+                    next_grouping = time.monotonic() + GROUP_EVERY
             while not stop.is_set() and deliver_one(sessions, policy, now=clock(), writer=writer):
                 pass
             wait = seconds_until_next(sessions, clock())

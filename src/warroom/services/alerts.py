@@ -308,8 +308,9 @@ def _ids(alerts: list[Pending]) -> list[int]:
 
 
 def _joinable(op: Op, keys: set[str]) -> dict[str, Incident | None]:
-    """For each group, its newest active incident whose last alert came in within the
-    window. The last alert is the one with the highest id: an index lookup per incident."""
+    """For each group, its newest active incident that still has a firing alert, or whose
+    last alert came in within the window. The last alert is the one with the highest id: an
+    index lookup per incident."""
     since = op.now - op.policy.alerts.group_window
     last_alert = (
         select(Alert.first_seen_at)
@@ -319,15 +320,35 @@ def _joinable(op: Op, keys: set[str]) -> dict[str, Incident | None]:
         .correlate(Incident)
         .scalar_subquery()
     )
+    still_firing = (
+        select(Alert.id)
+        .where(Alert.incident_id == Incident.id, Alert.status == AlertStatus.FIRING)
+        .limit(1)
+        .correlate(Incident)
+        .exists()
+    )
     found: dict[str, Incident | None] = dict.fromkeys(keys)
     rows = op.session.execute(
-        select(Incident, last_alert)
+        select(Incident, last_alert, still_firing)
         .where(Incident.alert_group.in_(list(keys)), Incident.stage.in_(ACTIVE_STAGES))
         .order_by(Incident.id)
     )
-    for incident, last in rows:
-        if (last or incident.detected_at) >= since and incident.alert_group is not None:
+    for incident, last, firing in rows:
+        recent = firing or (last or incident.detected_at) >= since
+        if recent and incident.alert_group is not None:
             found[incident.alert_group] = incident  # the newest wins
+    # A group whose incident was merged as a duplicate follows it to the survivor.
+    orphans = [key for key, incident in found.items() if incident is None]
+    if orphans:
+        merged = op.session.execute(
+            select(Incident.alert_group, Incident.merged_into_id)
+            .where(Incident.alert_group.in_(orphans), Incident.merged_into_id.is_not(None))
+            .order_by(Incident.id)
+        )
+        for key, survivor_id in merged:
+            survivor = op.session.get(Incident, survivor_id)
+            if survivor is not None and survivor.stage.is_active and key is not None:
+                found[key] = survivor
     return found
 
 
@@ -390,11 +411,15 @@ def _open_count(session: Session, incident_id: int) -> int:
 def closure_facts(session: Session, incident_id: int) -> dict[str, Any]:
     """What closure needs from linked alerts: when each started, and how many still fire."""
     rows = session.execute(
-        select(Alert.starts_at, Alert.status).where(Alert.incident_id == incident_id)
+        select(Alert.starts_at, Alert.first_seen_at, Alert.status).where(
+            Alert.incident_id == incident_id
+        )
     ).all()
+    # Prometheus dates an alert from before its `for:` delay: one first heard of inside the
+    # monitoring window fired inside it, whatever start it claims.
     return {
-        "alerts_fired": tuple(sorted(started for started, _ in rows)),
-        "open_alerts": sum(1 for _, status in rows if status is AlertStatus.FIRING),
+        "alerts_fired": tuple(sorted(max(started, seen) for started, seen, _ in rows)),
+        "open_alerts": sum(1 for _, _, status in rows if status is AlertStatus.FIRING),
     }
 
 
