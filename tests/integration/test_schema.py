@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError
 
 from warroom.db.engine import make_engine
 from warroom.db.models import Base
@@ -83,3 +84,58 @@ def test_it_upgrades_a_first_release_database_keeping_its_webhooks(tmp_path: obj
     engine.dispose()
     assert [tuple(row) for row in rows] == [("https://hooks.example.com/a", "events")]
     assert [tuple(row) for row in delivered] == [(1,)]
+
+
+def test_it_upgrades_incidents_and_their_timeline_to_alerts_keeping_them(
+    tmp_path: object,
+) -> None:
+    engine = make_engine("sqlite:///second.db")
+    upgrade(engine, "0002")
+    with engine.begin() as connection:
+        connection.execute(text(PERSON))
+        connection.execute(text(INCIDENT))
+        connection.execute(text(EVENT.format(incident=1)))
+    with engine.connect() as connection:  # a reference broken before: not the upgrade's doing
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        connection.execute(text(EVENT.format(incident=99)))
+        connection.commit()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+    upgrade(engine)
+    with engine.begin() as connection:
+        kinds = connection.execute(text("SELECT kind FROM timeline_events")).scalars().all()
+        connection.execute(text(EVENT.format(incident=1).replace("'detected'", "'alert'")))
+    engine.dispose()
+    assert kinds == ["detected", "detected"]
+
+
+def test_it_leaves_a_database_as_it_was_when_an_upgrade_fails(tmp_path: object) -> None:
+    engine = make_engine("sqlite:///third.db")
+    upgrade(engine, "0002")
+    with engine.begin() as connection:
+        connection.execute(text(PERSON))
+        connection.execute(text(INCIDENT))
+        connection.execute(text("CREATE TABLE _widen_reports (x INTEGER)"))  # in the way
+    with pytest.raises(OperationalError):
+        upgrade(engine)
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        titles = connection.execute(text("SELECT title FROM incidents")).scalars().all()
+    assert current_revision(engine) == "0002"
+    assert "integrations" not in tables
+    assert "_widen_incidents" not in tables
+    assert titles == ["t"]
+    engine.dispose()
+
+
+PERSON = "INSERT INTO people (handle, created_at) VALUES ('a', '2026-03-02 10:00:00')"
+INCIDENT = (
+    "INSERT INTO incidents (title, stage, stage_entered_at, source, detected_at, created_at, "
+    "updated_at, version, severity_confirmed, customer_visible) VALUES ('t', 'detected', "
+    "'2026-03-02 10:00:00', 'internal', '2026-03-02 10:00:00', '2026-03-02 10:00:00', "
+    "'2026-03-02 10:00:00', 1, 0, 0)"
+)
+EVENT = (
+    "INSERT INTO timeline_events (incident_id, at, recorded_at, kind, summary, data) VALUES "
+    "({incident}, '2026-03-02 10:00:00', '2026-03-02 10:00:00', 'detected', 'x', '{{}}')"
+)

@@ -51,28 +51,43 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     config = alembic_config()
     with engine.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
-        if sqlite:
-            # SQLite alters some constraints only by rebuilding the table, which drops it while
-            # others point at it: foreign keys are off meanwhile and checked once at the end.
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            connection.commit()
-        try:
+        if connection.dialect.name != "sqlite":
             with connection.begin():
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
-                if sqlite:
-                    _check_foreign_keys(connection)
+            return
+        # SQLite alters some constraints only by rebuilding the table, which drops it while
+        # others point at it: foreign keys are off meanwhile and checked once at the end. The
+        # driver would commit each DDL statement on its own; with an explicit BEGIN the whole
+        # upgrade is one transaction, and a failure leaves the database as it was.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        driver = connection.connection.dbapi_connection
+        assert driver is not None
+        isolation = driver.isolation_level
+        driver.isolation_level = None
+        try:
+            with connection.begin():
+                connection.exec_driver_sql("BEGIN")
+                before = _broken_references(connection)
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                _check_foreign_keys(connection, before)
         finally:
-            if sqlite:
-                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-                connection.commit()
+            driver.isolation_level = isolation
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
-def _check_foreign_keys(connection: Connection) -> None:
-    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+def _broken_references(connection: Connection) -> set[tuple[object, ...]]:
+    return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")}
+
+
+def _check_foreign_keys(connection: Connection, before: set[tuple[object, ...]]) -> None:
+    """Refuse an upgrade that broke references; ones broken before it are not its doing."""
+    broken = _broken_references(connection) - before
     if broken:
-        table, row, parent, _ = broken[0]
+        table, row, parent, _ = sorted(broken, key=str)[0]
         raise RuntimeError(
             f"the upgrade left {len(broken)} broken references, e.g. {table} row {row} -> "
             f"{parent}; nothing was changed"
