@@ -20,7 +20,7 @@ from warroom.domain.errors import Conflict, Refused
 from warroom.domain.policy import DEFAULT_POLICY, RoutingRule
 from warroom.domain.timers import TimerKind
 from warroom.domain.types import DismissReason, Move, Severity, Stage
-from warroom.services import alerts, declaration, lifecycle
+from warroom.services import alert_views, alerts, declaration, lifecycle
 from warroom.services.reading import timeline
 from warroom.services.records import Op
 
@@ -161,7 +161,7 @@ def test_it_moves_an_alert_and_closure_follows_it(sender: Sender) -> None:
         "alice", lambda op: declaration.declare_new(op, Severity.SEV2, "Search slow")
     ).id
     [alert] = sender.alerts()
-    sender.world.act("alice", lambda op: alerts.move(op, alert.id, other))
+    sender.world.act("alice", lambda op: alert_views.move(op, alert.id, other))
     assert sender.alerts()[0].incident_id == other
     assert f"alert #{alert.id} moved to INC-{other}" in sender.timeline(number)[-1]
     assert f"moved here from INC-{number}" in sender.timeline(other)[-1]
@@ -175,7 +175,9 @@ def test_it_refuses_moving_an_alert_to_a_closed_incident(sender: Sender) -> None
     sender.world.act("alice", lambda op: lifecycle.dismiss(op, closed, DismissReason.NOISE))
     [alert] = sender.alerts()
     with pytest.raises(Refused):
-        sender.world.act("alice", lambda op: alerts.move(op, alert.id, closed), incident=closed)
+        sender.world.act(
+            "alice", lambda op: alert_views.move(op, alert.id, closed), incident=closed
+        )
     assert sender.alerts()[0].incident_id == number
 
 

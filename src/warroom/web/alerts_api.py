@@ -13,7 +13,7 @@ from sqlalchemy import select
 from warroom.db.models import Alert, Service
 from warroom.domain.alerts import AlertSource, AlertStatus
 from warroom.domain.errors import NotFound
-from warroom.services import alerts, integrations
+from warroom.services import alert_views, integrations
 from warroom.services.records import service
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
 from warroom.web.writes import number_of
@@ -34,8 +34,8 @@ def list_alerts(
     number = number_of(incident) if incident else None
     with runtime.reading() as session:
         rows = [
-            alerts.row(a)
-            for a in alerts.listing(
+            alert_views.row(a)
+            for a in alert_views.listing(
                 session, incident=number, status=status, limit=limit + 1, offset=offset
             )
         ]
@@ -54,7 +54,7 @@ def get_alert(alert_id: RowId, runtime: RuntimeDep, _caller: Viewer) -> dict[str
         alert = session.get(Alert, alert_id)
         if alert is None:
             raise NotFound(f"alert #{alert_id} does not exist")
-        return alerts.row(alert)
+        return alert_views.row(alert)
 
 
 class MoveBody(BaseModel):
@@ -69,14 +69,14 @@ def move_alert(
 ) -> dict[str, Any]:
     number = number_of(body.to)
     alert = runtime.write(
-        lambda op: alerts.move(op, alert_id, number),
+        lambda op: alert_views.move(op, alert_id, number),
         by=caller.handle,
         at=None,
         incident=number,
         attempted=f"move alert #{alert_id}",
     )
     with runtime.reading() as session:
-        return alerts.row(session.merge(alert))
+        return alert_views.row(session.merge(alert))
 
 
 class IntegrationBody(BaseModel):
