@@ -132,26 +132,29 @@ class Ingestion:
         """An integration was created or revoked: look keys up afresh."""
         self._keys.clear()
 
+    def _cached(self, key: str) -> tuple[Found | None] | None:
+        """The key's cached integration (``(None,)``: known to be unknown), or ``None`` when it
+        must be looked up."""
+        cached = self._keys.get(key_hash(key))
+        return (cached[0],) if cached is not None and cached[1] >= time.monotonic() else None
+
     def lookup(self, key: str, source: AlertSource) -> Found | None:
         if not key or len(key) > 200:
             return None
-        digest = key_hash(key)
-        cached = self._keys.get(digest)
-        if cached is None or cached[1] < time.monotonic():
+        cached = self._cached(key)
+        if cached is None:
             with self.runtime.reading() as session:
-                found = find(session, key)
+                cached = (find(session, key),)
             if len(self._keys) > 10_000:
                 self._keys.clear()  # bounded: unknown keys are cached too
-            cached = (found, time.monotonic() + KEY_CACHE_SECONDS)
-            self._keys[digest] = cached
+            self._keys[key_hash(key)] = (cached[0], time.monotonic() + KEY_CACHE_SECONDS)
         found = cached[0]
         return found if found is not None and found.sender.source is source else None
 
     async def lookup_async(self, key: str, source: AlertSource) -> Found | None:
-        cached = self._keys.get(key_hash(key)) if key and len(key) <= 200 else None
-        if cached is not None and cached[1] >= time.monotonic():
-            found = cached[0]
-            return found if found is not None and found.sender.source is source else None
+        """From the cache without leaving the event loop; a miss looks up on a thread."""
+        if key and len(key) <= 200 and self._cached(key) is not None:
+            return self.lookup(key, source)
         return await run_in_threadpool(self.lookup, key, source)
 
     @property
@@ -164,22 +167,26 @@ class Ingestion:
         if self._writer is not None:
             self._writer.close()
 
-    def job(self, found: Found, notification: Notification, body: bytes, ctype: str) -> Job:
-        return Job(found.sender, notification, body, ctype, self.runtime.clock())
-
-    async def parse_and_store(
-        self, found: Found, body: bytes, ctype: str, headers: dict[str, str]
+    async def store(
+        self, found: Found, body: bytes, ctype: str, parse: Callable[[], Notification]
     ) -> tuple[Notification, bool]:
-        """Parsed on the writer thread, which the request then waits for anyway."""
-        holder: list[Notification] = []
+        """Durable before the answer. ``parse`` runs on the writer thread, which the request
+        waits for anyway. Returns the notification and whether it was new (not a replay)."""
+        parsed: list[Notification] = []
 
-        def parse() -> Notification:
-            holder.append(self.parse(found, body, ctype, headers))
-            return holder[0]
+        def parse_once() -> Notification:
+            parsed.append(parse())
+            return parsed[0]
 
-        job = Job(found.sender, None, body, ctype, self.runtime.clock(), parse=parse)
+        job = Job(found.sender, None, body, ctype, self.runtime.clock(), parse=parse_once)
         outcome = await asyncio.wrap_future(self.writer.submit(job))
-        return holder[0], self.counted(found, outcome.replay, outcome.alerts)
+        return parsed[0], self.counted(found, outcome.replay, outcome.alerts)
+
+    def store_sync(self, found: Found, notification: Notification, body: bytes, ctype: str) -> bool:
+        """The same for the vendor-compatible routes, which run on a thread of their own."""
+        job = Job(found.sender, notification, body, ctype, self.runtime.clock())
+        outcome = self.writer.write(job)
+        return self.counted(found, outcome.replay, outcome.alerts)
 
     def counted(self, found: Found, replay: bool, alerts: int) -> bool:
         if replay:
@@ -188,18 +195,6 @@ class Ingestion:
             ALERTS_INGESTED.labels(found.sender.source.value).inc(alerts)
             self.runtime.wakeup.notify()
         return not replay
-
-    def store(self, found: Found, notification: Notification, body: bytes, ctype: str) -> bool:
-        """Durable before the answer; ``False`` for a replay."""
-        outcome = self.writer.write(self.job(found, notification, body, ctype))
-        return self.counted(found, outcome.replay, outcome.alerts)
-
-    async def store_async(
-        self, found: Found, notification: Notification, body: bytes, ctype: str
-    ) -> bool:
-        future = self.writer.submit(self.job(found, notification, body, ctype))
-        outcome = await asyncio.wrap_future(future)
-        return self.counted(found, outcome.replay, outcome.alerts)
 
     def refuse(self, found: Found, body: bytes, ctype: str, reason: str, kind: str) -> None:
         """Keep a refused body with its reason, for the operator wondering where alerts went."""
@@ -260,10 +255,12 @@ class Ingestion:
         ctype = headers.get("content-type", "")
         try:
             if source is AlertSource.CLOUDWATCH:  # may fetch a certificate: not on the writer
-                notification = await run_in_threadpool(self.parse, found, body, ctype, headers)
-                fresh = await self.store_async(found, notification, body, ctype)
+                checked = await run_in_threadpool(self.parse, found, body, ctype, headers)
+                notification, fresh = await self.store(found, body, ctype, lambda: checked)
             else:
-                notification, fresh = await self.parse_and_store(found, body, ctype, headers)
+                notification, fresh = await self.store(
+                    found, body, ctype, lambda: self.parse(found, body, ctype, headers)
+                )
         except Unsigned as exc:
             self.refuse(found, body, ctype, exc.message, "unsigned")
             return _problem(401, "Unauthorized", exc.message, "unsigned")
@@ -341,7 +338,7 @@ class Ingestion:
             self.refuse(found, body, ctype, "; ".join(exc.errors), "malformed")
             return _pd_invalid(exc.errors)
         try:
-            self.store(found, notification, body, ctype)
+            self.store_sync(found, notification, body, ctype)
         except Malformed as exc:
             return _pd_invalid([exc.message])
         except (Unavailable, OperationalError):
@@ -424,7 +421,7 @@ class Ingestion:
             self.refuse(found, body, ctype, reason, "malformed")
             return _og(422, reason, started, request_id)
         try:
-            self.store(found, notification, body, ctype)
+            self.store_sync(found, notification, body, ctype)
         except Malformed as exc:
             return _og(422, exc.message, started, request_id)
         except (Unavailable, OperationalError):
