@@ -20,7 +20,7 @@ from warroom.domain.alerts import (
     clip,
 )
 from warroom.domain.errors import Unavailable
-from warroom.ingest.common import bounded_key, instant, load_json, need_object
+from warroom.ingest.common import bounded_key, instant, load_json
 from warroom.ingest.sns import SnsVerifier
 
 
@@ -65,7 +65,6 @@ def parse_notification(message: dict[str, Any]) -> Notification:
         alarm = None
     if not isinstance(alarm, dict) or "AlarmArn" not in alarm:
         return Notification(message_id, [], ignored="the SNS message is not a CloudWatch alarm")
-    alarm = need_object(alarm, "Message")
     state = alarm.get("NewStateValue")
     arn = alarm.get("AlarmArn")
     name = alarm.get("AlarmName")

@@ -84,8 +84,8 @@ def parse(data: dict[str, Any], body: bytes) -> Notification:
                 "payload.custom_details",
             )
             starts_at = instant(payload.get("timestamp"), "payload.timestamp")
-        except (ValueError, Malformed) as exc:
-            errors.append(exc.message if isinstance(exc, Malformed) else str(exc))
+        except Malformed as exc:
+            errors.append(exc.message)
     if errors:
         raise InvalidEvent(errors)
     assert signal is not None

@@ -120,11 +120,6 @@ class Sql:
             f"{p('detail')}, {p('alerts')}) "
             "ON CONFLICT (integration_id, idempotency_key) DO NOTHING RETURNING id"
         )
-        values = (
-            f"SELECT {p('i')}, {p('source')}, {p('key')}, {p('key')}, 'firing', {p('hint')}, "
-            f"{p('summary')}, {p('labels')}, {p('links')}, {p('starts')}, {no_time}, "
-            f"1, {p('now')}, {p('now')}, {no_time}, TRUE"
-        )
         upsert = (
             " ON CONFLICT (integration_id, open_key) DO UPDATE SET count = alerts.count + 1, "
             "last_seen_at = excluded.last_seen_at, summary = excluded.summary, "
@@ -139,7 +134,12 @@ class Sql:
         # The guard against late firing notices is one query per batch, not a NOT EXISTS per
         # row: SQLite runs an INSERT ... SELECT that reads its own table through a temporary
         # copy, three times slower.
-        self.fire = columns + values.replace("SELECT", "VALUES (", 1) + ")" + upsert
+        self.fire = (
+            columns
+            + f"VALUES ({p('i')}, {p('source')}, {p('key')}, {p('key')}, 'firing', {p('hint')}, "
+            f"{p('summary')}, {p('labels')}, {p('links')}, {p('starts')}, {no_time}, "
+            f"1, {p('now')}, {p('now')}, {no_time}, TRUE)" + upsert
+        )
         self.resolved_since = (
             f"SELECT dedup_key, MAX(ends_at) FROM alerts WHERE integration_id = {p('i')} "
             "AND status = 'resolved' AND dedup_key IN ({keys}) GROUP BY dedup_key"
@@ -158,10 +158,7 @@ class Sql:
             f"pending = TRUE WHERE integration_id = {p('i')} AND open_key = {p('key')}"
         )
         self.unseen = (
-            "INSERT INTO alerts (integration_id, source, dedup_key, open_key, status, "
-            "severity_hint, summary, labels, links, starts_at, ends_at, count, first_seen_at, "
-            "last_seen_at, resolved_at, pending) "
-            f"SELECT {p('i')}, {p('source')}, {p('key')}, NULL, 'resolved', {p('hint')}, "
+            columns + f"SELECT {p('i')}, {p('source')}, {p('key')}, NULL, 'resolved', {p('hint')}, "
             f"{p('summary')}, {p('labels')}, {p('links')}, {p('starts')}, "
             f"{p('ends')}, 1, {p('now')}, {p('now')}, {p('now')}, TRUE "
             f"WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE integration_id = {p('i')} "

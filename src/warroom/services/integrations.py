@@ -139,7 +139,7 @@ class Found:
     options: dict[str, Any]
 
 
-def find(session: Session, key: str, source: AlertSource | None = None) -> Found | None:
+def find(session: Session, key: str) -> Found | None:
     """The active integration this key belongs to. The hash lookup is the comparison; no key
     is compared character by character."""
     if not key or len(key) > 200:
@@ -149,7 +149,7 @@ def find(session: Session, key: str, source: AlertSource | None = None) -> Found
             Integration.key_hash == key_hash(key), Integration.revoked_at.is_(None)
         )
     ).one_or_none()
-    if integration is None or (source is not None and integration.source is not source):
+    if integration is None:
         return None
     return Found(
         Sender(

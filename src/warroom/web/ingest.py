@@ -132,29 +132,30 @@ class Ingestion:
         """An integration was created or revoked: look keys up afresh."""
         self._keys.clear()
 
-    def _cached(self, key: str) -> tuple[Found | None] | None:
+    def _cached(self, digest: str) -> tuple[Found | None] | None:
         """The key's cached integration (``(None,)``: known to be unknown), or ``None`` when it
         must be looked up."""
-        cached = self._keys.get(key_hash(key))
+        cached = self._keys.get(digest)
         return (cached[0],) if cached is not None and cached[1] >= time.monotonic() else None
 
     def lookup(self, key: str, source: AlertSource) -> Found | None:
         if not key or len(key) > 200:
             return None
-        cached = self._cached(key)
+        digest = key_hash(key)
+        cached = self._cached(digest)
         if cached is None:
             with self.runtime.reading() as session:
                 cached = (find(session, key),)
             if len(self._keys) > 10_000:
                 self._keys.clear()  # bounded: unknown keys are cached too
-            self._keys[key_hash(key)] = (cached[0], time.monotonic() + KEY_CACHE_SECONDS)
-        found = cached[0]
-        return found if found is not None and found.sender.source is source else None
+            self._keys[digest] = (cached[0], time.monotonic() + KEY_CACHE_SECONDS)
+        return _of_source(cached[0], source)
 
     async def lookup_async(self, key: str, source: AlertSource) -> Found | None:
         """From the cache without leaving the event loop; a miss looks up on a thread."""
-        if key and len(key) <= 200 and self._cached(key) is not None:
-            return self.lookup(key, source)
+        cached = self._cached(key_hash(key)) if key and len(key) <= 200 else None
+        if cached is not None:
+            return _of_source(cached[0], source)
         return await run_in_threadpool(self.lookup, key, source)
 
     @property
@@ -446,6 +447,11 @@ class Ingestion:
                 "/v2/alerts/{identifier}/acknowledge", self.opsgenie_acknowledge, methods=["POST"]
             ),
         ]
+
+
+def _of_source(found: Found | None, source: AlertSource) -> Found | None:
+    """A key works only at its own source's endpoint."""
+    return found if found is not None and found.sender.source is source else None
 
 
 def _bearer(request: Request) -> str | None:
