@@ -33,6 +33,20 @@ class Settings(BaseSettings):
     env: str = "production"
     log_format: Literal["text", "json"] = "text"  # WARROOM_LOG_FORMAT, for serve and worker
 
+    # Where people reach this server: the base of acknowledgement links in pages.
+    public_url: str = "http://127.0.0.1:8000"
+    # Paging transports. E-mail needs an SMTP relay; the others are off until configured.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_from: str = "warroom@localhost"
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str | None = None  # a Slack-compatible API base (…/api/), e.g. a proxy
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    opsgenie_api_url: str = "https://api.opsgenie.com"
+
     def actor(self) -> str:
         return self.user or os.environ.get("USER") or getpass.getuser()
 

@@ -39,6 +39,13 @@ DELIVERIES = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+PAGE_DELIVERIES = Counter(
+    "warroom_page_deliveries",
+    "Page and notification delivery attempts, by transport and outcome (delivered, retry, "
+    "failed, dropped).",
+    ["transport", "outcome"],
+    registry=REGISTRY,
+)
 ALERTS_INGESTED = Counter(
     "warroom_alerts_ingested",
     "Alert notices accepted by the ingestion endpoints, by source.",

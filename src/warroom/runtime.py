@@ -23,6 +23,7 @@ from warroom.db.schema import ensure_current
 from warroom.domain.errors import BadInput, Conflict, Refused, Unavailable
 from warroom.domain.policy import Policy
 from warroom.domain.timefmt import parse_instant
+from warroom.notify.dispatch import Transports
 from warroom.services.lifecycle import record_refusal
 from warroom.services.records import Op
 from warroom.services.timers import settle
@@ -58,6 +59,10 @@ class Runtime:
     @cached_property
     def policy(self) -> Policy:
         return load_policy(self.settings.policy_path())
+
+    @cached_property
+    def transports(self) -> Transports:
+        return Transports.from_settings(self.settings)
 
     @cached_property
     def engine(self) -> Engine:

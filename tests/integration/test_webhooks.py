@@ -109,9 +109,10 @@ def test_it_redelivers_after_a_worker_died_mid_send(world: World, receiver: Rece
     world.act("admin", lambda op: webhooks.add(op, receiver.url))
     world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV2, "x"))
     with world.runtime.sessions() as session:  # a worker leases one and dies before sending
-        from warroom.jobs.deliveries import _lease
+        from warroom.db.models import Delivery
+        from warroom.jobs.deliveries import lease
 
-        leased = _lease(session, world.clock.now)
+        leased = lease(session, Delivery, world.clock.now)
         assert leased is not None
         session.commit()
         leased_id = leased.delivery_id

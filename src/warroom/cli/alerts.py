@@ -162,11 +162,22 @@ def integration_revoke(
 
 
 @service_app.command("create")
-def service_create(name: Annotated[str, typer.Argument(metavar="NAME")]) -> None:
-    """Create a service (also created on first use by an integration or a report)."""
+def service_create(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    team: Annotated[
+        str | None, typer.Option(help="The team that owns it and is paged ('' for none).")
+    ] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Its own escalation policy (else its team's).")
+    ] = None,
+) -> None:
+    """Create a service (also created on first use), or say who owns it and how they are
+    paged."""
     with handled():
-        row = client().post("/services", {"name": name})
-    out.print(f"service {row['name']}", markup=False)
+        row = client().post("/services", {"name": name, "team": team, "policy": policy})
+    owner = f", owned by {row['team']}" if row["team"] else ""
+    paged = f", paged through policy {row['policy']}" if row["policy"] else ""
+    out.print(f"service {row['name']}{owner}{paged}", markup=False)
 
 
 @service_app.command("list")
@@ -178,7 +189,10 @@ def service_list(as_json: JsonOption = False) -> None:
         render.print_json(rows)
         return
     for row in rows:
-        out.print(row["name"], markup=False)
+        out.print(
+            f"{row['name']:<20} team {row['team'] or '-':<14} policy {row['policy'] or '-'}",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

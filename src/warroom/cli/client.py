@@ -51,10 +51,27 @@ class Client:
             payload["on_behalf_of"] = self.on_behalf_of
         return self._send("POST", path, json=payload)
 
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        payload = {key: value for key, value in body.items() if value is not None}
+        if self.on_behalf_of:
+            payload["on_behalf_of"] = self.on_behalf_of
+        return self._send("PUT", path, json=payload)
+
     def delete(self, path: str) -> Any:
         return self._send("DELETE", path)
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+    def text(self, path: str, **params: Any) -> str:
+        """A GET whose answer is a document (TOML, iCalendar), not JSON."""
+        query = {key: value for key, value in params.items() if value is not None}
+        response: httpx.Response = self._send("GET", path, raw=True, params=query)
+        return response.text
+
+    def post_text(self, path: str, content: str, media_type: str) -> Any:
+        return self._send(
+            "POST", path, content=content.encode(), headers={"Content-Type": media_type}
+        )
+
+    def _send(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, "/api/v1" + path, **kwargs)
         except httpx.TimeoutException:
@@ -67,6 +84,8 @@ class Client:
             raise Unavailable(f"cannot reach the warroom server at {self.where}: {exc}") from None
         if not response.is_success:
             raise error_from(response, self.where)
+        if raw:
+            return response
         try:
             return response.json()
         except ValueError:

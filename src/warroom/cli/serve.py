@@ -70,6 +70,7 @@ def serve(
                     "worker": name,
                     "wakeup": runtime.wakeup,
                     "writer": runtime.writer,  # takes turns with the API's SQLite writes
+                    "transports": runtime.transports,
                 },
                 name="warroom-worker",
                 daemon=True,

@@ -15,6 +15,7 @@ from warroom.cli.runtime import current, handled, out
 from warroom.db.listen import listen
 from warroom.jobs.deliveries import deliver_one
 from warroom.jobs.grouping import group_alerts
+from warroom.jobs.pages import deliver_page_one
 from warroom.jobs.worker import BATCH, fire_due, run
 from warroom.logs import configure as configure_logs
 
@@ -46,11 +47,16 @@ def worker(
             grouped = 0
             while count := group_alerts(runtime.sessions, runtime.policy, now=runtime.clock()):
                 grouped += count
+            paged = 0
+            while deliver_page_one(
+                runtime.sessions, runtime.policy, runtime.transports, now=runtime.clock()
+            ):
+                paged += 1
             while deliver_one(runtime.sessions, runtime.policy, now=runtime.clock()):
                 sent += 1
             out.print(
                 f"fired {fired} timer(s); settled {grouped} alert change(s); "
-                f"attempted {sent} webhook delivery(ies)"
+                f"attempted {paged} page delivery(ies) and {sent} webhook delivery(ies)"
             )
             return
         stop = threading.Event()
@@ -71,6 +77,7 @@ def worker(
             worker=worker_name,
             wakeup=runtime.wakeup,
             batch=batch,
+            transports=runtime.transports,
         )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from warroom.db.types import UTCDateTime, json_type, str_enum
 from warroom.domain.alerts import AlertSource, AlertStatus
+from warroom.domain.paging import ContactKind, DeliveryEvent, PageKind, PageState
 from warroom.domain.timers import TimerKind
 from warroom.domain.types import (
     Access,
@@ -60,12 +61,61 @@ class Person(Base):
     created_at: Mapped[datetime]
 
 
+class ContactMethod(Base):
+    """One way to reach a person, tried in ``position`` order with the others. A method that
+    failed for good is marked, skipped by later pages, and shown until someone fixes it."""
+
+    __tablename__ = "contact_methods"
+    __table_args__ = (UniqueConstraint("person_id", "kind", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    kind: Mapped[ContactKind] = mapped_column(str_enum(ContactKind, 16))
+    address: Mapped[str] = mapped_column(String(2000))
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    failing_since: Mapped[datetime | None]
+    failing_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EscalationPolicy(Base):
+    """Ordered tiers of targets, each with a timeout, and how often to run through them again.
+    Copied onto a page when paging starts."""
+
+    __tablename__ = "escalation_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # [{"targets": ["primary"], "timeout": "5m" | null}, ...]; null: the acknowledge target.
+    tiers: Mapped[list[dict[str, Any]]] = mapped_column(json_type())
+    repeat: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("escalation_policies.id"))
+    created_at: Mapped[datetime]
+
+    lead: Mapped[Person | None] = relationship(lazy="joined")
+    policy: Mapped[EscalationPolicy | None] = relationship(lazy="joined")
+
+
 class Service(Base):
     __tablename__ = "services"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime]
+    # Who owns it: paging goes to this team's on-call, through the service's own policy if it
+    # has one, else the team's, else primary → secondary → lead.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("escalation_policies.id"))
 
 
 class Incident(Base):
@@ -104,6 +154,8 @@ class Incident(Base):
     postmortem_doc: Mapped[str | None] = mapped_column(String(2000))
     # Alerts with this grouping key (e.g. ``service=checkout``) join the incident while active.
     alert_group: Mapped[str | None] = mapped_column(String(300), index=True)
+    # The team a routing rule sent it to; else paging follows the service's owner.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
 
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
@@ -391,3 +443,126 @@ class Alert(Base):
 
     integration: Mapped[Integration] = relationship(lazy="joined")
     service: Mapped[Service | None] = relationship(lazy="joined")
+
+
+class Schedule(Base):
+    """An on-call schedule: layers of rotations in one time zone, and overrides on top."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    zone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    layers: Mapped[list[ScheduleLayer]] = relationship(
+        order_by="ScheduleLayer.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class ScheduleLayer(Base):
+    """A rotation of people for one level (primary, secondary…); a later layer of the same
+    level wins where it covers the time, optionally only between two local times a day."""
+
+    __tablename__ = "schedule_layers"
+    __table_args__ = (UniqueConstraint("schedule_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id"))
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(63))
+    level: Mapped[str] = mapped_column(String(31))
+    participants: Mapped[list[str]] = mapped_column(json_type())  # handles, in rotation order
+    handoff: Mapped[datetime]
+    rotation_days: Mapped[int] = mapped_column(default=7)
+    restriction_start: Mapped[str | None] = mapped_column(String(5))  # "HH:MM", local
+    restriction_end: Mapped[str | None] = mapped_column(String(5))
+
+
+class Override(Base):
+    """Someone else takes a level of a schedule for a while (a swapped shift)."""
+
+    __tablename__ = "schedule_overrides"
+    __table_args__ = (Index("ix_schedule_overrides_span", "schedule_id", "end_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id"))
+    level: Mapped[str] = mapped_column(String(31))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    removed_at: Mapped[datetime | None]
+
+    person: Mapped[Person] = relationship(foreign_keys=[person_id], lazy="joined")
+
+
+class Page(Base):
+    """Paging people for an incident, tier by tier, until someone acknowledges. It carries out
+    a checklist action (page-oncall, page-all-hands…) and follows a copy of its policy."""
+
+    __tablename__ = "pages"
+    __table_args__ = (Index("ix_pages_incident", "incident_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stable for the page's life: the dedup key PagerDuty and Opsgenie see, and the root of
+    # every delivery's idempotency key.
+    key: Mapped[str] = mapped_column(String(36), unique=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id"))
+    kind: Mapped[PageKind] = mapped_column(str_enum(PageKind, 16))
+    reason: Mapped[str] = mapped_column(String(300))
+    snapshot: Mapped[dict[str, Any]]
+    tier: Mapped[int] = mapped_column(default=0)
+    round: Mapped[int] = mapped_column(default=0)
+    tier_paged_at: Mapped[datetime]
+    state: Mapped[PageState] = mapped_column(str_enum(PageState, 16))
+    created_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    ended_at: Mapped[datetime | None]
+
+    acknowledged_by: Mapped[Person | None] = relationship(lazy="joined")
+
+
+class PageDelivery(Base):
+    """One message of a page to one contact method: written with the page, sent after the
+    commit, retried with backoff, always under the same idempotency key."""
+
+    __tablename__ = "page_deliveries"
+    __table_args__ = (
+        Index("ix_page_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_page_deliveries_page", "page_id", "tier", "round"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(120), unique=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    contact_method_id: Mapped[int | None] = mapped_column(ForeignKey("contact_methods.id"))
+    kind: Mapped[ContactKind] = mapped_column(str_enum(ContactKind, 16))
+    address: Mapped[str] = mapped_column(String(2000))
+    event: Mapped[DeliveryEvent] = mapped_column(str_enum(DeliveryEvent, 16))
+    tier: Mapped[int]
+    round: Mapped[int]
+    state: Mapped[DeliveryState] = mapped_column(str_enum(DeliveryState, 16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    person: Mapped[Person] = relationship(lazy="joined")
+
+
+class ServerKey(Base):
+    """Secrets the server makes for itself on first use (the key that signs acknowledgement
+    links), shared by every process through the database."""
+
+    __tablename__ = "server_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]

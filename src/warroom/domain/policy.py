@@ -10,9 +10,17 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 
 from warroom.domain.durations import format_duration, parse_duration
+from warroom.domain.paging import parse_target
 from warroom.domain.types import Role, Severity
 
 
@@ -209,6 +217,34 @@ class RoutingRule(_Strict):
     severity: Severity | None = None
 
 
+class PagingPolicy(_Strict):
+    """Who is reached beyond a service's own on-call (product.md §1 and §3)."""
+
+    # SEV0 pages everyone here at once; entries are tier targets (``person:ana``, ``team:sre``,
+    # ``schedule:platform:primary``) or bare handles.
+    all_hands: tuple[str, ...] = ()
+    # The SEV0 executive notification goes to these people's contact methods (and to the
+    # executive-list webhooks).
+    executives: tuple[str, ...] = ()
+    # How often a page runs through all its tiers again when nobody acknowledges, for
+    # policies that do not say (the built-in primary → secondary → lead included).
+    repeat: int = Field(default=1, ge=0, le=5)
+
+    @field_validator("all_hands", "executives", mode="before")
+    @classmethod
+    def _targets(cls, value: object) -> object:
+        if not isinstance(value, list | tuple):
+            return value
+        return tuple(_as_target(item) for item in value)
+
+
+def _as_target(item: object) -> str:
+    if not isinstance(item, str):
+        raise ValueError(f"{item!r} is not a person, team or schedule")
+    text = item if ":" in item or item == "all-hands" else f"person:{item}"
+    return parse_target(text)
+
+
 class Policy(_Strict):
     """Everything the rules need to know about a team's process."""
 
@@ -217,6 +253,17 @@ class Policy(_Strict):
     classifier: ClassifierPolicy = Field(default_factory=ClassifierPolicy)
     alerts: AlertPolicy = Field(default_factory=AlertPolicy)
     routing: tuple[RoutingRule, ...] = ()
+    paging: PagingPolicy = Field(default_factory=PagingPolicy)
+    # Who is reached for what: `warroom escalate ID --team database` pages the target named
+    # here for "database" (``team:dba``, ``person:ana``…), else the team called "database".
+    escalation_matrix: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("escalation_matrix", mode="before")
+    @classmethod
+    def _matrix(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        return {str(need).strip().lower(): _as_target(target) for need, target in value.items()}
 
     def level(self, severity: Severity) -> SeverityLevel:
         return self.severity[severity]

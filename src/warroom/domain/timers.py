@@ -31,6 +31,13 @@ class TimerKind(StrEnum):
     READY_TO_CLOSE = "ready-to-close"
     ACTION_DUE = "action-due"
     POSTMORTEM_DUE = "postmortem-due"
+    # A page's tier went unacknowledged for its timeout: page the next tier. Armed by paging
+    # itself (one per tier paged), never by the plan below.
+    PAGE_TIER = "page-tier"
+
+
+# Timers that the incident's plan does not own: reconciling leaves them alone.
+SELF_MANAGED = frozenset({TimerKind.PAGE_TIER})
 
 
 NO_PROGRESS_STAGES = frozenset({Stage.DECLARED, Stage.INVESTIGATING})

@@ -73,6 +73,7 @@ class Move(StrEnum):
     REMINDER = "reminder"
     MISSED = "missed"
     ALERT = "alert"  # an alert joined, was moved, acknowledged or resolved
+    PAGE = "page"  # someone was paged or notified, acknowledged a page, or could not be reached
 
 
 class Role(StrEnum):
@@ -225,3 +226,4 @@ class EventKind(StrEnum):
     REMINDER = "reminder"
     MISSED = "missed"
     ALERT = "alert"  # an alert joined, was moved, acknowledged or resolved
+    PAGE = "page"  # someone was paged or notified, acknowledged a page, or could not be reached

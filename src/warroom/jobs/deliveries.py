@@ -11,13 +11,14 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.db.engine import unit_of_work
 from warroom.db.listen import announce
-from warroom.db.models import Delivery, DeliveryState, Webhook
+from warroom.db.models import Delivery, DeliveryState, PageDelivery, Webhook
 from warroom.domain.errors import Conflict
 from warroom.domain.policy import Policy
 from warroom.metrics import DELIVERIES
@@ -43,24 +44,28 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (1 << min(max(attempts - 1, 0), 20)), LONGEST_RETRY)
 
 
-def _lease(session: Session, now: datetime) -> Delivery | None:
+Outbox = TypeVar("Outbox", Delivery, PageDelivery)
+
+
+def lease(session: Session, model: type[Outbox], now: datetime) -> Outbox | None:
+    """Take the earliest due row of an outbox (webhook deliveries or page deliveries) for
+    one attempt: its next attempt moves past the lease, so a worker that dies mid-send leaves
+    it to the next one."""
     due = (
-        select(Delivery)
-        .where(Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at, Delivery.id)
+        select(model)
+        .where(model.state == DeliveryState.PENDING, model.next_attempt_at <= now)
+        .order_by(model.next_attempt_at, model.id)
         .limit(1)
     )
     if session.get_bind().dialect.name == "postgresql":
-        delivery = session.scalars(due.with_for_update(skip_locked=True)).first()
+        delivery = session.scalars(due.with_for_update(skip_locked=True, of=model)).first()
     else:
         candidate = session.scalars(due).first()
         if candidate is None:
             return None
         won = session.execute(
-            update(Delivery)
-            .where(
-                Delivery.id == candidate.id, Delivery.next_attempt_at == candidate.next_attempt_at
-            )
+            update(model)
+            .where(model.id == candidate.id, model.next_attempt_at == candidate.next_attempt_at)
             .values(next_attempt_at=now + LEASE)
             .execution_options(synchronize_session=False)
         )
@@ -84,7 +89,7 @@ def deliver_one(
     """Send the earliest due delivery. Returns whether there may be more work. ``writer``
     guards each transaction (the process's SQLite writer lock); never the HTTP call."""
     with writer(), unit_of_work(sessions) as session:
-        delivery = _lease(session, now)
+        delivery = lease(session, Delivery, now)
         if delivery is None:
             return False
         if not executives.still_wanted(session, delivery):

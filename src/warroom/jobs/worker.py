@@ -26,7 +26,9 @@ from warroom.domain.errors import WarroomError
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import Writer, deliver_one
 from warroom.jobs.grouping import group_alerts
+from warroom.jobs.pages import deliver_page_one
 from warroom.metrics import TIMER_LAG, TIMERS_FIRED
+from warroom.notify.dispatch import Transports
 from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, fire_all
 from warroom.wakeup import Wakeup
@@ -125,8 +127,10 @@ def run(
     wakeup: Wakeup | None = None,
     batch: int = BATCH,
     writer: Writer = nullcontext,
+    transports: Transports | None = None,
 ) -> None:
-    """Fire timers, group alerts and deliver webhooks as they fall due until ``stop`` is set.
+    """Fire timers, group alerts, deliver pages and webhooks as they fall due until ``stop``
+    is set.
     Waiting is bounded by ``idle`` so work queued by other processes is picked up within it;
     ``wakeup`` cuts the wait short when this process commits something."""
     seen = wakeup.generation if wakeup else 0
@@ -154,6 +158,13 @@ def run(
                     next_grouping = time.monotonic() + RETRY_SECONDS
                 else:
                     next_grouping = time.monotonic() + GROUP_EVERY
+            # Pages first: a person waiting to be paged matters more than a webhook.
+            while (
+                transports is not None
+                and not stop.is_set()
+                and deliver_page_one(sessions, policy, transports, now=clock(), writer=writer)
+            ):
+                pass
             while not stop.is_set() and deliver_one(sessions, policy, now=clock(), writer=writer):
                 pass
             wait = seconds_until_next(sessions, clock())

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from warroom.db.models import Alert, Incident, Integration, Service
+from warroom.domain.actions import notification_actions
 from warroom.domain.alerts import (
     AlertSource,
     AlertStatus,
@@ -29,12 +30,15 @@ from warroom.domain.alerts import (
     propose,
     service_name,
 )
-from warroom.domain.errors import Conflict
+from warroom.domain.errors import BadInput, Conflict
 from warroom.domain.facts import ClosureEvidence
 from warroom.domain.types import ACTIVE_STAGES, EventKind, ReportSource, Stage
+from warroom.services import directory
 from warroom.services.records import (
     Op,
     acknowledge_implied,
+    add_actions,
+    facts,
     no_roles_yet,
     record,
     service,
@@ -391,7 +395,26 @@ def _open(op: Op, alert: Pending, proposal: Proposal, key: str | None) -> Incide
         group=key,
         reasons=list(proposal.reasons) or None,
     )
+    if proposal.team:
+        incident.team_id = _team_id(op, proposal.team)
+    if severity is not None:
+        # The proposal pages as the level says (product.md §3: paging uses the proposed
+        # severity). The executive notification waits for a declaration.
+        wanted = notification_actions(facts(op.session, incident), severity, op.policy, detected)
+        add_actions(op, incident, [a for a in wanted if a.key in DETECTION_ACTIONS])
     return incident
+
+
+DETECTION_ACTIONS = frozenset({"page-all-hands", "page-oncall", "notify-oncall"})
+
+
+def _team_id(op: Op, name: str) -> int | None:
+    """The routing rule's team, made on first use like a service; a name that cannot be a
+    team's is left out (the detection entry still shows it)."""
+    try:
+        return directory.save_team(op, name).id
+    except BadInput:
+        return None
 
 
 def _open_count(session: Session, incident_id: int) -> int:

@@ -130,6 +130,8 @@ def customer_report(op: Op, number: int, title: str, *, source: ReportSource) ->
 def acknowledge(op: Op, number: int) -> tuple[Incident, bool]:
     incident = load(op, number)
     if incident.acknowledged_at is not None:
+        if incident.stage.is_active:
+            op.acknowledging[incident.id] = incident  # its open pages stop all the same
         return incident, False
     if not incident.stage.is_active:
         raise Refused(
@@ -139,6 +141,7 @@ def acknowledge(op: Op, number: int) -> tuple[Incident, bool]:
         )
     incident.acknowledged_at = op.at
     incident.acknowledged_by = person(op, op.actor)
+    op.acknowledging[incident.id] = incident
     record(op, incident, EventKind.ACKNOWLEDGED, f"acknowledged by {op.actor}")
     touch(op, incident)
     default_responder(op, incident)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from warroom.db.models import Action, Incident, Person, RoleAssignment, Service, TimelineEvent
+from warroom.db.models import Action, Base, Incident, Person, RoleAssignment, Service, TimelineEvent
 from warroom.domain.actions import ActionSpec
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.facts import IncidentFacts
@@ -41,6 +41,11 @@ class Op:
     touched: dict[int, Incident] = field(default_factory=dict, repr=False)
     # Active webhook ids, read once per write when the first event is recorded.
     webhooks: list[int] | None = field(default=None, repr=False)
+    # Checklist actions this write added: paging carries out the ones that page or notify.
+    added_actions: list[Action] = field(default_factory=list, repr=False)
+    # Incidents a person acknowledged (or acted on, which implies it) in this write: their
+    # open pages stop.
+    acknowledging: dict[int, Incident] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.now.tzinfo is None:
@@ -69,7 +74,7 @@ def person(op: Op, handle: str) -> Person:
     with op.session.no_autoflush:  # people are inserted at once, never left pending
         found = op.session.scalars(by_handle).one_or_none()
     if found is None:  # the first use: one statement more, once per person
-        statement = _insert_ignoring_duplicates(op.session, Person).values(
+        statement = insert_ignoring_duplicates(op.session, Person).values(
             handle=handle, created_at=op.now
         )
         op.session.execute(statement)
@@ -87,12 +92,12 @@ def service(op: Op, name: str) -> Service:
     if found is not None:
         return found
     op.session.execute(
-        _insert_ignoring_duplicates(op.session, Service).values(name=cleaned, created_at=op.now)
+        insert_ignoring_duplicates(op.session, Service).values(name=cleaned, created_at=op.now)
     )
     return op.session.scalars(by_name).one()
 
 
-def _insert_ignoring_duplicates(session: Session, model: type[Person] | type[Service]) -> Any:
+def insert_ignoring_duplicates(session: Session, model: type[Base]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
     if session.get_bind().dialect.name == "sqlite":
@@ -224,7 +229,9 @@ def _cache_assignment(
 
 
 def acknowledge_implied(op: Op, incident: Incident, how: str) -> None:
-    """Any stage move or IC assignment made by a person acknowledges the incident."""
+    """Any stage move or IC assignment made by a person acknowledges the incident, and stops
+    the pages still open for it."""
+    op.acknowledging[incident.id] = incident
     if incident.acknowledged_at is not None:
         return
     incident.acknowledged_at = op.at
@@ -316,6 +323,7 @@ def add_actions(
         existing[key] = action
         added.append(action)
     op.session.flush()
+    op.added_actions += added
     return added
 
 

@@ -21,8 +21,9 @@ from warroom.domain.durations import humanize
 from warroom.domain.facts import ClosureEvidence, IncidentFacts
 from warroom.domain.lifecycle import closers, unmet_closure_criteria
 from warroom.domain.timefmt import utc_text
-from warroom.domain.timers import TimerKind, plan
+from warroom.domain.timers import SELF_MANAGED, TimerKind, plan
 from warroom.domain.types import EventKind, ReportSource, Role
+from warroom.services import paging
 from warroom.services.alerts import with_alerts
 from warroom.services.reading import Progress, progress
 from warroom.services.records import Op, add_actions, record
@@ -32,7 +33,9 @@ log = logging.getLogger("warroom.timers")
 
 
 def settle(op: Op) -> None:
-    """Reconcile the timers of every incident this write touched."""
+    """Carry out the paging this write asked for, then reconcile the timers of every
+    incident it touched."""
+    paging.settle(op)
     for incident in op.touched.values():
         reconcile(op, incident)
 
@@ -54,6 +57,7 @@ def reconcile(op: Op, incident: Incident) -> None:
     stored = {
         (timer.kind, timer.key): timer
         for timer in op.session.scalars(select(Timer).where(Timer.incident_id == incident.id))
+        if timer.kind not in SELF_MANAGED
     }
     for identity, timer in stored.items():
         if timer.state is TimerState.PENDING and identity not in wanted:
@@ -232,6 +236,7 @@ HANDLERS: dict[TimerKind, Callable[[Firing], None]] = {
     TimerKind.READY_TO_CLOSE: _ready_to_close,
     TimerKind.ACTION_DUE: _action_due,
     TimerKind.POSTMORTEM_DUE: _postmortem_due,
+    TimerKind.PAGE_TIER: lambda f: paging.tier_timed_out(f.op, f.incident, f.timer),
 }
 
 

@@ -13,8 +13,7 @@ from sqlalchemy import select
 from warroom.db.models import Alert, Service
 from warroom.domain.alerts import AlertSource, AlertStatus
 from warroom.domain.errors import NotFound
-from warroom.services import alert_views, integrations
-from warroom.services.records import service
+from warroom.services import alert_views, directory, integrations
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
 from warroom.web.writes import number_of
 
@@ -150,18 +149,27 @@ class ServiceBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
+    team: str | None = Field(None, max_length=100, description="The team that owns it.")
+    policy: str | None = Field(
+        None, max_length=100, description="Its own escalation policy (else its team's)."
+    )
 
 
-@router.post("/services", status_code=201, summary="Create a service")
+@router.post("/services", status_code=201, summary="Create a service, or say who owns it")
 def create_service(body: ServiceBody, runtime: RuntimeDep, caller: Member) -> dict[str, Any]:
-    created = runtime.write(lambda op: service(op, body.name), by=caller.handle, at=None)
-    return {"id": created.id, "name": created.name, "created_at": created.created_at.isoformat()}
+    created = runtime.write(
+        lambda op: directory.save_service(op, body.name, team=body.team, policy=body.policy),
+        by=caller.handle,
+        at=None,
+    )
+    with runtime.reading() as session:
+        return directory.service_row(session, session.merge(created))
 
 
 @router.get("/services", summary="List services")
 def list_services(runtime: RuntimeDep, _caller: Viewer) -> list[dict[str, Any]]:
     with runtime.reading() as session:
         return [
-            {"id": s.id, "name": s.name, "created_at": s.created_at.isoformat()}
+            directory.service_row(session, s)
             for s in session.scalars(select(Service).order_by(Service.name))
         ]

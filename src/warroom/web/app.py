@@ -13,7 +13,16 @@ from warroom import __version__
 from warroom.db.schema import SCHEMA_REVISION, current_revision
 from warroom.ingest.sns import SnsVerifier
 from warroom.runtime import Runtime
-from warroom.web import admin_api, alerts_api, api, coordination_api, events, metrics, problems
+from warroom.web import (
+    admin_api,
+    alerts_api,
+    api,
+    coordination_api,
+    events,
+    metrics,
+    paging_api,
+    problems,
+)
 from warroom.web.deps import RuntimeDep
 from warroom.web.ingest import Ingestion
 
@@ -40,6 +49,8 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
     app.include_router(events.router)
     app.include_router(admin_api.router)
     app.include_router(alerts_api.router)
+    app.include_router(paging_api.router)
+    app.include_router(paging_api.links)
     ingestion = Ingestion(app.state.runtime, sns=sns or SnsVerifier())
     app.state.ingestion = ingestion
     # First in the table: the busiest routes are matched before the rest are tried.

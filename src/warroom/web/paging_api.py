@@ -1,0 +1,489 @@
+"""Paging data and pages: the routes behind ``warroom person|team|policy|schedule|override``,
+``warroom oncall`` and ``warroom pages``, and the one-click acknowledgement links.
+
+Configuring who is paged (teams, policies, schedules) needs an admin token; a member manages
+contact methods and overrides (swapping a shift) and acknowledges pages. The acknowledgement
+link carries its own signature and needs no token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from html import escape
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from warroom.db.models import Page, Schedule
+from warroom.domain.errors import BadInput, NotFound
+from warroom.domain.paging import ContactKind, PageState
+from warroom.domain.types import Access
+from warroom.runtime import parse_at
+from warroom.services import directory, oncall, paging, roster
+from warroom.services.tokens import Caller
+from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
+from warroom.web.writes import number_of
+
+router = APIRouter(prefix="/api/v1", tags=["paging"])
+links = APIRouter(tags=["paging"])
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Name = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on_behalf_of: str | None = Field(None, description="Act for this person (admin tokens only).")
+
+
+def by(caller: Caller, body: Strict | None = None) -> str:
+    """Who the write is recorded as: the token's person, or whom an admin acts for."""
+    if body is not None and body.on_behalf_of:
+        if caller.access is not Access.ADMIN:
+            raise HTTPException(403, "acting on behalf of someone else needs an admin token")
+        return body.on_behalf_of
+    return caller.handle
+
+
+def _instant(text: str | None, name: str, default: datetime) -> datetime:
+    if text is None:
+        return default
+    try:
+        return parse_at(text, name)
+    except BadInput:
+        raise
+    except ValueError as exc:  # pragma: no cover - parse_at raises BadInput itself
+        raise BadInput(f"{name}: {exc}") from None
+
+
+# People and their contact methods -------------------------------------------------------
+
+
+@router.get("/people", summary="List people and how they are reached")
+def list_people(runtime: RuntimeDep, _caller: Viewer) -> list[dict[str, Any]]:
+    with runtime.reading() as session:
+        return [directory.person_row(session, p) for p in directory.people(session)]
+
+
+@router.get("/people/{handle}", summary="One person and how they are reached")
+def get_person(handle: Name, runtime: RuntimeDep, _caller: Viewer) -> dict[str, Any]:
+    with runtime.reading() as session:
+        return directory.person_row(session, directory.existing_person(session, handle))
+
+
+class PersonBody(Strict):
+    name: str | None = Field(None, max_length=200)
+
+
+@router.put("/people/{handle}", summary="Create a person, or change their display name")
+def put_person(
+    handle: Name, body: PersonBody, runtime: RuntimeDep, caller: Member
+) -> dict[str, Any]:
+    runtime.write(
+        lambda op: directory.update_person(op, handle, name=body.name), by=by(caller, body), at=None
+    )
+    return get_person(handle, runtime, caller)
+
+
+class ContactBody(Strict):
+    kind: ContactKind
+    address: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/people/{handle}/contacts", status_code=201, summary="Add a way to reach someone")
+def add_contact(
+    handle: Name, body: ContactBody, runtime: RuntimeDep, caller: Member
+) -> dict[str, Any]:
+    runtime.write(
+        lambda op: directory.add_contact(op, handle, body.kind, body.address),
+        by=by(caller, body),
+        at=None,
+    )
+    return get_person(handle, runtime, caller)
+
+
+@router.post("/people/{handle}/contacts/remove", summary="Remove a way to reach someone")
+def remove_contact(
+    handle: Name, body: ContactBody, runtime: RuntimeDep, caller: Member
+) -> dict[str, Any]:
+    runtime.write(
+        lambda op: directory.remove_contact(op, handle, body.kind, body.address),
+        by=by(caller, body),
+        at=None,
+    )
+    return get_person(handle, runtime, caller)
+
+
+@router.post(
+    "/people/{handle}/contacts/reset",
+    summary="Use a contact method marked failing again (once its address is fixed)",
+)
+def reset_contact(
+    handle: Name, body: ContactBody, runtime: RuntimeDep, caller: Member
+) -> dict[str, Any]:
+    runtime.write(
+        lambda op: directory.reset_contact(op, handle, body.kind, body.address),
+        by=by(caller, body),
+        at=None,
+    )
+    return get_person(handle, runtime, caller)
+
+
+# Teams, services, policies --------------------------------------------------------------
+
+
+class TeamBody(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    lead: str | None = Field(None, max_length=63)
+    policy: str | None = Field(None, max_length=100)
+
+
+@router.post("/teams", summary="Create a team, or change its lead or escalation policy")
+def save_team(body: TeamBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    team = runtime.write(
+        lambda op: directory.save_team(op, body.name, lead=body.lead, policy=body.policy),
+        by=by(caller, body),
+        at=None,
+    )
+    with runtime.reading() as session:
+        return directory.team_row(session, session.merge(team))
+
+
+@router.get("/teams", summary="List teams")
+def list_teams(runtime: RuntimeDep, _caller: Viewer) -> list[dict[str, Any]]:
+    with runtime.reading() as session:
+        return [directory.team_row(session, t) for t in directory.teams(session)]
+
+
+class PolicyBody(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    tiers: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(max_length=10)
+    repeat: int = Field(0, ge=0, le=5)
+
+
+@router.post("/policies", summary="Create or replace an escalation policy")
+def save_policy(body: PolicyBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    policy = runtime.write(
+        lambda op: directory.save_policy(op, body.name, body.tiers, body.repeat),
+        by=by(caller, body),
+        at=None,
+    )
+    with runtime.reading() as session:
+        return directory.policy_row(session.merge(policy))
+
+
+@router.get("/policies", summary="List escalation policies")
+def list_policies(runtime: RuntimeDep, _caller: Viewer) -> list[dict[str, Any]]:
+    with runtime.reading() as session:
+        return [directory.policy_row(p) for p in directory.policies(session)]
+
+
+@router.get("/policies/{name}", summary="One escalation policy")
+def get_policy(name: Name, runtime: RuntimeDep, _caller: Viewer) -> dict[str, Any]:
+    with runtime.reading() as session:
+        return directory.policy_row(directory.policy_named(session, name))
+
+
+# Schedules and overrides ----------------------------------------------------------------
+
+
+class ScheduleBody(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    zone: str = Field(min_length=1, max_length=64)
+    team: str | None = Field(None, max_length=100)
+
+
+@router.post("/schedules", status_code=201, summary="Create an on-call schedule")
+def create_schedule(body: ScheduleBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    created = runtime.write(
+        lambda op: oncall.create(op, body.name, team=body.team, zone=body.zone),
+        by=by(caller, body),
+        at=None,
+    )
+    return get_schedule(created.name, runtime, caller)
+
+
+@router.get("/schedules", summary="List on-call schedules")
+def list_schedules(runtime: RuntimeDep, _caller: Viewer) -> list[dict[str, Any]]:
+    with runtime.reading() as session:
+        now = runtime.clock()
+        return [
+            oncall.row(session, s, now)
+            for s in session.scalars(select(Schedule).order_by(Schedule.name))
+        ]
+
+
+@router.get("/schedules/{name}", summary="One schedule: its layers and coming overrides")
+def get_schedule(name: Name, runtime: RuntimeDep, _caller: Viewer) -> dict[str, Any]:
+    with runtime.reading() as session:
+        return oncall.row(session, oncall.schedule_named(session, name), runtime.clock())
+
+
+class LayerBody(Strict):
+    level: str = Field("primary", min_length=1, max_length=31)
+    participants: list[Annotated[str, Field(min_length=1, max_length=63)]] = Field(
+        min_length=1, max_length=100
+    )
+    handoff: str = Field(
+        description="The first hand-off, ISO 8601 (local to the schedule's "
+        "zone when it has no offset)."
+    )
+    rotation_days: int = Field(7, ge=1, le=366)
+    window: str | None = Field(None, description="Daily hours it covers, e.g. 07:00-19:00.")
+
+
+@router.put("/schedules/{name}/layers/{layer}", summary="Add or replace a rotation layer")
+def put_layer(
+    name: Name, layer: Name, body: LayerBody, runtime: RuntimeDep, caller: Admin
+) -> dict[str, Any]:
+    with runtime.reading() as session:
+        zone = oncall.schedule_named(session, name).zone
+    handoff = oncall.local_instant(body.handoff, zone, "handoff")
+    runtime.write(
+        lambda op: oncall.set_layer(
+            op,
+            name,
+            layer,
+            level=body.level,
+            participants=body.participants,
+            handoff=handoff,
+            rotation_days=body.rotation_days,
+            window=body.window,
+        ),
+        by=by(caller, body),
+        at=None,
+    )
+    return get_schedule(name, runtime, caller)
+
+
+@router.delete("/schedules/{name}/layers/{layer}", summary="Remove a rotation layer")
+def delete_layer(name: Name, layer: Name, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    runtime.write(lambda op: oncall.remove_layer(op, name, layer), by=caller.handle, at=None)
+    return get_schedule(name, runtime, caller)
+
+
+def _span(runtime: Any, start: str | None, days: int) -> tuple[datetime, datetime]:
+    begin = _instant(start, "start", runtime.clock())
+    return begin, begin + timedelta(days=days)
+
+
+@router.get("/schedules/{name}/shifts", summary="Who is on call, shift by shift")
+def get_shifts(
+    name: Name,
+    runtime: RuntimeDep,
+    _caller: Viewer,
+    start: str | None = None,
+    days: Annotated[int, Query(ge=1, le=366)] = 14,
+) -> list[dict[str, Any]]:
+    begin, end = _span(runtime, start, days)
+    with runtime.reading() as session:
+        found = oncall.shifts(session, oncall.schedule_named(session, name), begin, end)
+    return [
+        {
+            "level": s.level,
+            "person": s.person,
+            "start": s.start.isoformat(),
+            "end": s.end.isoformat(),
+            "source": s.source,
+        }
+        for s in found
+    ]
+
+
+@router.get(
+    "/schedules/{name}/calendar.ics",
+    summary="The schedule's shifts as iCalendar",
+    response_class=Response,
+)
+def get_calendar(
+    name: Name,
+    runtime: RuntimeDep,
+    _caller: Viewer,
+    person: str | None = None,
+    start: str | None = None,
+    days: Annotated[int, Query(ge=1, le=366)] = 90,
+) -> Response:
+    begin, end = _span(runtime, start, days)
+    with runtime.reading() as session:
+        body = oncall.calendar(session, oncall.schedule_named(session, name), begin, end, person)
+    return Response(body, media_type="text/calendar; charset=utf-8")
+
+
+class OverrideBody(Strict):
+    person: str = Field(min_length=1, max_length=63)
+    start: str
+    end: str
+    level: str = Field("primary", min_length=1, max_length=31)
+
+
+@router.post(
+    "/schedules/{name}/overrides", status_code=201, summary="Someone takes a shift (an override)"
+)
+def create_override(
+    name: Name, body: OverrideBody, runtime: RuntimeDep, caller: Member
+) -> dict[str, Any]:
+    start, end = parse_at(body.start, "start"), parse_at(body.end, "end")
+    created = runtime.write(
+        lambda op: oncall.add_override(
+            op, name, handle=body.person, start=start, end=end, level=body.level
+        ),
+        by=by(caller, body),
+        at=None,
+    )
+    with runtime.reading() as session:
+        return oncall.override_row(session.merge(created))
+
+
+@router.delete("/overrides/{override_id}", summary="Remove an override")
+def delete_override(override_id: RowId, runtime: RuntimeDep, caller: Member) -> dict[str, Any]:
+    removed = runtime.write(
+        lambda op: oncall.remove_override(op, override_id), by=caller.handle, at=None
+    )
+    with runtime.reading() as session:
+        return oncall.override_row(session.merge(removed))
+
+
+@router.get("/oncall", summary="Who is on call now, or at any time (future included)")
+def get_oncall(
+    runtime: RuntimeDep, _caller: Viewer, team: str | None = None, at: str | None = None
+) -> list[dict[str, Any]]:
+    when = _instant(at, "at", runtime.clock())
+    with runtime.reading() as session:
+        return oncall.who(session, when, team)
+
+
+# Pages ----------------------------------------------------------------------------------
+
+
+@router.get("/pages", summary="Pages, newest first, with every delivery")
+def list_pages(
+    runtime: RuntimeDep,
+    _caller: Viewer,
+    incident: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[dict[str, Any]]:
+    number = number_of(incident) if incident else None
+    with runtime.reading() as session:
+        return [paging.page_row(session, p) for p in paging.pages(session, number, limit)]
+
+
+@router.post("/pages/{page_id}/acknowledge", summary="Acknowledge a page: it stops escalating")
+def acknowledge_page(page_id: RowId, runtime: RuntimeDep, caller: Member) -> dict[str, Any]:
+    page = runtime.write(
+        lambda op: paging.acknowledge_by_id(op, page_id), by=caller.handle, at=None
+    )
+    with runtime.reading() as session:
+        return paging.page_row(session, session.merge(page))
+
+
+@router.get("/paging/load", summary="Pages per person per night and per week")
+def pager_load(
+    runtime: RuntimeDep,
+    _caller: Viewer,
+    weeks: Annotated[int, Query(ge=1, le=52)] = 4,
+    zone: str = "UTC",
+) -> dict[str, Any]:
+    with runtime.reading() as session:
+        return roster.load(session, runtime.clock(), weeks=weeks, zone=zone)
+
+
+@router.get(
+    "/paging/export",
+    summary="People, teams, services, policies, schedules and overrides as TOML",
+    response_class=Response,
+)
+def export_paging(runtime: RuntimeDep, _caller: Admin) -> Response:
+    with runtime.reading() as session:
+        text = roster.export(session, runtime.clock())
+    return Response(text, media_type="application/toml; charset=utf-8")
+
+
+@router.post("/paging/import", summary="Apply a TOML export (creates and updates, never deletes)")
+async def import_paging(request: Request, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > 1_000_000:
+        raise BadInput("a paging import is at most 1 MB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput("a paging import is UTF-8 TOML") from None
+    return runtime.write(lambda op: roster.apply(op, text), by=caller.handle, at=None)
+
+
+# One-click acknowledgement links ------------------------------------------------------------
+
+PAGE_STYLE = (
+    "body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;"
+    "color:#111}button{font:inherit;padding:.6rem 1.4rem;background:#b00020;color:#fff;"
+    "border:0;border-radius:.3rem}p.done{color:#0b6b2f}"
+)
+
+
+def _html(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{PAGE_STYLE}</style></head>"
+        f"<body><main><h1>{escape(title)}</h1>{body}</main></body></html>",
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def _describe(page: Page, runtime: Any) -> str:
+    with runtime.reading() as session:
+        row = paging.page_row(session, session.merge(page))
+        incident = paging.incident_summary(session, page.incident_id)
+    return (
+        f"<p><strong>{escape(incident)}</strong></p>"
+        f"<p>{escape(row['reason'])}, tier {row['tier']} of {row['tiers']}.</p>"
+    )
+
+
+@links.get(
+    "/ack/{token}", summary="The page an acknowledgement link is for", include_in_schema=False
+)
+def ack_form(token: Annotated[str, Path(max_length=200)], runtime: RuntimeDep) -> HTMLResponse:
+    """A GET only shows the page: mail scanners and chat previews open links, and must not
+    acknowledge a page by doing so (it would stop the escalation with nobody there)."""
+    try:
+        with runtime.reading() as session:
+            page, handle = paging.link_holder(session, token, runtime.clock())
+            session.expunge(page)
+    except NotFound as exc:
+        return _html("Link not valid", f"<p>{escape(exc.message)}</p>", 404)
+    about = _describe(page, runtime)
+    if page.state is not PageState.OPEN:
+        return _html("Nothing to acknowledge", about + f"<p>{_state_text(page)}</p>")
+    return _html(
+        "Acknowledge this page?",
+        about + f'<form method="post"><button>Acknowledge as {escape(handle)}</button></form>',
+    )
+
+
+@links.post("/ack/{token}", summary="Acknowledge through a link", include_in_schema=False)
+def ack_submit(
+    token: Annotated[str, Path(max_length=200)],
+    runtime: RuntimeDep,
+) -> HTMLResponse:
+    try:
+        with runtime.reading() as session:
+            _page, handle = paging.link_holder(session, token, runtime.clock())
+    except NotFound as exc:
+        return _html("Link not valid", f"<p>{escape(exc.message)}</p>", 404)
+    page = runtime.write(lambda op: paging.acknowledge_with_link(op, token), by=handle, at=None)
+    about = _describe(page, runtime)
+    return _html("Acknowledged", about + f'<p class="done">{_state_text(page)}</p>')
+
+
+def _state_text(page: Page) -> str:
+    if page.state is PageState.ACKNOWLEDGED and page.acknowledged_by is not None:
+        return f"Acknowledged by {escape(page.acknowledged_by.handle)}: the escalation stopped."
+    return {
+        PageState.ACKNOWLEDGED: "Already acknowledged.",
+        PageState.EXHAUSTED: "Every tier was paged; nobody acknowledged in time.",
+        PageState.ENDED: "Paging has ended: the incident is resolved or no longer needs it.",
+    }.get(page.state, "Open.")

@@ -1,0 +1,430 @@
+"""Paging end to end through the real worker steps: schedules decide who is paged, the outbox
+delivers by e-mail (a real SMTP server) and webhook (a local receiver), tiers escalate on
+their timeouts, and an acknowledgement stops it. The clock is the test's."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import START, World
+from tests.fakes import SmtpSink
+from warroom.db.models import Action, ContactMethod, Page, PageDelivery, TimelineEvent, Timer
+from warroom.domain.paging import ContactKind, PageState
+from warroom.domain.policy import DEFAULT_POLICY, PagingPolicy
+from warroom.domain.timers import TimerKind
+from warroom.domain.types import MitigationKind, Move, Severity
+from warroom.jobs.pages import deliver_page_one
+from warroom.jobs.worker import fire_due
+from warroom.notify.dispatch import Transports
+from warroom.services import declaration, directory, lifecycle, oncall, paging
+from warroom.services.coordination import escalate
+from warroom.services.records import Op
+
+# A Monday, 09:00 in Berlin: the weekly hand-off.
+HANDOFF = datetime.fromisoformat("2026-03-02T09:00:00+01:00")
+
+
+@dataclass
+class Hooks:
+    """A webhook receiver that keeps every page it is sent."""
+
+    url: str = ""
+    received: list[dict[str, Any]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def hooks() -> Iterator[Hooks]:
+    found = Hooks()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                found.received.append(json.loads(body))
+                found.ids.append(self.headers["Warroom-Delivery-Id"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    found.url = f"http://127.0.0.1:{server.server_address[1]}/page"
+    yield found
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def transports(smtp: SmtpSink) -> Transports:
+    return Transports(public_url="http://warroom.test", smtp=smtp.settings())
+
+
+@pytest.fixture
+def payments(world: World, hooks: Hooks) -> World:
+    """Team payments owns checkout. Primary rotates ana → ben weekly, secondary cat → dan; lee
+    leads. ana is reached by e-mail and webhook, the others by e-mail."""
+
+    def setup(op: Op) -> None:
+        directory.save_team(op, "payments", lead="lee")
+        directory.save_service(op, "checkout", team="payments")
+        oncall.create(op, "payments", team="payments", zone="Europe/Berlin")
+        for layer, level, people in (
+            ("primary", "primary", ["ana", "ben"]),
+            ("secondary", "secondary", ["cat", "dan"]),
+        ):
+            oncall.set_layer(
+                op,
+                "payments",
+                layer,
+                level=level,
+                participants=people,
+                handoff=HANDOFF,
+                rotation_days=7,
+                window=None,
+            )
+        for handle in ("ana", "ben", "cat", "dan", "lee"):
+            directory.add_contact(op, handle, ContactKind.EMAIL, f"{handle}@example.test")
+        directory.add_contact(op, "ana", ContactKind.WEBHOOK, hooks.url)
+
+    world.act("admin", setup)
+    return world
+
+
+def step(world: World, transports: Transports) -> int:
+    """One pass of the worker: fire what is due, then deliver every queued page."""
+    runtime = world.runtime
+    fire_due(runtime.sessions, runtime.policy, now=world.clock.now)
+    sent = 0
+    while deliver_page_one(runtime.sessions, runtime.policy, transports, now=world.clock.now):
+        sent += 1
+    return sent
+
+
+def declare_sev1(world: World) -> int:
+    incident = world.act(
+        "oscar",
+        lambda op: declaration.declare_new(
+            op, Severity.SEV1, "Checkout failing", service_name="checkout"
+        ),
+    )
+    return incident.id
+
+
+def recipients(smtp: SmtpSink) -> list[str]:
+    return [mail.message["To"] for mail in smtp.received]
+
+
+def timeline(world: World, number: int) -> list[str]:
+    with world.runtime.reading() as session:
+        return list(
+            session.scalars(
+                select(TimelineEvent.summary)
+                .where(TimelineEvent.incident_id == number)
+                .order_by(TimelineEvent.id)
+            )
+        )
+
+
+def actions(world: World, number: int) -> dict[str, Action]:
+    with world.runtime.reading() as session:
+        rows = session.scalars(select(Action).where(Action.incident_id == number)).all()
+        for row in rows:
+            session.expunge(row)
+        return {row.key: row for row in rows}
+
+
+def page_of(world: World, number: int) -> Page:
+    with world.runtime.reading() as session:
+        page = session.scalars(select(Page).where(Page.incident_id == number)).first()
+        assert page is not None
+        session.expunge(page)
+        return page
+
+
+def test_it_pages_the_on_call_primary_by_email_and_webhook_for_a_sev1(
+    payments: World, smtp: SmtpSink, hooks: Hooks, transports: Transports
+) -> None:
+    number = declare_sev1(payments)
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test"]
+    mail = smtp.messages[0]
+    assert "Checkout failing" in mail["Subject"]
+    assert "http://warroom.test/ack/" in mail.get_content()
+    assert [hook["incident"] for hook in hooks.received] == [f"INC-{number}"]
+    assert hooks.received[0]["ack_url"].startswith("http://warroom.test/ack/")
+    kinds = timeline(payments, number)
+    assert any("paging ana" in text for text in kinds)
+
+
+def test_it_pages_the_secondary_once_when_the_primary_does_not_acknowledge_in_five_minutes(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    declare_sev1(payments)
+    step(payments, transports)
+    payments.later(minutes=4, seconds=59)
+    step(payments, transports)
+    assert recipients(smtp) == ["ana@example.test"]
+
+    payments.later(seconds=1)
+    step(payments, transports)
+    payments.later(seconds=30)
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test", "cat@example.test"]
+
+
+def test_it_stops_paging_and_records_mtta_when_the_link_is_clicked(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    number = payments.act(
+        "warroom",
+        lambda op: lifecycle.report(op, "Checkout failing", service_name="checkout"),
+    ).id
+    payments.act("warroom", lambda op: lifecycle.triage(op, number, Severity.SEV1))
+    # A triaged SEV1 is paged once declared; the declarer is not the on-call.
+    payments.act("oscar", lambda op: declaration.declare(op, number, None))
+    step(payments, transports)
+    link = _link(smtp.messages[0].get_content())
+
+    payments.later(minutes=2)
+    page = payments.act("ana", lambda op: paging.acknowledge_with_link(op, link))
+    assert page.state is PageState.ACKNOWLEDGED
+    payments.later(minutes=10)
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test"]
+    acknowledged = page_of(payments, number)
+    assert acknowledged.acknowledged_at == START + timedelta(minutes=2)
+    assert any("page acknowledged by ana after 2m" in text for text in timeline(payments, number))
+
+
+def test_it_refuses_a_forged_or_expired_acknowledgement_link(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    declare_sev1(payments)
+    step(payments, transports)
+    link = _link(smtp.messages[0].get_content())
+    forged = link[:-2] + ("AA" if not link.endswith("AA") else "BB")
+
+    from warroom.domain.errors import NotFound
+
+    with pytest.raises(NotFound, match="not valid"):
+        payments.act("ana", lambda op: paging.acknowledge_with_link(op, forged))
+    payments.later(days=3)
+    with pytest.raises(NotFound, match="not valid"):
+        payments.act("ana", lambda op: paging.acknowledge_with_link(op, link))
+
+
+def test_it_acknowledges_open_pages_when_the_on_call_acks_the_incident(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    number = declare_sev1(payments)
+    step(payments, transports)
+    payments.later(minutes=1)
+    payments.act("ana", lambda op: lifecycle.acknowledge(op, number))
+    payments.later(minutes=20)  # past every tier timeout, short of no-progress
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test"]
+    assert page_of(payments, number).acknowledged_by_id is not None
+
+
+def test_it_follows_the_schedule_to_whoever_is_on_call_this_week(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    payments.later(days=7)  # Monday 10:00 of the next week: ben's turn
+    declare_sev1(payments)
+    step(payments, transports)
+    assert recipients(smtp) == ["ben@example.test"]
+
+
+def test_it_pages_the_override_instead_of_the_rotation(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    payments.act(
+        "admin",
+        lambda op: oncall.add_override(
+            op,
+            "payments",
+            handle="dan",
+            level="primary",
+            start=START - timedelta(hours=1),
+            end=START + timedelta(hours=8),
+        ),
+    )
+    declare_sev1(payments)
+    step(payments, transports)
+    assert recipients(smtp) == ["dan@example.test"]
+
+
+def test_it_pages_all_hands_at_once_and_notifies_the_executives_for_a_sev0(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    payments.runtime.__dict__["policy"] = DEFAULT_POLICY.model_copy(
+        update={
+            "paging": PagingPolicy.model_validate(
+                {"all_hands": ["ana", "team:payments", "cat"], "executives": ["ceo"]}
+            )
+        }
+    )
+    payments.act(
+        "admin",
+        lambda op: directory.add_contact(op, "ceo", ContactKind.EMAIL, "ceo@example.test"),
+    )
+    number = payments.act(
+        "oscar", lambda op: declaration.declare_new(op, Severity.SEV0, "Everything down")
+    ).id
+    step(payments, transports)
+
+    assert sorted(recipients(smtp)) == ["ana@example.test", "cat@example.test", "ceo@example.test"]
+    found = actions(payments, number)
+    assert found["page-all-hands"].done_at is not None
+    assert found["notify-executives"].done_at is not None
+
+
+def test_it_skips_a_failing_address_and_pages_the_next_tier_at_once(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    smtp.refuse("ben@example.test", 550)
+    payments.later(days=7)  # ben's week; ben is reached by e-mail only
+    number = declare_sev1(payments)
+    step(payments, transports)  # ben's mail refused: tier 2 at once
+    step(payments, transports)
+
+    assert recipients(smtp) == ["dan@example.test"]
+    with payments.runtime.reading() as session:
+        method = session.scalars(
+            select(ContactMethod).where(ContactMethod.address == "ben@example.test")
+        ).one()
+        assert method.failing_since is not None
+        assert "550" in (method.failing_reason or "")
+    assert any("could not reach ben by email" in text for text in timeline(payments, number))
+
+
+def test_it_keeps_the_policy_a_page_started_with(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    payments.act(
+        "admin",
+        lambda op: directory.save_policy(op, "payments", ["primary@2m", "lead"], 0),
+    )
+    payments.act("admin", lambda op: directory.save_team(op, "payments", policy="payments"))
+    declare_sev1(payments)
+    step(payments, transports)
+    # Edited while the page is in flight: tier 2 becomes dan, the timeout 10 minutes.
+    payments.act(
+        "admin",
+        lambda op: directory.save_policy(op, "payments", ["primary@10m", "person:dan"], 0),
+    )
+    payments.later(minutes=2)
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test", "lee@example.test"]
+
+
+def test_it_records_an_exhausted_page_when_nobody_acknowledges(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    payments.act("admin", lambda op: directory.save_policy(op, "short", ["primary@1m"], 1))
+    payments.act("admin", lambda op: directory.save_team(op, "payments", policy="short"))
+    number = declare_sev1(payments)
+    for _ in range(4):
+        step(payments, transports)
+        payments.later(minutes=1)
+
+    assert recipients(smtp) == ["ana@example.test", "ana@example.test"]
+    assert page_of(payments, number).state is PageState.EXHAUSTED
+    assert any("nobody acknowledged the page" in text for text in timeline(payments, number))
+
+
+def test_it_pages_the_next_tier_when_there_is_no_progress_for_thirty_minutes(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    number = declare_sev1(payments)
+    step(payments, transports)
+    payments.later(minutes=1)
+    payments.act("ana", lambda op: lifecycle.acknowledge(op, number))
+    payments.later(minutes=30)
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test", "cat@example.test"]
+
+
+def test_it_pages_the_team_the_escalation_matrix_names(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    payments.runtime.__dict__["policy"] = DEFAULT_POLICY.model_copy(
+        update={"escalation_matrix": {"database": "person:dora"}}
+    )
+    payments.act(
+        "admin",
+        lambda op: directory.add_contact(op, "dora", ContactKind.EMAIL, "dora@example.test"),
+    )
+    number = declare_sev1(payments)
+    step(payments, transports)
+    payments.act("ana", lambda op: escalate(op, number, team="database", reason="replica lag"))
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test", "dora@example.test"]
+
+
+def test_it_stops_paging_when_the_incident_resolves(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    number = declare_sev1(payments)
+    step(payments, transports)
+    with payments.runtime.reading() as session:
+        pending = session.scalars(
+            select(Timer).where(Timer.kind == TimerKind.PAGE_TIER, Timer.incident_id == number)
+        ).all()
+        assert [t.state.value for t in pending] == ["pending"]
+    payments.act("warroom", lambda op: _resolve(op, number))
+    payments.later(minutes=10)
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test"]
+    assert page_of(payments, number).state is not PageState.OPEN
+
+
+def test_it_delivers_each_message_under_one_idempotency_key(
+    payments: World, hooks: Hooks, transports: Transports
+) -> None:
+    declare_sev1(payments)
+    step(payments, transports)
+    with payments.runtime.reading() as session:
+        ids = [d.delivery_id for d in session.scalars(select(PageDelivery))]
+    assert hooks.ids
+    assert set(hooks.ids) <= set(ids)
+
+
+def _resolve(op: Op, number: int) -> None:
+    lifecycle.move(op, number, Move.INVESTIGATE)
+    lifecycle.mitigate(op, number, MitigationKind.ROLLBACK, permanent=True)  # resolves it
+
+
+def _link(text: str) -> str:
+    for line in text.splitlines():
+        if "/ack/" in line:
+            return line.rsplit("/ack/", 1)[1].strip()
+    raise AssertionError(f"no acknowledgement link in {text!r}")
