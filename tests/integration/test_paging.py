@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import START, World
-from tests.fakes import SmtpSink
+from tests.fakes import OpsgenieFake, PagerDutyFake, SlackFake, SmtpSink
 from warroom.db.models import Action, ContactMethod, Page, PageDelivery, TimelineEvent, Timer
 from warroom.domain.paging import ContactKind, PageState
 from warroom.domain.policy import DEFAULT_POLICY, PagingPolicy
@@ -428,3 +428,114 @@ def _link(text: str) -> str:
         if "/ack/" in line:
             return line.rsplit("/ack/", 1)[1].strip()
     raise AssertionError(f"no acknowledgement link in {text!r}")
+
+
+def test_it_makes_the_on_call_primary_the_ic_of_a_declared_sev1(payments: World) -> None:
+    number = declare_sev1(payments)
+    assert payments.detail(number).facts.ic == "ana"
+
+
+def test_it_tells_the_sev2_on_call_once_without_paging(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    number = payments.act(
+        "oscar",
+        lambda op: declaration.declare_new(
+            op, Severity.SEV2, "Slow search", service_name="checkout"
+        ),
+    ).id
+    step(payments, transports)
+    payments.later(hours=1)
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test"]
+    assert "For your information" in smtp.messages[0]["Subject"]
+    assert "/ack/" not in smtp.messages[0].get_content()
+    assert page_of(payments, number).state is PageState.ENDED
+
+
+def test_it_pages_by_slack_direct_message_with_the_acknowledgement_link(
+    payments: World, transports: Transports
+) -> None:
+    with SlackFake() as slack:
+        payments.act(
+            "admin", lambda op: directory.add_contact(op, "ana", ContactKind.SLACK, "U024BE7LH")
+        )
+        declare_sev1(payments)
+        step(payments, replace(transports, slack_token=slack.token, slack_url=slack.base_url))
+
+        [opened, posted] = slack.calls
+    assert (opened.method, posted.method) == ("conversations.open", "chat.postMessage")
+    assert posted.params["channel"] == "DU024BE7LH"
+    assert "http://warroom.test/ack/" in posted.params["text"]
+
+
+def test_it_mirrors_trigger_acknowledge_and_resolve_to_pagerduty_under_one_dedup_key(
+    payments: World, transports: Transports
+) -> None:
+    with PagerDutyFake() as pagerduty:
+        payments.act(
+            "admin",
+            lambda op: directory.add_contact(
+                op, "ana", ContactKind.PAGERDUTY, PagerDutyFake.ROUTING_KEY
+            ),
+        )
+        sending = replace(transports, pagerduty_url=pagerduty.url)
+        number = declare_sev1(payments)
+        step(payments, sending)
+        payments.later(minutes=1).act("ana", lambda op: lifecycle.acknowledge(op, number))
+        step(payments, sending)
+        payments.later(minutes=10).act("ana", lambda op: _resolve(op, number))
+        step(payments, sending)
+
+        actions = [event["event_action"] for event in pagerduty.events]
+        keys = {event["dedup_key"] for event in pagerduty.events}
+    assert actions == ["trigger", "acknowledge", "resolve"]
+    assert len(keys) == 1
+
+
+def test_it_mirrors_the_page_to_opsgenie_and_closes_it_on_resolution(
+    payments: World, transports: Transports
+) -> None:
+    with OpsgenieFake() as opsgenie:
+        payments.act(
+            "admin",
+            lambda op: directory.add_contact(op, "ana", ContactKind.OPSGENIE, OpsgenieFake.API_KEY),
+        )
+        sending = replace(transports, opsgenie_url=opsgenie.base_url)
+        number = declare_sev1(payments)
+        step(payments, sending)
+        payments.later(minutes=1).act("ana", lambda op: _resolve(op, number))
+        step(payments, sending)
+
+        states = set(opsgenie.alerts.values())
+        calls = [call.action for call in opsgenie.calls]
+    assert calls == ["create", "acknowledge", "close"]
+    assert states == {"closed"}
+
+
+def test_it_retries_a_temporary_failure_and_escalates_on_time_all_the_same(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    smtp.refuse("ana@example.test", 451)
+    payments.act(
+        "admin", lambda op: directory.remove_contact(op, "ana", ContactKind.WEBHOOK, _hook_url(op))
+    )
+    declare_sev1(payments)
+    step(payments, transports)
+    assert recipients(smtp) == []
+    payments.later(minutes=5)
+    step(payments, transports)
+
+    assert recipients(smtp) == ["cat@example.test"]
+    with payments.runtime.reading() as session:
+        ana = session.scalars(
+            select(ContactMethod).where(ContactMethod.address == "ana@example.test")
+        ).one()
+        assert ana.failing_since is None  # a temporary failure blames nobody
+
+
+def _hook_url(op: Op) -> str:
+    return op.session.scalars(
+        select(ContactMethod.address).where(ContactMethod.kind == ContactKind.WEBHOOK)
+    ).one()

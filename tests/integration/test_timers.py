@@ -82,7 +82,9 @@ def test_it_reminds_the_comms_owner_when_an_update_falls_due(world: World) -> No
 
     world.later(minutes=30)
     fire_all(world)
-    [missed] = [e for e in events(world, number, "missed") if e["data"].get("timer") == "update-due"]
+    [missed] = [
+        e for e in events(world, number, "missed") if e["data"].get("timer") == "update-due"
+    ]
     assert missed["summary"] == "the status update due at 2026-03-02 10:30 UTC was not posted"
     world.later(minutes=5).act("carol", lambda op: coordination.post_update(op, number, TEXT))
     assert pending(world, number)["update-due"] == world.clock.now + timedelta(minutes=30)

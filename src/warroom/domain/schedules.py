@@ -10,8 +10,8 @@ A schedule lives in one IANA time zone (``Schedule.zone``) and is made of layers
 
 *Hand-offs.* A layer hands off at the **local wall time** of its first hand-off, every
 ``rotation_days`` days, in the schedule's zone: a Monday 09:00 hand-off stays Monday 09:00
-local across daylight-saving changes (so the UTC instant moves by an hour twice a year, and a
-rotation period spanning a change is an hour shorter or longer). Hand-off ``k`` (any integer;
+local across daylight-saving changes (so the UTC instant moves with the offset twice a year, and a
+rotation period spanning a change is that much shorter or longer). Hand-off ``k`` (any integer;
 the rotation also extends backwards before the first hand-off) happens at local date
 ``handoff_local.date() + k * rotation_days`` at ``handoff_local.time()``. Rotation period ``k``
 runs from hand-off ``k`` to hand-off ``k + 1`` and belongs to ``participants[k % n]``.
@@ -44,6 +44,9 @@ complementary windows. When nothing covers ``t`` nobody is on call (``None``).
 It walks the instants where the answer can change (hand-offs, the local-clock crossings of
 restriction edges and the clock jumps between them, override edges) rather than sampling, and
 refuses ranges longer than :data:`MAX_RANGE` to bound the work.
+
+*Calendar.* :func:`calendar` exports those shifts as iCalendar, one event per shift in UTC,
+with a UID made of the schedule, level, person and start so that a re-export updates events.
 """
 
 from __future__ import annotations
@@ -245,8 +248,11 @@ def calendar(
 
     ``person`` and ``levels`` narrow the events; by default every level of the layers and then
     any level only overrides mention. UIDs depend on the shift only, so re-importing an export
-    updates events instead of duplicating them. DTSTAMP is ``stamp`` when given and otherwise
-    the shift's start, never the wall clock, so the same inputs give the same bytes.
+    updates events instead of duplicating them. Events are the shifts of :func:`shifts`, clipped
+    to the range like them, so a shift straddling ``start`` is identified by the clipped start:
+    export from a stable point (a hand-off, midnight) to keep that UID too. DTSTAMP is ``stamp``
+    when given and otherwise the shift's start, never the wall clock, so the same inputs give
+    the same bytes.
     """
     if isinstance(levels, str):
         raise TypeError("levels is a sequence of levels: pass [level], not a bare string")

@@ -16,7 +16,7 @@ from warroom.domain.errors import BadInput, Refused
 from warroom.domain.lifecycle import transition
 from warroom.domain.reclassify import reclassify
 from warroom.domain.types import EventKind, Move, Role, Severity
-from warroom.services import executives
+from warroom.services import executives, oncall, paging
 from warroom.services.lifecycle import (
     apply_outcome,
     default_responder,
@@ -75,6 +75,11 @@ def declare(
     return incident
 
 
+def on_call_primary(op: Op, incident: Incident) -> str | None:
+    team = paging.team_of(op.session, incident)
+    return oncall.on_call(op.session, team, "primary", op.at) if team is not None else None
+
+
 def _declaration_effects(op: Op, incident: Incident, ic: str | None) -> None:
     """Assign the IC, name the channel, prepare the initial status, queue the level's actions."""
     assert incident.severity is not None
@@ -82,7 +87,9 @@ def _declaration_effects(op: Op, incident: Incident, ic: str | None) -> None:
     level = op.policy.level(incident.severity)
     current = facts(op.session, incident)
     if incident.severity.is_major and (ic or current.ic is None):
-        assign(op, incident, Role.IC, ic or op.actor)
+        # product.md §3: --ic, else the on-call primary of the service's team, else the
+        # declarer.
+        assign(op, incident, Role.IC, ic or on_call_primary(op, incident) or op.actor)
     elif ic:
         assign(op, incident, Role.IC, ic)
     if level.incident_channel and incident.channel_name is None:

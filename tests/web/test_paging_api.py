@@ -1,0 +1,212 @@
+"""The paging API over HTTP: configuring who is paged (admins), contacts and overrides
+(members), who is on call, pages and their acknowledgement links, the TOML round trip and the
+pager-load report."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import httpx
+from icalendar import Calendar
+
+from tests.conftest import START, World
+from tests.web.test_api import token
+from warroom.domain.types import Access, Severity
+from warroom.services import declaration
+from warroom.services.lifecycle import acknowledge
+
+HANDOFF = "2026-03-02T09:00"  # a Monday, Berlin time
+
+
+def configure(client: httpx.Client, admin: dict[str, str]) -> None:
+    policy = {"name": "payments", "tiers": ["primary@5m", "secondary", "lead"], "repeat": 1}
+    schedule = {"name": "payments", "zone": "Europe/Berlin", "team": "payments"}
+    layers = "/api/v1/schedules/payments/layers"
+    secondary = {"level": "secondary", "participants": ["cat"], "handoff": HANDOFF}
+    steps = [
+        ("POST", "/api/v1/policies", policy),
+        ("POST", "/api/v1/teams", {"name": "payments", "lead": "lee", "policy": "payments"}),
+        ("POST", "/api/v1/services", {"name": "checkout", "team": "payments"}),
+        ("POST", "/api/v1/schedules", schedule),
+        ("PUT", f"{layers}/primary", {"participants": ["ana", "ben"], "handoff": HANDOFF}),
+        ("PUT", f"{layers}/secondary", secondary),
+        ("POST", "/api/v1/people/ana/contacts", {"kind": "email", "address": "ana@example.test"}),
+    ]
+    for method, path, body in steps:
+        answer = client.request(method, path, json=body, headers=admin)
+        assert answer.is_success, (path, answer.text)
+
+
+def test_it_answers_who_is_on_call_now_and_later(client: httpx.Client, world: World) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+    now = client.get("/api/v1/oncall", headers=admin).json()
+    assert [(row["level"], row["person"]) for row in now] == [
+        ("primary", "ana"),
+        ("secondary", "cat"),
+    ]
+    later = client.get(
+        "/api/v1/oncall",
+        params={"team": "payments", "at": "2026-03-09T09:30:00+01:00"},
+        headers=admin,
+    ).json()
+    assert later[0]["person"] == "ben"
+
+
+def test_it_lets_members_manage_contacts_and_overrides_but_not_configuration(
+    client: httpx.Client, world: World
+) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+    member = token(world, "ben", Access.MEMBER)
+    refused = client.post("/api/v1/teams", json={"name": "sneaky"}, headers=member)
+    assert refused.status_code == 403
+    added = client.post(
+        "/api/v1/people/ben/contacts",
+        json={"kind": "slack", "address": "U024BE7LH"},
+        headers=member,
+    )
+    assert added.status_code == 201
+    swap = client.post(
+        "/api/v1/schedules/payments/overrides",
+        json={"person": "ben", "start": "2026-03-02T10:00:00Z", "end": "2026-03-02T18:00:00Z"},
+        headers=member,
+    )
+    assert swap.status_code == 201
+    now = client.get("/api/v1/oncall", headers=member).json()
+    assert now[0]["person"] == "ben"
+
+
+def test_it_refuses_bad_paging_data_naming_the_problem(client: httpx.Client, world: World) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    cases = [
+        ("/api/v1/schedules", {"name": "x", "zone": "Mars/Olympus"}, "not a time zone"),
+        ("/api/v1/policies", {"name": "p", "tiers": ["primary@1s"]}, "between 30s and 24h"),
+        ("/api/v1/policies", {"name": "p", "tiers": ["boss:alice"]}, "not a tier target"),
+        ("/api/v1/people/ana/contacts", {"kind": "email", "address": "ana"}, "not an e-mail"),
+        ("/api/v1/people/ana/contacts", {"kind": "slack", "address": "@ana"}, "Slack user id"),
+        ("/api/v1/teams", {"name": "payments", "policy": "missing"}, "does not exist"),
+    ]
+    for path, body, problem in cases:
+        answer = client.post(path, json=body, headers=admin)
+        assert answer.status_code in (400, 404, 422), (path, answer.text)
+        assert problem in answer.text, (path, answer.text)
+    layer = client.put(
+        "/api/v1/schedules/nowhere/layers/primary",
+        json={"participants": ["ana"], "handoff": HANDOFF},
+        headers=admin,
+    )
+    assert layer.status_code == 404
+
+
+def test_it_exports_the_schedule_as_icalendar(client: httpx.Client, world: World) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+    answer = client.get(
+        "/api/v1/schedules/payments/calendar.ics",
+        params={"person": "ana", "days": 28},
+        headers=admin,
+    )
+    assert answer.headers["content-type"].startswith("text/calendar")
+    events = Calendar.from_ical(answer.content).walk("VEVENT")
+    assert events
+    assert all("ana" in str(event["SUMMARY"]) for event in events)
+
+
+def test_it_acknowledges_a_page_through_its_link_with_one_button(
+    client: httpx.Client, world: World
+) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+    number = world.act(
+        "oscar",
+        lambda op: declaration.declare_new(
+            op, Severity.SEV1, "Checkout down", service_name="checkout"
+        ),
+    ).id
+    link = _link(world, number)
+
+    shown = client.get(link)
+    assert shown.status_code == 200
+    assert "Acknowledge as ana" in shown.text
+    pages = client.get("/api/v1/pages", params={"incident": f"INC-{number}"}, headers=admin).json()
+    assert pages[0]["state"] == "open"  # looking at the link acknowledges nothing
+
+    world.later(minutes=1)
+    done = client.post(link)
+    assert done.status_code == 200
+    assert "Acknowledged by ana" in done.text
+    [page] = client.get("/api/v1/pages", params={"incident": f"INC-{number}"}, headers=admin).json()
+    assert (page["state"], page["acknowledged_by"], page["seconds_to_acknowledge"]) == (
+        "acknowledged",
+        "ana",
+        60.0,
+    )
+    assert client.get(link[:-3] + "xyz").status_code == 404
+
+
+def test_it_round_trips_the_paging_directory_through_toml(
+    client: httpx.Client, world: World
+) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+    exported = client.get("/api/v1/paging/export", headers=admin)
+    assert exported.status_code == 200
+    text = exported.text.replace('"ana@example.test"', '"ana@corp.example.test"')
+    text = text.replace('lead = "lee"', 'lead = "mo"')
+
+    applied = client.post(
+        "/api/v1/paging/import",
+        content=text.encode(),
+        headers=admin | {"Content-Type": "application/toml"},
+    )
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["schedules"] == 1
+    teams = client.get("/api/v1/teams", headers=admin).json()
+    assert teams[0]["lead"] == "mo"
+    contacts = client.get("/api/v1/people/ana", headers=admin).json()["contacts"]
+    assert {c["address"] for c in contacts} == {"ana@example.test", "ana@corp.example.test"}
+    again = client.get("/api/v1/paging/export", headers=admin).text
+    assert again.count("[[schedule.layer]]") == 2
+
+    broken = client.post(
+        "/api/v1/paging/import",
+        content=b'[[team]]\nname = "x"\ncolour = "red"\n',
+        headers=admin | {"Content-Type": "application/toml"},
+    )
+    assert broken.status_code == 422
+    assert "colour" in broken.text
+
+
+def test_it_reports_the_pager_load_per_person(client: httpx.Client, world: World) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+    for hour in (0, 1, 2):  # three pages in one night, each acknowledged: over the guidance
+        world.clock.now = START.replace(day=4, hour=hour)
+        number = world.act(
+            "oscar",
+            lambda op: declaration.declare_new(
+                op, Severity.SEV1, "Night outage", service_name="checkout"
+            ),
+        ).id
+        world.later(minutes=2).act("ana", partial(acknowledge, number=number))
+    world.clock.now = START.replace(day=5)
+    report = client.get("/api/v1/paging/load", params={"zone": "UTC"}, headers=admin).json()
+    ana = next(row for row in report["people"] if row["person"] == "ana")
+    assert (ana["pages"], ana["night_pages"], ana["worst_night"]) == (3, 3, 3)
+    assert ana["heavy_nights"] == ["2026-03-03"]
+
+
+def _link(world: World, number: int) -> str:
+    from sqlalchemy import select
+
+    from warroom.db.models import Page, PageDelivery
+    from warroom.services import acklinks
+
+    with world.runtime.reading() as session:
+        page = session.scalars(select(Page).where(Page.incident_id == number)).one()
+        delivery = session.scalars(
+            select(PageDelivery).where(PageDelivery.page_id == page.id)
+        ).first()
+        assert delivery is not None
+        return "/ack/" + acklinks.token(session, page.id, delivery.person_id, world.clock.now)
