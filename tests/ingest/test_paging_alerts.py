@@ -112,3 +112,18 @@ def test_it_counts_mtta_from_the_alert_to_the_page_acknowledgement(
         # The alert started at 09:56; the page was acknowledged at 10:02.
         assert incident.acknowledged_at == START + timedelta(minutes=2)
         assert incident.acknowledged_at - incident.detected_at == timedelta(minutes=6)
+
+
+def test_it_pages_the_service_owner_when_the_routed_team_has_no_schedule(
+    sender: Sender, on_call: Transports, smtp: SmtpSink
+) -> None:
+    rule = {"match": {"check": "checkout-journey"}, "team": "dba"}
+    runtime = sender.world.runtime
+    runtime.__dict__["policy"] = runtime.policy.model_validate(
+        runtime.policy.model_dump() | {"routing": [rule]}
+    )
+    sender.post(AlertSource.GENERIC, fixture("generic/firing.json"))
+    sender.group()
+    deliver(sender, on_call)
+
+    assert [mail.message["To"] for mail in smtp.received] == ["ana@example.test"]

@@ -539,3 +539,95 @@ def _hook_url(op: Op) -> str:
     return op.session.scalars(
         select(ContactMethod.address).where(ContactMethod.kind == ContactKind.WEBHOOK)
     ).one()
+
+
+def test_it_stops_paging_when_the_severity_is_lowered_to_one_that_does_not_page(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    number = declare_sev1(payments)
+    step(payments, transports)
+    payments.later(minutes=1).act(
+        "warroom",
+        lambda op: declaration.change_severity(op, number, Severity.SEV2, "only search is slow"),
+    )
+    payments.later(minutes=20)
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test"]
+    assert any("SEV2 does not page" in text for text in timeline(payments, number))
+
+
+def test_it_carries_out_every_escalation_request(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    number = declare_sev1(payments)
+    step(payments, transports)
+    payments.later(minutes=1).act("ana", lambda op: lifecycle.acknowledge(op, number))
+    for _ in range(2):
+        payments.later(minutes=1).act(
+            "ana", lambda op: escalate(op, number, team=None, reason=None)
+        )
+        step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test", "cat@example.test", "lee@example.test"]
+
+
+def test_it_pages_a_team_whose_name_ends_in_a_number(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    def squad(op: Op) -> None:
+        directory.save_team(op, "squad-2")
+        oncall.create(op, "squad-2", team="squad-2", zone="UTC")
+        oncall.set_layer(
+            op,
+            "squad-2",
+            "primary",
+            level="primary",
+            participants=["sam"],
+            handoff=HANDOFF,
+            rotation_days=7,
+            window=None,
+        )
+        directory.add_contact(op, "sam", ContactKind.EMAIL, "sam@example.test")
+
+    payments.act("admin", squad)
+    number = declare_sev1(payments)
+    payments.act("ana", lambda op: escalate(op, number, team="squad-2", reason="their queue"))
+    step(payments, transports)
+
+    assert sorted(recipients(smtp)) == ["ana@example.test", "sam@example.test"]
+
+
+def test_it_never_triggers_a_pager_to_tell_the_sev2_on_call(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    with PagerDutyFake() as pagerduty:
+        payments.act(
+            "admin",
+            lambda op: directory.add_contact(
+                op, "ana", ContactKind.PAGERDUTY, PagerDutyFake.ROUTING_KEY
+            ),
+        )
+        payments.act(
+            "oscar",
+            lambda op: declaration.declare_new(op, Severity.SEV2, "Slow", service_name="checkout"),
+        )
+        step(payments, replace(transports, pagerduty_url=pagerduty.url))
+        events = pagerduty.events
+    assert events == []
+    assert recipients(smtp) == ["ana@example.test"]
+
+
+def test_it_removes_a_contact_method_that_was_paged(
+    payments: World, hooks: Hooks, transports: Transports
+) -> None:
+    declare_sev1(payments)
+    step(payments, transports)
+    payments.act(
+        "admin", lambda op: directory.remove_contact(op, "ana", ContactKind.WEBHOOK, hooks.url)
+    )
+    with payments.runtime.reading() as session:
+        kinds = {m.kind for m in session.scalars(select(ContactMethod))}
+        kept = session.scalars(select(PageDelivery.kind)).all()
+    assert ContactKind.WEBHOOK not in kinds
+    assert ContactKind.WEBHOOK in kept  # what was sent stays on record

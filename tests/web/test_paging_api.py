@@ -75,6 +75,23 @@ def test_it_lets_members_manage_contacts_and_overrides_but_not_configuration(
     assert swap.status_code == 201
     now = client.get("/api/v1/oncall", headers=member).json()
     assert now[0]["person"] == "ben"
+    theirs = client.post(
+        "/api/v1/people/ana/contacts",
+        json={"kind": "webhook", "address": "http://127.0.0.1:9/steal"},
+        headers=member,
+    )
+    assert theirs.status_code == 403
+    bad_level = client.post(
+        "/api/v1/schedules/payments/overrides",
+        json={
+            "person": "ben",
+            "start": "2026-03-02T10:00:00Z",
+            "end": "2026-03-02T18:00:00Z",
+            "level": "BAD LEVEL!",
+        },
+        headers=member,
+    )
+    assert bad_level.status_code == 422
 
 
 def test_it_refuses_bad_paging_data_naming_the_problem(client: httpx.Client, world: World) -> None:
@@ -91,6 +108,21 @@ def test_it_refuses_bad_paging_data_naming_the_problem(client: httpx.Client, wor
         answer = client.post(path, json=body, headers=admin)
         assert answer.status_code in (400, 404, 422), (path, answer.text)
         assert problem in answer.text, (path, answer.text)
+    weird = [
+        ("POST", "/api/v1/schedules", {"name": "y", "zone": "America"}, "not a time zone"),
+        ("GET", "/api/v1/oncall?at=9999-12-31T23:00:00Z", None, "outside 1970-2200"),
+        ("GET", "/api/v1/paging/load?zone=America", None, "not a time zone"),
+    ]
+    for method, path, body, problem in weird:
+        answer = client.request(method, path, json=body, headers=admin)
+        assert answer.status_code == 422, (path, answer.text)
+        assert problem in answer.text, (path, answer.text)
+    deep = client.post(
+        "/api/v1/paging/import",
+        content=b"x = " + b"[" * 5000 + b"]" * 5000,
+        headers=admin | {"Content-Type": "application/toml"},
+    )
+    assert deep.status_code == 422
     layer = client.put(
         "/api/v1/schedules/nowhere/layers/primary",
         json={"participants": ["ana"], "handoff": HANDOFF},

@@ -12,6 +12,7 @@ import typer
 from warroom.cli import render
 from warroom.cli.common import client
 from warroom.cli.runtime import handled, out
+from warroom.domain.errors import BadInput
 from warroom.domain.paging import ContactKind
 from warroom.domain.timefmt import utc_text
 
@@ -294,8 +295,24 @@ def schedule_export(
     """Write the shifts as iCalendar, for people's calendars."""
     with handled():
         text = client().text(f"/schedules/{name}/calendar.ics", person=person, days=days)
-    output.write_text(text, encoding="utf-8")
+        _write(output, text)
     _print(f"wrote {text.count('BEGIN:VEVENT')} shift(s) to {output}")
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
 
 
 @override_app.command("create")
@@ -441,10 +458,11 @@ def paging_export(
     """People, teams, services, policies, schedules and coming overrides as TOML."""
     with handled():
         text = client().text("/paging/export")
+        if output is not None:
+            _write(output, text)
     if output is None:
         out.print(text, markup=False, highlight=False, end="")
     else:
-        output.write_text(text, encoding="utf-8")
         _print(f"wrote {output}")
 
 
@@ -452,11 +470,16 @@ def paging_export(
 def paging_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Apply an export: creates and updates, never deletes; all of it or nothing."""
     with handled():
-        counts = client().post_text(
-            "/paging/import", path.read_text(encoding="utf-8"), "application/toml"
-        )
+        counts = client().post_text("/paging/import", _read(path), "application/toml")
     summary = ", ".join(f"{n} {what}" for what, n in counts.items()) or "nothing"
     _print(f"imported {summary}")
+
+
+@paging_app.command("secret")
+def paging_secret() -> None:
+    """The secret that signs page webhooks (``Warroom-Signature``, as for event webhooks)."""
+    with handled():
+        _print(client().get("/paging/webhook-secret")["secret"])
 
 
 def register(app: typer.Typer) -> None:

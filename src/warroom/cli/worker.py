@@ -15,7 +15,7 @@ from warroom.cli.runtime import current, handled, out
 from warroom.db.listen import listen
 from warroom.jobs.deliveries import deliver_one
 from warroom.jobs.grouping import group_alerts
-from warroom.jobs.pages import deliver_page_one
+from warroom.jobs.pages import deliver_pages
 from warroom.jobs.worker import BATCH, fire_due, run
 from warroom.logs import configure as configure_logs
 
@@ -48,10 +48,10 @@ def worker(
             while count := group_alerts(runtime.sessions, runtime.policy, now=runtime.clock()):
                 grouped += count
             paged = 0
-            while deliver_page_one(
+            while count := deliver_pages(
                 runtime.sessions, runtime.policy, runtime.transports, now=runtime.clock()
             ):
-                paged += 1
+                paged += count
             while deliver_one(runtime.sessions, runtime.policy, now=runtime.clock()):
                 sent += 1
             out.print(

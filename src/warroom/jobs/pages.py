@@ -1,19 +1,23 @@
 """Deliver pages: each queued message to its contact method, at least once, with backoff.
 
-The same lease as webhook deliveries (``jobs.deliveries.lease``): leased and committed before
-the send, so a worker that dies mid-send leaves the message to be retried under the same
-idempotency key. The outcome is written in a second transaction, and what it means for the
-page (the checklist action done, a failing method marked, an unreachable tier skipped) in a
-third, retried if it races with another change to the incident.
+Deliveries are leased in batches and committed before the send, so a worker that dies
+mid-send leaves them to be retried under the same idempotency keys when the lease runs out.
+A batch is sent side by side (a storm's pages do not queue behind each other's SMTP
+handshakes). The outcomes are written in a second transaction, and what they mean for the
+pages (the checklist action done, a failing method marked, an unreachable tier skipped) in a
+third, retried if it races with another change to an incident.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.db.engine import unit_of_work
@@ -23,7 +27,7 @@ from warroom.domain.errors import Conflict
 from warroom.domain.paging import ContactKind, DeliveryEvent, PageKind, PageState
 from warroom.domain.policy import Policy
 from warroom.domain.timefmt import utc_text
-from warroom.jobs.deliveries import ACTION_ATTEMPTS, MAX_ATTEMPTS, Writer, backoff, lease
+from warroom.jobs.deliveries import ACTION_ATTEMPTS, LEASE, MAX_ATTEMPTS, Writer, backoff
 from warroom.metrics import PAGE_DELIVERIES
 from warroom.notify import Message, TransportError
 from warroom.notify.dispatch import Transports
@@ -39,11 +43,61 @@ WEBHOOK_KEY = "page-webhooks"
 @dataclass(frozen=True)
 class Job:
     pk: int
+    page_id: int
     kind: ContactKind
     address: str
     message: Message
     attempts: int
     webhook_secret: str
+
+
+# Deliveries leased and sent together: a storm's pages go out side by side, not one by one.
+BATCH = 32
+SENDERS = 16
+_senders: ThreadPoolExecutor | None = None
+_senders_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _senders
+    with _senders_lock:
+        if _senders is None:
+            _senders = ThreadPoolExecutor(SENDERS, thread_name_prefix="warroom-pager")
+        return _senders
+
+
+def lease_many(session: Session, now: datetime, limit: int) -> list[PageDelivery]:
+    """Take up to ``limit`` due deliveries for one attempt, in one statement: another worker
+    skips them (PostgreSQL) or loses the compare-and-set on their due time (SQLite)."""
+    due = (
+        select(PageDelivery.id)
+        .where(PageDelivery.state == DeliveryState.PENDING, PageDelivery.next_attempt_at <= now)
+        .order_by(PageDelivery.next_attempt_at, PageDelivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    won = session.scalars(
+        update(PageDelivery)
+        .where(
+            PageDelivery.id.in_(due.scalar_subquery()),
+            PageDelivery.state == DeliveryState.PENDING,
+            PageDelivery.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=now + LEASE, attempts=PageDelivery.attempts + 1)
+        .returning(PageDelivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not won:
+        return []
+    return list(
+        session.scalars(
+            select(PageDelivery)
+            .where(PageDelivery.id.in_(won))
+            .order_by(PageDelivery.next_attempt_at, PageDelivery.id)
+            .execution_options(populate_existing=True)
+        )
+    )
 
 
 def deliver_page_one(
@@ -55,47 +109,92 @@ def deliver_page_one(
     writer: Writer = nullcontext,
 ) -> bool:
     """Send the earliest due page delivery. Returns whether there may be more work."""
+    return deliver_pages(sessions, policy, transports, now=now, writer=writer, limit=1) > 0
+
+
+def deliver_pages(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    transports: Transports,
+    *,
+    now: datetime,
+    writer: Writer = nullcontext,
+    limit: int = BATCH,
+) -> int:
+    """Send up to ``limit`` due page deliveries side by side; returns how many were leased
+    (0: nothing is due)."""
+    dropped: list[str] = []
+    jobs: list[Job] = []
     with writer(), unit_of_work(sessions) as session:
-        delivery = lease(session, PageDelivery, now)
-        if delivery is None:
-            return False
-        page = session.get(Page, delivery.page_id)
-        assert page is not None
-        if _overtaken(delivery, page):
-            delivery.state = DeliveryState.FAILED
-            delivery.last_error = f"not sent: the page was {page.state.value} first"
-            job = None
-        else:
-            job = Job(
-                pk=delivery.id,
-                kind=delivery.kind,
-                address=delivery.address,
-                message=message(session, page, delivery, transports, now),
-                attempts=delivery.attempts,
-                webhook_secret=acklinks.server_key(session, WEBHOOK_KEY, now).hex(),
+        leased = lease_many(session, now, limit)
+        if not leased:
+            return 0
+        secret = acklinks.server_key(session, WEBHOOK_KEY, now).hex()
+        for delivery in leased:
+            page = session.get(Page, delivery.page_id)
+            assert page is not None
+            if _overtaken(delivery, page):
+                delivery.state = DeliveryState.FAILED
+                delivery.last_error = f"not sent: the page was {page.state.value} first"
+                dropped.append(delivery.kind.value)
+                continue
+            jobs.append(
+                Job(
+                    pk=delivery.id,
+                    page_id=delivery.page_id,
+                    kind=delivery.kind,
+                    address=delivery.address,
+                    message=message(session, page, delivery, transports, now),
+                    attempts=delivery.attempts,
+                    webhook_secret=secret,
+                )
             )
-        kind = delivery.kind.value
-    if job is None:
+    for kind in dropped:
         PAGE_DELIVERIES.labels(kind, "dropped").inc()
-        return True
-    error: TransportError | None = None
-    if job.attempts > MAX_ATTEMPTS:
-        error = TransportError(f"no outcome after {MAX_ATTEMPTS} attempts", permanent=True)
-    else:
-        try:
-            transports.send(
-                job.kind, job.address, job.message, webhook_secret=job.webhook_secret, now=now
-            )
-        except TransportError as exc:
-            error = exc
+    if not jobs:
+        return len(leased)
+    # One page's messages go in the order they were queued (a mirror's acknowledge before its
+    # resolve); different pages' side by side.
+    by_page: dict[int, list[Job]] = {}
+    for job in jobs:
+        by_page.setdefault(job.page_id, []).append(job)
+
+    def send_all(group: list[Job]) -> list[TransportError | None]:
+        return [_send(transports, job, now) for job in group]
+
+    groups = list(by_page.values())
+    # One page alone is sent on this thread: no hand-off to the pool for the common case.
+    results = [send_all(groups[0])] if len(groups) == 1 else list(_pool().map(send_all, groups))
+    outcome = {
+        job.pk: error
+        for group, errors in zip(groups, results, strict=True)
+        for job, error in zip(group, errors, strict=True)
+    }
+    errors = [outcome[job.pk] for job in jobs]
+    finals: list[tuple[int, TransportError | None]] = []
     with writer(), unit_of_work(sessions) as session:
-        delivery = session.get(PageDelivery, job.pk)
-        assert delivery is not None
-        final = _settle(delivery, error, now)
-    PAGE_DELIVERIES.labels(kind, final).inc()
-    if final != "retry":
-        _page_outcome(sessions, policy, job.pk, error, now, writer)
-    return True
+        for job, error in zip(jobs, errors, strict=True):
+            sent = session.get(PageDelivery, job.pk)
+            assert sent is not None
+            final = _settle(sent, error, now)
+            PAGE_DELIVERIES.labels(job.kind.value, final).inc()
+            if final != "retry":
+                finals.append((job.pk, error))
+    if finals:
+        _page_outcomes(sessions, policy, finals, now, writer)
+    return len(leased)
+
+
+def _send(transports: Transports, job: Job, now: datetime) -> TransportError | None:
+    if job.attempts > MAX_ATTEMPTS:
+        return TransportError(f"no outcome after {MAX_ATTEMPTS} attempts", permanent=True)
+    try:
+        transports.send(
+            job.kind, job.address, job.message, webhook_secret=job.webhook_secret, now=now
+        )
+    except TransportError as exc:
+        return exc
+    return None
 
 
 def _overtaken(delivery: PageDelivery, page: Page) -> bool:
@@ -131,11 +230,10 @@ def _settle(delivery: PageDelivery, error: TransportError | None, now: datetime)
     return "retry"
 
 
-def _page_outcome(
+def _page_outcomes(
     sessions: sessionmaker[Session],
     policy: Policy,
-    delivery_pk: int,
-    error: TransportError | None,
+    outcomes: list[tuple[int, TransportError | None]],
     now: datetime,
     writer: Writer,
 ) -> None:
@@ -143,15 +241,16 @@ def _page_outcome(
         try:
             with writer(), unit_of_work(sessions) as session:
                 op = Op(session, policy, SYSTEM_ACTOR, now, now)
-                delivery = session.get(PageDelivery, delivery_pk)
-                assert delivery is not None
-                paging.delivery_outcome(op, delivery, error)
+                for pk, error in outcomes:
+                    delivery = session.get(PageDelivery, pk)
+                    assert delivery is not None
+                    paging.delivery_outcome(op, delivery, error)
                 settle(op)
                 announce(session)
             return
         except Conflict:
             if attempt == ACTION_ATTEMPTS:
-                log.warning("page delivery %s: its outcome could not be recorded", delivery_pk)
+                log.warning("the outcome of %s page delivery(ies) was not recorded", len(outcomes))
 
 
 def message(

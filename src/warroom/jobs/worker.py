@@ -26,7 +26,7 @@ from warroom.domain.errors import WarroomError
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import Writer, deliver_one
 from warroom.jobs.grouping import group_alerts
-from warroom.jobs.pages import deliver_page_one
+from warroom.jobs.pages import deliver_pages
 from warroom.metrics import TIMER_LAG, TIMERS_FIRED
 from warroom.notify.dispatch import Transports
 from warroom.services.records import Op
@@ -40,6 +40,7 @@ BATCH = 100
 MAX_CLAIM_ATTEMPTS = 20
 RETRY_SECONDS = 2.0
 GROUP_EVERY = 0.2  # seconds between grouping passes while alerts keep coming
+STORM = 50  # alerts grouped in one go that make the next pass wait GROUP_EVERY
 
 
 def claim(session: Session, now: datetime, worker: str, limit: int) -> list[Timer]:
@@ -147,22 +148,26 @@ def run(
             waiting_to_group = time.monotonic() < next_grouping
             if not waiting_to_group:
                 try:
-                    while not stop.is_set() and group_alerts(
-                        sessions, policy, now=clock(), writer=writer
+                    grouped = 0
+                    while not stop.is_set() and (
+                        done := group_alerts(sessions, policy, now=clock(), writer=writer)
                     ):
-                        pass
+                        grouped += done
                 except (WarroomError, SQLAlchemyError) as exc:
                     # Grouping failing must not stop timers and deliveries: they go on, and
                     # grouping is tried again after the usual pause.
                     log.warning("grouping alerts failed (%s); retrying in %ss", exc, RETRY_SECONDS)
                     next_grouping = time.monotonic() + RETRY_SECONDS
                 else:
-                    next_grouping = time.monotonic() + GROUP_EVERY
+                    # A quiet moment (a few alerts) is grouped as soon as they arrive, so the
+                    # first page goes out at once; a storm waits GROUP_EVERY between passes.
+                    pause = GROUP_EVERY if grouped >= STORM else 0.0
+                    next_grouping = time.monotonic() + pause
             # Pages first: a person waiting to be paged matters more than a webhook.
             while (
                 transports is not None
                 and not stop.is_set()
-                and deliver_page_one(sessions, policy, transports, now=clock(), writer=writer)
+                and deliver_pages(sessions, policy, transports, now=clock(), writer=writer)
             ):
                 pass
             while not stop.is_set() and deliver_one(sessions, policy, now=clock(), writer=writer):

@@ -156,7 +156,7 @@ def escalate(op: Op, number: int, *, team: str | None, reason: str | None) -> In
         spec = ActionSpec(f"page-team-{team_name}", f"Page the {team_name} team's on-call")
     else:
         spec = ActionSpec("escalate", "Page the next escalation tier")
-    add_actions(op, incident, [spec])
+    add_actions(op, incident, [spec], again=True)  # each request pages anew
     what = f"escalated to the {team_name} team" if team_name else "escalated"
     record(
         op,

@@ -8,10 +8,17 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from warroom.db.models import ContactMethod, EscalationPolicy, Person, Service, Team
+from warroom.db.models import (
+    ContactMethod,
+    EscalationPolicy,
+    PageDelivery,
+    Person,
+    Service,
+    Team,
+)
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.paging import ContactKind, Tier, check_policy, parse_tier, tiers_from_json
 from warroom.services.records import Op, normalise_actor, person, service
@@ -116,7 +123,15 @@ def _method(op: Op, handle: str, kind: ContactKind, address: str) -> ContactMeth
 
 
 def remove_contact(op: Op, handle: str, kind: ContactKind, address: str) -> None:
-    op.session.delete(_method(op, handle, kind, address))
+    method = _method(op, handle, kind, address)
+    # Deliveries already made keep their kind and address; they only lose the link.
+    op.session.execute(
+        update(PageDelivery)
+        .where(PageDelivery.contact_method_id == method.id)
+        .values(contact_method_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    op.session.delete(method)
 
 
 def reset_contact(op: Op, handle: str, kind: ContactKind, address: str) -> ContactMethod:

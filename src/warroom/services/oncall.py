@@ -64,7 +64,7 @@ def create(op: Op, name: str, *, team: str | None, zone: str) -> Schedule:
 def check_zone(text: str) -> str:
     try:
         ZoneInfo(text.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise BadInput(
             f"{text!r} is not a time zone: use an IANA name like Europe/Berlin"
         ) from None
@@ -80,6 +80,17 @@ def local_instant(text: str, zone: str, name: str) -> datetime:
         raise BadInput(f"{name}: {text!r} is not an ISO 8601 time like 2026-03-02T09:00") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(check_zone(zone)))
+    return bounded(moment, name)
+
+
+# Schedules are about people's working lives: times far outside them are typing mistakes
+# (and would overflow the calendar arithmetic near year 1 or 9999).
+EARLIEST, LATEST = 1970, 2200
+
+
+def bounded(moment: datetime, name: str) -> datetime:
+    if not EARLIEST <= moment.year <= LATEST:
+        raise BadInput(f"{name}: {moment.isoformat()} is outside {EARLIEST}-{LATEST}")
     return moment
 
 
@@ -148,6 +159,10 @@ def add_override(
     op: Op, schedule_name: str, *, handle: str, start: datetime, end: datetime, level: str
 ) -> Override:
     schedule = schedule_named(op.session, schedule_name)
+    bounded(start, "start")
+    bounded(end, "end")
+    if not LEVEL.match(level.strip().lower()):
+        raise BadInput(f"{level!r} is not a level: e.g. primary or secondary")
     if end <= start:
         raise BadInput("an override ends after it starts")
     if end - start > MAX_OVERRIDE:

@@ -52,6 +52,7 @@ from warroom.domain.paging import (
     snapshot,
     tiers_from_json,
 )
+from warroom.domain.policy import Notify
 from warroom.domain.timers import TimerKind
 from warroom.domain.types import EventKind, Severity, Stage
 from warroom.notify import TransportError
@@ -84,6 +85,8 @@ def settle(op: Op) -> None:
     for touched in list(op.touched.values()):
         if not needs_paging(touched):
             end_pages(op, touched)
+        else:
+            end_unwanted(op, touched)
 
 
 def needs_paging(incident: Incident) -> bool:
@@ -92,6 +95,44 @@ def needs_paging(incident: Incident) -> bool:
         and incident.dismissed_reason is None
         and incident.merged_into_id is None
     )
+
+
+# What each level's notification policy pages for: a page started for one of these stops when
+# the incident is lowered to a level that no longer asks for it.
+PAGED_BY = {
+    "page-oncall": frozenset({Notify.PAGE_ONCALL, Notify.PAGE_ALL_HANDS}),
+    "page-all-hands": frozenset({Notify.PAGE_ALL_HANDS}),
+}
+# Pages an escalation moves on: the incident's own on-call paging, not an expertise request.
+ESCALATING = frozenset({"page-oncall", "page-all-hands", "escalate"})
+# Transports a notification (nothing to acknowledge) may use: a pager would page.
+TELLING = frozenset({ContactKind.EMAIL, ContactKind.SLACK, ContactKind.WEBHOOK})
+
+
+def end_unwanted(op: Op, incident: Incident) -> None:
+    """Lowered (SEV1 → SEV2, SEV0 → SEV1): stop the pages the new level does not ask for."""
+    if incident.severity is None:
+        return
+    notify = op.policy.level(incident.severity).notify
+    for page in open_pages(op.session, incident.id):
+        base = _base(op.session, page)
+        wanted = PAGED_BY.get(base) if base is not None else None
+        if wanted is not None and notify not in wanted:
+            page.state, page.ended_at = PageState.ENDED, op.now
+            _cancel_timers(op, page)
+            _mirror(op, page, DeliveryEvent.RESOLVE)
+            record(
+                op,
+                incident,
+                EventKind.PAGE,
+                f"paging stopped ({page.reason}): {incident.severity.value} does not page",
+                page=page.id,
+            )
+
+
+def _base(session: Session, page: Page) -> str | None:
+    action = session.get(Action, page.action_id) if page.action_id else None
+    return base_key(action.key) if action is not None else None
 
 
 def _carry_out(op: Op, incident: Incident, action: Action) -> None:
@@ -114,18 +155,55 @@ def _carry_out(op: Op, incident: Incident, action: Action) -> None:
             start(op, incident, action, snap, reason="notify the executives", kind=PageKind.NOTIFY)
     elif base == "escalate":
         escalate(op, incident, action)
+        _settle_request(op, action)
     elif base.startswith("page-team-"):
-        need = base.removeprefix("page-team-")
+        need = _need(op, action.key, base)
         start(op, incident, action, _expertise(op, incident, need), reason=f"page {need}")
+        _settle_request(op, action)
+
+
+def _need(op: Op, key: str, base: str) -> str:
+    """``page-team-squad-2`` is team squad-2 if there is one (or the matrix names it), else
+    the second request for team squad."""
+    whole = key.removeprefix("page-team-")
+    if whole == base.removeprefix("page-team-"):
+        return whole
+    known = (
+        whole in op.policy.escalation_matrix
+        or op.session.scalars(select(Team.id).where(Team.name == whole)).first()
+    )
+    return whole if known else base.removeprefix("page-team-")
+
+
+def _settle_request(op: Op, action: Action) -> None:
+    """An escalation is never left pending: it paged someone (done) or could not (cancelled,
+    with the timeline saying why), so the next escalation is carried out too."""
+    if action.done_at is not None or action.cancelled_at is not None:
+        return
+    paged = op.session.scalars(
+        select(PageDelivery.id)
+        .join(Page, Page.id == PageDelivery.page_id)
+        .where(Page.action_id == action.id)
+        .limit(1)
+    ).first()
+    if paged is not None:
+        _done(op, action, "paged")
+    else:
+        action.cancelled_at, action.note = op.now, "nobody could be paged"
 
 
 def team_of(session: Session, incident: Incident) -> Team | None:
-    """The team a routing rule chose, else the owner of the incident's service."""
-    if incident.team_id is not None:
-        return session.get(Team, incident.team_id)
-    if incident.service is not None and incident.service.team_id is not None:
-        return session.get(Team, incident.service.team_id)
-    return None
+    """The team a routing rule chose, if it has a schedule; else the owner of the incident's
+    service (a rule naming a team nobody set up must not page nobody)."""
+    owner = (
+        session.get(Team, incident.service.team_id)
+        if incident.service is not None and incident.service.team_id is not None
+        else None
+    )
+    routed = session.get(Team, incident.team_id) if incident.team_id is not None else None
+    if routed is not None and (owner is None or oncall.team_schedules(session, routed)):
+        return routed
+    return owner
 
 
 def _name(team: Team | None) -> str | None:
@@ -352,12 +430,18 @@ def tier_timed_out(op: Op, incident: Incident, timer: Timer) -> None:
 def escalate(op: Op, incident: Incident, action: Action) -> None:
     """Escalation (no progress, the resolve target passed, or a request): page the tier after
     the one that last answered, through the incident's latest page's policy."""
-    latest = op.session.scalars(
-        select(Page)
-        .where(Page.incident_id == incident.id, Page.kind == PageKind.PAGE)
-        .order_by(Page.id.desc())
-        .limit(1)
-    ).first()
+    latest = next(
+        (
+            page
+            for page in op.session.scalars(
+                select(Page)
+                .where(Page.incident_id == incident.id, Page.kind == PageKind.PAGE)
+                .order_by(Page.id.desc())
+            )
+            if _base(op.session, page) in ESCALATING
+        ),
+        None,
+    )
     if latest is None:
         snap = policy_for(op, incident, team_of(op.session, incident))
         start(op, incident, action, snap, reason="escalate")
@@ -365,6 +449,16 @@ def escalate(op: Op, incident: Incident, action: Action) -> None:
     snap = Snapshot.from_json(latest.snapshot)
     nxt = latest.tier + 1
     if latest.state is PageState.OPEN:
+        if next_step(snap, latest.tier, latest.round) is None:
+            record(
+                op,
+                incident,
+                EventKind.MISSED,
+                f"escalation: the page is at its last tier ({latest.tier + 1} of policy "
+                f"{snap.policy}); nobody further to page",
+                action=action.key,
+            )
+            return
         # Still unanswered: skip its timeout and page the next tier now.
         _cancel_timers(op, latest)
         latest.tier_paged_at = op.now
@@ -448,7 +542,11 @@ def _queue(
         return queued, unreachable
     methods = methods_of(op.session, [r.person.id for r in reached])
     for r in reached:
-        working = [m for m in methods.get(r.person.id, []) if m.failing_since is None]
+        working = [
+            m
+            for m in methods.get(r.person.id, [])
+            if m.failing_since is None and (page.kind is PageKind.PAGE or m.kind in TELLING)
+        ]
         if not working:
             unreachable.append(r.person.handle)
             continue

@@ -186,6 +186,8 @@ def parse(text: str) -> Directory:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise BadInput("not a paging directory: nested too deeply") from None
     try:
         return Directory.model_validate(raw)
     except ValidationError as exc:
@@ -284,7 +286,7 @@ def load(session: Session, now: datetime, *, weeks: int, zone: str) -> dict[str,
     the guidance of two or three pages."""
     try:
         tz = ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise BadInput(
             f"{zone!r} is not a time zone: use an IANA name like Europe/Berlin"
         ) from None

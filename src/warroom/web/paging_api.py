@@ -21,8 +21,9 @@ from warroom.db.models import Page, Schedule
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.paging import ContactKind, PageState
 from warroom.domain.types import Access
+from warroom.jobs.pages import WEBHOOK_KEY
 from warroom.runtime import parse_at
-from warroom.services import directory, oncall, paging, roster
+from warroom.services import acklinks, directory, oncall, paging, roster
 from warroom.services.tokens import Caller
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
 from warroom.web.writes import number_of
@@ -51,12 +52,7 @@ def by(caller: Caller, body: Strict | None = None) -> str:
 def _instant(text: str | None, name: str, default: datetime) -> datetime:
     if text is None:
         return default
-    try:
-        return parse_at(text, name)
-    except BadInput:
-        raise
-    except ValueError as exc:  # pragma: no cover - parse_at raises BadInput itself
-        raise BadInput(f"{name}: {exc}") from None
+    return oncall.bounded(parse_at(text, name), name)
 
 
 # People and their contact methods -------------------------------------------------------
@@ -88,6 +84,13 @@ def put_person(
     return get_person(handle, runtime, caller)
 
 
+def _own(caller: Caller, handle: str) -> None:
+    """A member changes how they themselves are reached; an admin anyone's. (A webhook added
+    to someone else would receive their pages and acknowledgement links.)"""
+    if caller.access is not Access.ADMIN and handle.strip().lower() != caller.handle:
+        raise HTTPException(403, "changing someone else's contact methods needs an admin token")
+
+
 class ContactBody(Strict):
     kind: ContactKind
     address: str = Field(min_length=1, max_length=2000)
@@ -97,6 +100,7 @@ class ContactBody(Strict):
 def add_contact(
     handle: Name, body: ContactBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
+    _own(caller, handle)
     runtime.write(
         lambda op: directory.add_contact(op, handle, body.kind, body.address),
         by=by(caller, body),
@@ -109,6 +113,7 @@ def add_contact(
 def remove_contact(
     handle: Name, body: ContactBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
+    _own(caller, handle)
     runtime.write(
         lambda op: directory.remove_contact(op, handle, body.kind, body.address),
         by=by(caller, body),
@@ -124,6 +129,7 @@ def remove_contact(
 def reset_contact(
     handle: Name, body: ContactBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
+    _own(caller, handle)
     runtime.write(
         lambda op: directory.reset_contact(op, handle, body.kind, body.address),
         by=by(caller, body),
@@ -325,7 +331,8 @@ class OverrideBody(Strict):
 def create_override(
     name: Name, body: OverrideBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
-    start, end = parse_at(body.start, "start"), parse_at(body.end, "end")
+    start = oncall.bounded(parse_at(body.start, "start"), "start")
+    end = oncall.bounded(parse_at(body.end, "end"), "end")
     created = runtime.write(
         lambda op: oncall.add_override(
             op, name, handle=body.person, start=start, end=end, level=body.level
@@ -399,6 +406,14 @@ def export_paging(runtime: RuntimeDep, _caller: Admin) -> Response:
     with runtime.reading() as session:
         text = roster.export(session, runtime.clock())
     return Response(text, media_type="application/toml; charset=utf-8")
+
+
+@router.get("/paging/webhook-secret", summary="The secret page webhooks are signed with")
+def webhook_secret(runtime: RuntimeDep, _caller: Admin) -> dict[str, str]:
+    """Receivers verify ``Warroom-Signature`` (as for event webhooks) with this secret."""
+    with runtime.reading() as session:
+        key = acklinks.server_key(session, WEBHOOK_KEY, runtime.clock()).hex()
+    return {"secret": key}
 
 
 @router.post("/paging/import", summary="Apply a TOML export (creates and updates, never deletes)")
