@@ -116,7 +116,11 @@ def receivers(arrivals: Arrivals) -> Iterator[tuple[int, int]]:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 1024  # a storm's 1,000 webhooks arrive at once
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     smtp_port = free_port()

@@ -52,8 +52,8 @@ class Job:
 
 
 # Deliveries leased and sent together: a storm's pages go out side by side, not one by one.
-BATCH = 32
-SENDERS = 16
+BATCH = 100
+SENDERS = 32
 _senders: ThreadPoolExecutor | None = None
 _senders_lock = threading.Lock()
 
@@ -153,11 +153,11 @@ def deliver_pages(
         PAGE_DELIVERIES.labels(kind, "dropped").inc()
     if not jobs:
         return len(leased)
-    # One page's messages go in the order they were queued (a mirror's acknowledge before its
-    # resolve); different pages' side by side.
-    by_page: dict[int, list[Job]] = {}
+    # The messages of one page to one address go in the order they were queued (a mirror's
+    # acknowledge before its resolve); everything else side by side.
+    by_page: dict[tuple[int, str], list[Job]] = {}
     for job in jobs:
-        by_page.setdefault(job.page_id, []).append(job)
+        by_page.setdefault((job.page_id, job.address), []).append(job)
 
     def send_all(group: list[Job]) -> list[TransportError | None]:
         return [_send(transports, job, now) for job in group]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 
 from warroom.notify import TransportError
@@ -9,12 +11,27 @@ from warroom.notify import TransportError
 TIMEOUT_SECONDS = 10.0
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
+# One client for the process: making one costs tens of milliseconds (its TLS context), which a
+# page should not wait for, and it keeps connections to a receiver alive between sends.
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def client() -> httpx.Client:
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client(
+                timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_connections=64)
+            )
+        return _client
+
 
 def post(url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
     """POST and classify the outcome: 2xx returns; 5xx, 408/429 and network errors are
     temporary; any other status is permanent."""
     try:
-        response = httpx.post(url, content=content, headers=headers, timeout=TIMEOUT_SECONDS)
+        response = client().post(url, content=content, headers=headers)
     except httpx.TransportError as exc:
         raise TransportError(f"{type(exc).__name__}: {exc}", permanent=False) from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:

@@ -251,12 +251,23 @@ def schedule_on_call(session: Session, schedule: Schedule, level: str, at: datet
 
 def on_call(session: Session, team: Team, level: str, at: datetime) -> str | None:
     """Who is on call for the team at that level: its schedules in the order they were made,
-    the first that has someone."""
-    for schedule in team_schedules(session, team):
-        found = schedule_on_call(session, schedule, level, at)
-        if found is not None:
-            return found
-    return None
+    the first that has someone. Remembered for the transaction: a storm opening a thousand
+    incidents for one team asks the same question a thousand times."""
+    cache: dict[tuple[int, str, datetime], str | None] = session.info.setdefault(ON_CALL, {})
+    key = (team.id, level, at)
+    if key not in cache:
+        cache[key] = next(
+            (
+                found
+                for schedule in team_schedules(session, team)
+                if (found := schedule_on_call(session, schedule, level, at)) is not None
+            ),
+            None,
+        )
+    return cache[key]
+
+
+ON_CALL = "warroom.oncall"
 
 
 def team_schedules(session: Session, team: Team) -> list[Schedule]:
