@@ -21,9 +21,7 @@ def client() -> httpx.Client:
     global _client
     with _client_lock:
         if _client is None:
-            _client = httpx.Client(
-                timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_connections=64)
-            )
+            _client = httpx.Client(timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_connections=64))
         return _client
 
 
