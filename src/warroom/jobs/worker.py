@@ -41,6 +41,7 @@ MAX_CLAIM_ATTEMPTS = 20
 RETRY_SECONDS = 2.0
 GROUP_EVERY = 0.2  # seconds between grouping passes while alerts keep coming
 STORM = 50  # alerts grouped in one go that make the next pass wait GROUP_EVERY
+GROUP_PASS = 200  # alerts per grouping pass: a backlog is grouped pass by pass, pages between
 
 
 def claim(session: Session, now: datetime, worker: str, limit: int) -> list[Timer]:
@@ -134,9 +135,12 @@ def run(
     is set.
     Waiting is bounded by ``idle`` so work queued by other processes is picked up within it;
     ``wakeup`` cuts the wait short when this process commits something."""
+    if transports is not None:
+        transports.warm()  # the first page after a start does not pay for client setup
     seen = wakeup.generation if wakeup else 0
     next_grouping = 0.0
     waiting_to_group = False
+    backlog = False
     while not stop.is_set():
         try:
             while not stop.is_set() and fire_due(
@@ -146,13 +150,15 @@ def run(
             # At most every GROUP_EVERY: a storm is grouped in passes of many alerts, each
             # incident told once per pass, not once per request that brought an alert.
             waiting_to_group = time.monotonic() < next_grouping
+            backlog = False
             if not waiting_to_group:
                 try:
-                    grouped = 0
-                    while not stop.is_set() and (
-                        done := group_alerts(sessions, policy, now=clock(), writer=writer)
-                    ):
-                        grouped += done
+                    # One pass, then the pages it started go out before the next: during a
+                    # storm the first pages do not wait for the last alert to be grouped.
+                    grouped = group_alerts(
+                        sessions, policy, now=clock(), writer=writer, limit=GROUP_PASS
+                    )
+                    backlog = grouped >= GROUP_PASS
                 except (WarroomError, SQLAlchemyError) as exc:
                     # Grouping failing must not stop timers and deliveries: they go on, and
                     # grouping is tried again after the usual pause.
@@ -161,7 +167,7 @@ def run(
                 else:
                     # A quiet moment (a few alerts) is grouped as soon as they arrive, so the
                     # first page goes out at once; a storm waits GROUP_EVERY between passes.
-                    pause = GROUP_EVERY if grouped >= STORM else 0.0
+                    pause = GROUP_EVERY if STORM <= grouped < GROUP_PASS else 0.0
                     next_grouping = time.monotonic() + pause
             # Pages first: a person waiting to be paged matters more than a webhook.
             while (
@@ -179,6 +185,8 @@ def run(
             log.warning("worker step failed (%s); retrying in %ss", exc, RETRY_SECONDS)
             stop.wait(RETRY_SECONDS)
             continue
+        if backlog:
+            continue  # alerts are still waiting to be grouped: no sleep
         timeout = min(wait if wait is not None else idle.total_seconds(), idle.total_seconds())
         if waiting_to_group:
             # Woken with grouping not yet due: sleep until it is (or a timer is), without

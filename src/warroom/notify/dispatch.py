@@ -13,7 +13,7 @@ from datetime import datetime
 
 from warroom.config import Settings
 from warroom.domain.paging import ContactKind
-from warroom.notify import Message, TransportError
+from warroom.notify import Message, TransportError, email, http
 from warroom.notify.email import SmtpSettings, send_email
 from warroom.notify.opsgenie import send_opsgenie
 from warroom.notify.pagerduty import send_pagerduty
@@ -61,6 +61,12 @@ class Transports:
             pagerduty_url=settings.pagerduty_events_url,
             opsgenie_url=settings.opsgenie_api_url.rstrip("/"),
         )
+
+    def warm(self) -> None:
+        """Make what every send needs once, before the first page waits for it."""
+        http.client()
+        if self.smtp is not None:
+            email.greeting_name()
 
     def send(
         self,

@@ -79,7 +79,7 @@ def build(settings: SmtpSettings, to: str, message: Message) -> EmailMessage:
 
 
 @functools.cache
-def _hostname() -> str:
+def greeting_name() -> str:
     """The name warroom greets SMTP servers with. smtplib looks it up (a DNS round trip) on
     every connection unless told; a page should not wait for that."""
     return socket.getfqdn()
@@ -90,12 +90,12 @@ def _connect(settings: SmtpSettings) -> smtplib.SMTP:
         return smtplib.SMTP_SSL(
             settings.host,
             settings.port,
-            local_hostname=_hostname(),
+            local_hostname=greeting_name(),
             timeout=settings.timeout,
             context=ssl.create_default_context(),
         )
     return smtplib.SMTP(
-        settings.host, settings.port, local_hostname=_hostname(), timeout=settings.timeout
+        settings.host, settings.port, local_hostname=greeting_name(), timeout=settings.timeout
     )
 
 

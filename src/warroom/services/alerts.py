@@ -411,10 +411,16 @@ DETECTION_ACTIONS = frozenset({"page-all-hands", "page-oncall", "notify-oncall"}
 def _team_id(op: Op, name: str) -> int | None:
     """The routing rule's team, made on first use like a service; a name that cannot be a
     team's is left out (the detection entry still shows it)."""
-    try:
-        return directory.save_team(op, name).id
-    except BadInput:
-        return None
+    known: dict[str, int | None] = op.session.info.setdefault(ROUTED_TEAMS, {})
+    if name not in known:
+        try:
+            known[name] = directory.save_team(op, name).id
+        except BadInput:
+            known[name] = None
+    return known[name]
+
+
+ROUTED_TEAMS = "warroom.routed-teams"
 
 
 def _open_count(session: Session, incident_id: int) -> int:

@@ -47,6 +47,7 @@ def schedule_named(session: Session, name: str) -> Schedule:
 
 
 def create(op: Op, name: str, *, team: str | None, zone: str) -> Schedule:
+    _changed(op.session)
     cleaned = _name(name, "schedule")
     if op.session.scalars(select(Schedule.id).where(Schedule.name == cleaned)).first():
         raise BadInput(f"schedule {cleaned!r} already exists")
@@ -116,6 +117,7 @@ def set_layer(
     window: str | None,
 ) -> ScheduleLayer:
     """Add a layer, or replace the one of that name (keeping its place)."""
+    _changed(op.session)
     schedule = schedule_named(op.session, schedule_name)
     name = _name(layer, "layer")
     if not LEVEL.match(level.strip().lower()):
@@ -145,6 +147,7 @@ def set_layer(
 
 
 def remove_layer(op: Op, schedule_name: str, layer: str) -> None:
+    _changed(op.session)
     schedule = schedule_named(op.session, schedule_name)
     row = next((r for r in schedule.layers if r.name == layer.strip().lower()), None)
     if row is None:
@@ -158,6 +161,7 @@ def remove_layer(op: Op, schedule_name: str, layer: str) -> None:
 def add_override(
     op: Op, schedule_name: str, *, handle: str, start: datetime, end: datetime, level: str
 ) -> Override:
+    _changed(op.session)
     schedule = schedule_named(op.session, schedule_name)
     bounded(start, "start")
     bounded(end, "end")
@@ -184,6 +188,7 @@ def add_override(
 
 
 def remove_override(op: Op, override_id: int) -> Override:
+    _changed(op.session)
     row = op.session.get(Override, override_id)
     if row is None or row.removed_at is not None:
         raise NotFound(f"override {override_id} does not exist")
@@ -271,9 +276,24 @@ ON_CALL = "warroom.oncall"
 
 
 def team_schedules(session: Session, team: Team) -> list[Schedule]:
-    return list(
-        session.scalars(select(Schedule).where(Schedule.team_id == team.id).order_by(Schedule.id))
-    )
+    """The team's schedules, read once per transaction (schedules change in their own writes)."""
+    cache: dict[int, list[Schedule]] = session.info.setdefault(TEAM_SCHEDULES, {})
+    if team.id not in cache:
+        cache[team.id] = list(
+            session.scalars(
+                select(Schedule).where(Schedule.team_id == team.id).order_by(Schedule.id)
+            )
+        )
+    return cache[team.id]
+
+
+TEAM_SCHEDULES = "warroom.team-schedules"
+
+
+def _changed(session: Session) -> None:
+    """A schedule changed in this transaction: forget what was read of them."""
+    session.info.pop(TEAM_SCHEDULES, None)
+    session.info.pop(ON_CALL, None)
 
 
 def who(session: Session, at: datetime, team: str | None = None) -> list[dict[str, Any]]:

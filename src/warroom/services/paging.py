@@ -196,14 +196,26 @@ def team_of(session: Session, incident: Incident) -> Team | None:
     """The team a routing rule chose, if it has a schedule; else the owner of the incident's
     service (a rule naming a team nobody set up must not page nobody)."""
     owner = (
-        session.get(Team, incident.service.team_id)
+        _team(session, incident.service.team_id)
         if incident.service is not None and incident.service.team_id is not None
         else None
     )
-    routed = session.get(Team, incident.team_id) if incident.team_id is not None else None
+    routed = _team(session, incident.team_id) if incident.team_id is not None else None
     if routed is not None and (owner is None or oncall.team_schedules(session, routed)):
         return routed
     return owner
+
+
+def _team(session: Session, team_id: int) -> Team | None:
+    """A team, held for the transaction: the session's identity map keeps objects only while
+    something refers to them, and reloading one flushes everything pending first."""
+    held: dict[int, Team | None] = session.info.setdefault(TEAMS, {})
+    if team_id not in held:
+        held[team_id] = session.get(Team, team_id)
+    return held[team_id]
+
+
+TEAMS = "warroom.teams"
 
 
 def _name(team: Team | None) -> str | None:
@@ -714,7 +726,9 @@ def delivery_outcome(op: Op, delivery: PageDelivery, error: TransportError | Non
                     action=action.key,
                     page=page.id,
                 )
-                touch(op, incident)
+                # Only the action's own deadline changes: cancelled here rather than by
+                # reconciling every timer of the incident (a storm's thousand pages).
+                _cancel_action_deadline(op, action)
         return
     if delivery.event is not DeliveryEvent.TRIGGER:
         return  # a mirror that failed: the pager keeps its own alert; nothing to escalate
@@ -744,6 +758,18 @@ def delivery_outcome(op: Op, delivery: PageDelivery, error: TransportError | Non
         )
         if _advance(op, incident, page, snap, "unreachable"):
             _page_tier(op, incident, page, snap)
+
+
+def _cancel_action_deadline(op: Op, action: Action) -> None:
+    for timer in op.session.scalars(
+        select(Timer).where(
+            Timer.incident_id == action.incident_id,
+            Timer.kind == TimerKind.ACTION_DUE,
+            Timer.key == action.key,
+            Timer.state == TimerState.PENDING,
+        )
+    ):
+        timer.state, timer.cancelled_at = TimerState.CANCELLED, op.now
 
 
 def _tier_has_hope(session: Session, page: Page) -> bool:
