@@ -213,6 +213,20 @@ def overrides(
     )
 
 
+def coming_overrides(session: Session, schedule: Schedule, now: datetime) -> list[Override]:
+    return list(
+        session.scalars(
+            select(Override)
+            .where(
+                Override.schedule_id == schedule.id,
+                Override.removed_at.is_(None),
+                Override.end_at > now,
+            )
+            .order_by(Override.start_at, Override.id)
+        )
+    )
+
+
 def spec(
     session: Session, schedule: Schedule, *, around: datetime, until: datetime | None = None
 ) -> arithmetic.Schedule:
@@ -340,9 +354,7 @@ def row(session: Session, schedule: Schedule, now: datetime) -> dict[str, Any]:
             }
             for layer in schedule.layers
         ],
-        "overrides": [
-            override_row(o) for o in overrides(session, schedule, now, now + timedelta(days=366))
-        ],
+        "overrides": [override_row(o) for o in coming_overrides(session, schedule, now)],
     }
 
 
