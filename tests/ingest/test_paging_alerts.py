@@ -18,7 +18,7 @@ from warroom.domain.alerts import AlertSource
 from warroom.domain.paging import ContactKind, PageState
 from warroom.jobs.pages import deliver_page_one
 from warroom.notify.dispatch import Transports
-from warroom.services import directory, oncall, paging
+from warroom.services import directory, oncall, page_stops
 from warroom.services.records import Op
 
 HANDOFF = datetime.fromisoformat("2026-03-02T09:00:00+01:00")
@@ -102,7 +102,7 @@ def test_it_counts_mtta_from_the_alert_to_the_page_acknowledgement(
     link = smtp.messages[0].get_content().split("/ack/", 1)[1].split()[0]
 
     sender.world.later(minutes=2)
-    page = sender.world.act("ana", lambda op: paging.acknowledge_with_link(op, link))
+    page = sender.world.act("ana", lambda op: page_stops.acknowledge_with_link(op, link))
 
     assert page.state is PageState.ACKNOWLEDGED
     with sender.world.runtime.reading() as session:

@@ -25,7 +25,7 @@ from warroom.domain.types import MitigationKind, Move, Severity
 from warroom.jobs.pages import deliver_page_one
 from warroom.jobs.worker import fire_due
 from warroom.notify.dispatch import Transports
-from warroom.services import declaration, directory, lifecycle, oncall, paging
+from warroom.services import declaration, directory, lifecycle, oncall, page_stops
 from warroom.services.coordination import escalate
 from warroom.services.records import Op
 
@@ -208,7 +208,7 @@ def test_it_stops_paging_and_records_mtta_when_the_link_is_clicked(
     link = _link(smtp.messages[0].get_content())
 
     payments.later(minutes=2)
-    page = payments.act("ana", lambda op: paging.acknowledge_with_link(op, link))
+    page = payments.act("ana", lambda op: page_stops.acknowledge_with_link(op, link))
     assert page.state is PageState.ACKNOWLEDGED
     payments.later(minutes=10)
     step(payments, transports)
@@ -230,10 +230,10 @@ def test_it_refuses_a_forged_or_expired_acknowledgement_link(
     from warroom.domain.errors import NotFound
 
     with pytest.raises(NotFound, match="not valid"):
-        payments.act("ana", lambda op: paging.acknowledge_with_link(op, forged))
+        payments.act("ana", lambda op: page_stops.acknowledge_with_link(op, forged))
     payments.later(days=3)
     with pytest.raises(NotFound, match="not valid"):
-        payments.act("ana", lambda op: paging.acknowledge_with_link(op, link))
+        payments.act("ana", lambda op: page_stops.acknowledge_with_link(op, link))
 
 
 def test_it_acknowledges_open_pages_when_the_on_call_acks_the_incident(

@@ -16,7 +16,7 @@ from warroom.domain.errors import BadInput, Refused
 from warroom.domain.lifecycle import transition
 from warroom.domain.reclassify import reclassify
 from warroom.domain.types import EventKind, Move, Role, Severity
-from warroom.services import executives, oncall, paging
+from warroom.services import executives, oncall, paging_targets
 from warroom.services.lifecycle import (
     apply_outcome,
     default_responder,
@@ -76,7 +76,7 @@ def declare(
 
 
 def on_call_primary(op: Op, incident: Incident) -> str | None:
-    team = paging.team_of(op.session, incident)
+    team = paging_targets.team_of(op.session, incident)
     return oncall.on_call(op.session, team, "primary", op.at) if team is not None else None
 
 

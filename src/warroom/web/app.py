@@ -14,6 +14,7 @@ from warroom.db.schema import SCHEMA_REVISION, current_revision
 from warroom.ingest.sns import SnsVerifier
 from warroom.runtime import Runtime
 from warroom.web import (
+    ack_links,
     admin_api,
     alerts_api,
     api,
@@ -50,7 +51,7 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
     app.include_router(admin_api.router)
     app.include_router(alerts_api.router)
     app.include_router(paging_api.router)
-    app.include_router(paging_api.links)
+    app.include_router(ack_links.links)
     ingestion = Ingestion(app.state.runtime, sns=sns or SnsVerifier())
     app.state.ingestion = ingestion
     # First in the table: the busiest routes are matched before the rest are tried.

@@ -8,28 +8,28 @@ link carries its own signature and needs no token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from warroom.db.models import Page, Schedule
-from warroom.domain.errors import BadInput, NotFound
-from warroom.domain.paging import ContactKind, PageState
+from warroom.db.models import Schedule
+from warroom.domain.errors import BadInput
+from warroom.domain.paging import ContactKind
 from warroom.domain.types import Access
 from warroom.jobs.pages import WEBHOOK_KEY
-from warroom.runtime import parse_at
-from warroom.services import acklinks, directory, oncall, paging, roster
+from warroom.runtime import Runtime, parse_at
+from warroom.services import acklinks, directory, oncall, page_stops, page_views, roster
+from warroom.services.records import Op
 from warroom.services.tokens import Caller
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
 from warroom.web.writes import number_of
 
 router = APIRouter(prefix="/api/v1", tags=["paging"])
-links = APIRouter(tags=["paging"])
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Name = Annotated[str, Path(min_length=1, max_length=100)]
 
@@ -96,30 +96,31 @@ class ContactBody(Strict):
     address: str = Field(min_length=1, max_length=2000)
 
 
+ContactChange = Callable[[Op, str, ContactKind, str], object]
+
+
+def _change_contact(
+    handle: str, body: ContactBody, runtime: Runtime, caller: Caller, change: ContactChange
+) -> dict[str, Any]:
+    _own(caller, handle)
+    runtime.write(
+        lambda op: change(op, handle, body.kind, body.address), by=by(caller, body), at=None
+    )
+    return get_person(handle, runtime, caller)
+
+
 @router.post("/people/{handle}/contacts", status_code=201, summary="Add a way to reach someone")
 def add_contact(
     handle: Name, body: ContactBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
-    _own(caller, handle)
-    runtime.write(
-        lambda op: directory.add_contact(op, handle, body.kind, body.address),
-        by=by(caller, body),
-        at=None,
-    )
-    return get_person(handle, runtime, caller)
+    return _change_contact(handle, body, runtime, caller, directory.add_contact)
 
 
 @router.post("/people/{handle}/contacts/remove", summary="Remove a way to reach someone")
 def remove_contact(
     handle: Name, body: ContactBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
-    _own(caller, handle)
-    runtime.write(
-        lambda op: directory.remove_contact(op, handle, body.kind, body.address),
-        by=by(caller, body),
-        at=None,
-    )
-    return get_person(handle, runtime, caller)
+    return _change_contact(handle, body, runtime, caller, directory.remove_contact)
 
 
 @router.post(
@@ -129,13 +130,7 @@ def remove_contact(
 def reset_contact(
     handle: Name, body: ContactBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
-    _own(caller, handle)
-    runtime.write(
-        lambda op: directory.reset_contact(op, handle, body.kind, body.address),
-        by=by(caller, body),
-        at=None,
-    )
-    return get_person(handle, runtime, caller)
+    return _change_contact(handle, body, runtime, caller, directory.reset_contact)
 
 
 # Teams, services, policies --------------------------------------------------------------
@@ -271,7 +266,7 @@ def delete_layer(name: Name, layer: Name, runtime: RuntimeDep, caller: Admin) ->
     return get_schedule(name, runtime, caller)
 
 
-def _span(runtime: Any, start: str | None, days: int) -> tuple[datetime, datetime]:
+def _span(runtime: Runtime, start: str | None, days: int) -> tuple[datetime, datetime]:
     begin = _instant(start, "start", runtime.clock())
     return begin, begin + timedelta(days=days)
 
@@ -374,16 +369,16 @@ def list_pages(
 ) -> list[dict[str, Any]]:
     number = number_of(incident) if incident else None
     with runtime.reading() as session:
-        return [paging.page_row(session, p) for p in paging.pages(session, number, limit)]
+        return [page_views.page_row(session, p) for p in page_views.pages(session, number, limit)]
 
 
 @router.post("/pages/{page_id}/acknowledge", summary="Acknowledge a page: it stops escalating")
 def acknowledge_page(page_id: RowId, runtime: RuntimeDep, caller: Member) -> dict[str, Any]:
     page = runtime.write(
-        lambda op: paging.acknowledge_by_id(op, page_id), by=caller.handle, at=None
+        lambda op: page_stops.acknowledge_by_id(op, page_id), by=caller.handle, at=None
     )
     with runtime.reading() as session:
-        return paging.page_row(session, session.merge(page))
+        return page_views.page_row(session, session.merge(page))
 
 
 @router.get("/paging/load", summary="Pages per person per night and per week")
@@ -426,79 +421,3 @@ async def import_paging(request: Request, runtime: RuntimeDep, caller: Admin) ->
     except UnicodeDecodeError:
         raise BadInput("a paging import is UTF-8 TOML") from None
     return runtime.write(lambda op: roster.apply(op, text), by=caller.handle, at=None)
-
-
-# One-click acknowledgement links ------------------------------------------------------------
-
-PAGE_STYLE = (
-    "body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;"
-    "color:#111}button{font:inherit;padding:.6rem 1.4rem;background:#b00020;color:#fff;"
-    "border:0;border-radius:.3rem}p.done{color:#0b6b2f}"
-)
-
-
-def _html(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{PAGE_STYLE}</style></head>"
-        f"<body><main><h1>{escape(title)}</h1>{body}</main></body></html>",
-        status_code=status,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-    )
-
-
-def _describe(page: Page, runtime: Any) -> str:
-    with runtime.reading() as session:
-        row = paging.page_row(session, session.merge(page))
-        incident = paging.incident_summary(session, page.incident_id)
-    return (
-        f"<p><strong>{escape(incident)}</strong></p>"
-        f"<p>{escape(row['reason'])}, tier {row['tier']} of {row['tiers']}.</p>"
-    )
-
-
-@links.get(
-    "/ack/{token}", summary="The page an acknowledgement link is for", include_in_schema=False
-)
-def ack_form(token: Annotated[str, Path(max_length=200)], runtime: RuntimeDep) -> HTMLResponse:
-    """A GET only shows the page: mail scanners and chat previews open links, and must not
-    acknowledge a page by doing so (it would stop the escalation with nobody there)."""
-    try:
-        with runtime.reading() as session:
-            page, handle = paging.link_holder(session, token, runtime.clock())
-            session.expunge(page)
-    except NotFound as exc:
-        return _html("Link not valid", f"<p>{escape(exc.message)}</p>", 404)
-    about = _describe(page, runtime)
-    if page.state is not PageState.OPEN:
-        return _html("Nothing to acknowledge", about + f"<p>{_state_text(page)}</p>")
-    return _html(
-        "Acknowledge this page?",
-        about + f'<form method="post"><button>Acknowledge as {escape(handle)}</button></form>',
-    )
-
-
-@links.post("/ack/{token}", summary="Acknowledge through a link", include_in_schema=False)
-def ack_submit(
-    token: Annotated[str, Path(max_length=200)],
-    runtime: RuntimeDep,
-) -> HTMLResponse:
-    try:
-        with runtime.reading() as session:
-            _page, handle = paging.link_holder(session, token, runtime.clock())
-    except NotFound as exc:
-        return _html("Link not valid", f"<p>{escape(exc.message)}</p>", 404)
-    page = runtime.write(lambda op: paging.acknowledge_with_link(op, token), by=handle, at=None)
-    about = _describe(page, runtime)
-    return _html("Acknowledged", about + f'<p class="done">{_state_text(page)}</p>')
-
-
-def _state_text(page: Page) -> str:
-    if page.state is PageState.ACKNOWLEDGED and page.acknowledged_by is not None:
-        return f"Acknowledged by {escape(page.acknowledged_by.handle)}: the escalation stopped."
-    return {
-        PageState.ACKNOWLEDGED: "Already acknowledged.",
-        PageState.EXHAUSTED: "Every tier was paged; nobody acknowledged in time.",
-        PageState.ENDED: "Paging has ended: the incident is resolved or no longer needs it.",
-    }.get(page.state, "Open.")
