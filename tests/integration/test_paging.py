@@ -631,3 +631,21 @@ def test_it_removes_a_contact_method_that_was_paged(
         kept = session.scalars(select(PageDelivery.kind)).all()
     assert ContactKind.WEBHOOK not in kinds
     assert ContactKind.WEBHOOK in kept  # what was sent stays on record
+
+
+def test_it_pages_all_hands_when_a_sev1_is_raised_to_sev0(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    payments.runtime.__dict__["policy"] = DEFAULT_POLICY.model_copy(
+        update={"paging": PagingPolicy.model_validate({"all_hands": ["cat", "lee"]})}
+    )
+    number = declare_sev1(payments)
+    step(payments, transports)
+    payments.later(minutes=1).act("ana", lambda op: lifecycle.acknowledge(op, number))
+    payments.later(minutes=1).act(
+        "ana",
+        lambda op: declaration.change_severity(op, number, Severity.SEV0, "all regions down"),
+    )
+    step(payments, transports)
+
+    assert recipients(smtp) == ["ana@example.test", "cat@example.test", "lee@example.test"]
