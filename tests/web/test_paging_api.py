@@ -145,6 +145,25 @@ def test_it_exports_the_schedule_as_icalendar(client: httpx.Client, world: World
     assert all("ana" in str(event["SUMMARY"]) for event in events)
 
 
+def test_it_serves_a_calendar_feed_a_calendar_app_can_subscribe_to(
+    client: httpx.Client, world: World
+) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+    url = client.get(
+        "/api/v1/schedules/payments/feed", params={"person": "ana"}, headers=admin
+    ).json()["url"]
+    assert url.startswith("http://127.0.0.1:8000/calendar/")
+    path = url.removeprefix("http://127.0.0.1:8000")
+
+    feed = client.get(path)  # no token: the signed URL is the credential
+    assert feed.status_code == 200
+    events = Calendar.from_ical(feed.content).walk("VEVENT")
+    assert events
+    assert all("ana" in str(event["SUMMARY"]) for event in events)
+    assert client.get(path.replace(".ics", "0.ics")).status_code == 404
+
+
 def test_it_acknowledges_a_page_through_its_link_with_one_button(
     client: httpx.Client, world: World
 ) -> None:

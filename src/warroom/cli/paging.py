@@ -315,6 +315,17 @@ def _read(path: Path) -> str:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from None
 
 
+@schedule_app.command("feed")
+def schedule_feed(
+    name: Annotated[str, typer.Argument()],
+    person: Annotated[str | None, typer.Option(help="Only this person's shifts.")] = None,
+) -> None:
+    """A URL calendar apps subscribe to (it updates as the rotation and overrides change).
+    Treat it as a password: anyone with it can read the shifts."""
+    with handled():
+        _print(client().get(f"/schedules/{name}/feed", person=person)["url"])
+
+
 @override_app.command("create")
 def override_create(
     schedule: Annotated[str, typer.Argument()],

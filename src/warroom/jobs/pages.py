@@ -3,9 +3,9 @@
 Deliveries are leased in batches and committed before the send, so a worker that dies
 mid-send leaves them to be retried under the same idempotency keys when the lease runs out.
 A batch is sent side by side (a storm's pages do not queue behind each other's SMTP
-handshakes). The outcomes are written in a second transaction, and what they mean for the
-pages (the checklist action done, a failing method marked, an unreachable tier skipped) in a
-third, retried if it races with another change to an incident.
+handshakes). The outcomes, and what they mean for the pages (the checklist action done, a
+failing method marked, an unreachable tier skipped), are written together in a second
+transaction, re-run if it races with another change to an incident.
 """
 
 from __future__ import annotations
@@ -171,17 +171,7 @@ def deliver_pages(
         for job, error in zip(group, errors, strict=True)
     }
     errors = [outcome[job.pk] for job in jobs]
-    finals: list[tuple[int, TransportError | None]] = []
-    with writer(), unit_of_work(sessions) as session:
-        for job, error in zip(jobs, errors, strict=True):
-            sent = session.get(PageDelivery, job.pk)
-            assert sent is not None
-            final = _settle(sent, error, now)
-            PAGE_DELIVERIES.labels(job.kind.value, final).inc()
-            if final != "retry":
-                finals.append((job.pk, error))
-    if finals:
-        _page_outcomes(sessions, policy, finals, now, writer)
+    _record(sessions, policy, list(zip(jobs, errors, strict=True)), now, writer)
     return len(leased)
 
 
@@ -230,27 +220,49 @@ def _settle(delivery: PageDelivery, error: TransportError | None, now: datetime)
     return "retry"
 
 
-def _page_outcomes(
+def _record(
     sessions: sessionmaker[Session],
     policy: Policy,
-    outcomes: list[tuple[int, TransportError | None]],
+    results: list[tuple[Job, TransportError | None]],
     now: datetime,
     writer: Writer,
 ) -> None:
+    """Write each delivery's outcome and what it means for its page (the action done, a
+    failing method marked, an unreachable tier skipped) in one transaction, so neither is ever
+    recorded without the other. Re-run when it races with another change to an incident; if
+    that keeps happening, the outcomes alone are kept (the tier's timer still escalates)."""
     for attempt in range(1, ACTION_ATTEMPTS + 1):
         try:
             with writer(), unit_of_work(sessions) as session:
                 op = Op(session, policy, SYSTEM_ACTOR, now, now)
-                for pk, error in outcomes:
-                    delivery = session.get(PageDelivery, pk)
-                    assert delivery is not None
-                    paging.delivery_outcome(op, delivery, error)
+                finals = _settle_all(session, results, now)
+                for job, error in results:
+                    if finals[job.pk] != "retry":
+                        delivery = session.get(PageDelivery, job.pk)
+                        assert delivery is not None
+                        paging.delivery_outcome(op, delivery, error)
                 settle(op)
                 announce(session)
-            return
+            break
         except Conflict:
-            if attempt == ACTION_ATTEMPTS:
-                log.warning("the outcome of %s page delivery(ies) was not recorded", len(outcomes))
+            if attempt < ACTION_ATTEMPTS:
+                continue
+            log.warning("page deliveries: their meaning for the pages was not recorded")
+            with writer(), unit_of_work(sessions) as session:
+                finals = _settle_all(session, results, now)
+    for job, _error in results:
+        PAGE_DELIVERIES.labels(job.kind.value, finals[job.pk]).inc()
+
+
+def _settle_all(
+    session: Session, results: list[tuple[Job, TransportError | None]], now: datetime
+) -> dict[int, str]:
+    finals = {}
+    for job, error in results:
+        delivery = session.get(PageDelivery, job.pk)
+        assert delivery is not None
+        finals[job.pk] = _settle(delivery, error, now)
+    return finals
 
 
 def message(

@@ -70,3 +70,25 @@ def verify(session: Session, text: str, now: datetime) -> Claim:
     if int(parts[2]) < now.timestamp():
         raise invalid
     return Claim(int(parts[0]), int(parts[1]))
+
+
+# Calendar feeds: a schedule's shifts (all, or one person's) at a URL a calendar app can
+# subscribe to, which cannot send a token. The URL is the credential; it does not expire.
+FEED_KEY = "calendar-feeds"
+
+
+def feed_token(session: Session, schedule_id: int, person_id: int | None, now: datetime) -> str:
+    claim = f"{schedule_id}.{person_id or 0}"
+    return f"{claim}.{_mac(server_key(session, FEED_KEY, now), claim)}"
+
+
+def verify_feed(session: Session, text: str, now: datetime) -> tuple[int, int | None]:
+    """The schedule and person (None: everyone) a feed URL names, if its signature holds."""
+    invalid = NotFound("this calendar feed does not exist")
+    parts = text.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts[:2]) or len(text) > 100:
+        raise invalid
+    claim = ".".join(parts[:2])
+    if not hmac.compare_digest(_mac(server_key(session, FEED_KEY, now), claim), parts[2]):
+        raise invalid
+    return int(parts[0]), int(parts[1]) or None

@@ -1,5 +1,6 @@
-"""The one-click acknowledgement link in every page: ``GET /ack/{token}`` shows the page and
-one button, ``POST`` acknowledges it. The link carries its own signature; no token is needed.
+"""Signed links that need no token: the one-click acknowledgement link in every page
+(``GET /ack/{token}`` shows the page and one button, ``POST`` acknowledges it), and the
+calendar feed of a schedule (``/calendar/{token}.ics``).
 
 A GET never acknowledges: mail scanners and chat previews open links, and must not stop an
 escalation with nobody there.
@@ -7,16 +8,17 @@ escalation with nobody there.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
-from warroom.db.models import Page
+from warroom.db.models import Page, Person, Schedule
 from warroom.domain.errors import NotFound
 from warroom.domain.paging import PageState
-from warroom.services import page_stops, page_views
+from warroom.services import acklinks, oncall, page_stops, page_views
 from warroom.web.deps import RuntimeDep
 
 links = APIRouter(tags=["paging"])
@@ -83,6 +85,38 @@ def ack_submit(
     page = runtime.write(lambda op: page_stops.acknowledge_with_link(op, token), by=handle, at=None)
     about = _describe(page, runtime)
     return _html("Acknowledged", about + f'<p class="done">{_state_text(page)}</p>')
+
+
+FEED_PAST = timedelta(days=7)
+FEED_AHEAD = timedelta(days=90)
+
+
+@links.get("/calendar/{token}.ics", summary="A subscribed calendar feed", include_in_schema=False)
+def calendar_feed(token: Annotated[str, Path(max_length=100)], runtime: RuntimeDep) -> Response:
+    """The shifts of the last week and the next 90 days, for calendar apps that poll the URL
+    (``warroom schedule feed NAME``); the signed URL is the credential."""
+    now = runtime.clock()
+    try:
+        with runtime.reading() as session:
+            schedule_id, person_id = acklinks.verify_feed(session, token, now)
+            schedule = session.get(Schedule, schedule_id)
+            someone = session.get(Person, person_id) if person_id else None
+            if schedule is None or (person_id and someone is None):
+                raise NotFound("this calendar feed does not exist")
+            body = oncall.calendar(
+                session,
+                schedule,
+                now - FEED_PAST,
+                now + FEED_AHEAD,
+                someone.handle if someone else None,
+            )
+    except NotFound:
+        return Response(status_code=404)
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Cache-Control": "private, max-age=900"},
+    )
 
 
 def _state_text(page: Page) -> str:

@@ -313,6 +313,21 @@ def get_calendar(
     return Response(body, media_type="text/calendar; charset=utf-8")
 
 
+@router.get(
+    "/schedules/{name}/feed",
+    summary="A calendar app's subscription URL for the schedule (or one person's shifts)",
+)
+def get_feed(
+    name: Name, runtime: RuntimeDep, _caller: Viewer, person: str | None = None
+) -> dict[str, str]:
+    now = runtime.clock()
+    with runtime.reading() as session:
+        schedule = oncall.schedule_named(session, name)
+        someone = directory.existing_person(session, person) if person else None
+        token = acklinks.feed_token(session, schedule.id, someone.id if someone else None, now)
+    return {"url": f"{runtime.settings.public_url.rstrip('/')}/calendar/{token}.ics"}
+
+
 class OverrideBody(Strict):
     person: str = Field(min_length=1, max_length=63)
     start: str
