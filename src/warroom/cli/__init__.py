@@ -11,6 +11,7 @@ from warroom.cli import coordination as _coordination
 from warroom.cli import database as _database
 from warroom.cli import drill as _drill
 from warroom.cli import incidents as _incidents
+from warroom.cli import oncall as _oncall
 from warroom.cli import paging as _paging
 from warroom.cli import reading as _reading
 from warroom.cli import serve as _serve
@@ -46,6 +47,7 @@ _alerts.register(app)
 _classify.register(app)
 _drill.register(app)
 _paging.register(app)
+_oncall.register(app)
 app.add_typer(_database.app, name="db")
 
 

@@ -130,7 +130,8 @@ def escalate(
     at: At = None,
     as_json: Json = False,
 ) -> None:
-    """Escalate: recorded now; paging the team arrives with the paging capability."""
+    """Escalate: page the next tier of the on-call, or with --team that expertise (the
+    escalation matrix in warroom.toml, else the team of that name)."""
     act_on(
         number_text,
         "escalate",

@@ -1,5 +1,5 @@
-"""``warroom person|team|policy|schedule|override|oncall|pages|paging``: who is paged, when,
-and how. Through the API like every command."""
+"""``warroom person|team|policy|pages|paging``: who is paged and how, the pages sent, and the
+directory as TOML. Schedules are ``cli/oncall.py``. Through the API like every command."""
 
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ team_app = typer.Typer(help="Teams: who owns services and is paged for them.", n
 policy_app = typer.Typer(
     help="Escalation policies: ordered tiers with timeouts, and repeats.", no_args_is_help=True
 )
-schedule_app = typer.Typer(help="On-call schedules: rotations in layers.", no_args_is_help=True)
-override_app = typer.Typer(help="Overrides: someone takes a shift.", no_args_is_help=True)
 pages_app = typer.Typer(
     help="Pages sent for incidents, and the pager load.", invoke_without_command=True
 )
@@ -33,8 +31,24 @@ paging_app = typer.Typer(
 )
 
 
-def _print(text: str) -> None:
+def say(text: str) -> None:
     out.print(text, markup=False, highlight=False)
+
+
+def write_file(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror}") from None
+
+
+def read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
 
 
 # person -----------------------------------------------------------------------------------
@@ -42,9 +56,9 @@ def _print(text: str) -> None:
 
 def _person_text(row: dict[str, Any]) -> None:
     name = f" ({row['name']})" if row.get("name") else ""
-    _print(f"{row['handle']}{name}")
+    say(f"{row['handle']}{name}")
     if not row["contacts"]:
-        _print("  no contact method: cannot be paged")
+        say("  no contact method: cannot be paged")
     for contact in row["contacts"]:
         failing = (
             f"  FAILING since {utc_text(datetime.fromisoformat(contact['failing_since']))}: "
@@ -52,7 +66,7 @@ def _person_text(row: dict[str, Any]) -> None:
             if contact["failing_since"]
             else ""
         )
-        _print(f"  {contact['kind']:<10} {contact['address']}{failing}")
+        say(f"  {contact['kind']:<10} {contact['address']}{failing}")
 
 
 @person_app.command("list")
@@ -133,7 +147,7 @@ def team_create(
     """Create a team, or change its lead or escalation policy."""
     with handled():
         row = client().post("/teams", {"name": name, "lead": lead, "policy": policy})
-    _print(f"team {row['name']}: lead {row['lead'] or '-'}, policy {row['policy'] or 'default'}")
+    say(f"team {row['name']}: lead {row['lead'] or '-'}, policy {row['policy'] or 'default'}")
 
 
 @team_app.command("list")
@@ -146,7 +160,7 @@ def team_list(as_json: JsonOption = False) -> None:
         return
     for row in rows:
         services = ", ".join(row["services"]) or "no services"
-        _print(
+        say(
             f"{row['name']:<16} lead {row['lead'] or '-':<12} "
             f"policy {row['policy'] or 'default':<14} {services}"
         )
@@ -175,10 +189,10 @@ def policy_create(
 
 
 def _policy_text(row: dict[str, Any]) -> None:
-    _print(f"policy {row['name']} (repeat {row['repeat']}):")
+    say(f"policy {row['name']} (repeat {row['repeat']}):")
     for number, tier in enumerate(row["tiers"], 1):
         timeout = tier["timeout"] or "the acknowledge target"
-        _print(f"  {number}. {', '.join(tier['targets'])}  (after {timeout})")
+        say(f"  {number}. {', '.join(tier['targets'])}  (after {timeout})")
 
 
 @policy_app.command("list")
@@ -191,206 +205,6 @@ def policy_list(as_json: JsonOption = False) -> None:
         return
     for row in rows:
         _policy_text(row)
-
-
-# schedule and override --------------------------------------------------------------------
-
-
-@schedule_app.command("create")
-def schedule_create(
-    name: Annotated[str, typer.Argument()],
-    zone: Annotated[str, typer.Option(help="Time zone of hand-offs, e.g. Europe/Berlin.")],
-    team: Annotated[str | None, typer.Option(help="The team it puts on call.")] = None,
-) -> None:
-    """Create an on-call schedule; add rotations with `warroom schedule layer`."""
-    with handled():
-        row = client().post("/schedules", {"name": name, "zone": zone, "team": team})
-    _print(f"schedule {row['name']} ({row['zone']}, team {row['team'] or '-'})")
-
-
-@schedule_app.command("layer")
-def schedule_layer(
-    schedule: Annotated[str, typer.Argument()],
-    layer: Annotated[str, typer.Argument(help="The layer's name, e.g. primary-eu.")],
-    people: Annotated[str, typer.Option(help="Handles in rotation order, comma-separated.")],
-    handoff: Annotated[
-        str,
-        typer.Option(
-            help="The first hand-off, e.g. 2026-03-02T09:00 (the schedule's local time; its "
-            "weekday and time repeat)."
-        ),
-    ],
-    level: Annotated[str, typer.Option(help="What tiers ask for: primary, secondary…")] = "primary",
-    every: Annotated[int, typer.Option(min=1, max=366, help="Days per shift.")] = 7,
-    window: Annotated[
-        str | None,
-        typer.Option(help="Only these local hours each day, e.g. 07:00-19:00 (follow the sun)."),
-    ] = None,
-    remove: Annotated[bool, typer.Option("--remove", help="Remove the layer.")] = False,
-) -> None:
-    """Add or replace a rotation layer. A later layer of the same level wins where it covers."""
-    with handled():
-        if remove:
-            client().delete(f"/schedules/{schedule}/layers/{layer}")
-            _print(f"schedule {schedule}: layer {layer} removed")
-            return
-        client().put(
-            f"/schedules/{schedule}/layers/{layer}",
-            {
-                "level": level,
-                "participants": [p.strip() for p in people.split(",") if p.strip()],
-                "handoff": handoff,
-                "rotation_days": every,
-                "window": window,
-            },
-        )
-    _print(f"schedule {schedule}: layer {layer} ({level}) rotates {people} every {every} day(s)")
-
-
-@schedule_app.command("list")
-def schedule_list(as_json: JsonOption = False) -> None:
-    """List schedules with their layers."""
-    with handled():
-        rows = client().get("/schedules")
-    if as_json:
-        render.print_json(rows)
-        return
-    for row in rows:
-        _print(f"{row['name']} ({row['zone']}, team {row['team'] or '-'})")
-        for layer in row["layers"]:
-            window = f", {layer['window']}" if layer["window"] else ""
-            _print(
-                f"  {layer['name']:<14} {layer['level']:<10} "
-                f"{', '.join(layer['participants'])} every {layer['rotation_days']}d{window}"
-            )
-
-
-@schedule_app.command("show")
-def schedule_show(
-    name: Annotated[str, typer.Argument()],
-    days: Annotated[int, typer.Option(min=1, max=366, help="How far ahead.")] = 14,
-    start: Annotated[str | None, typer.Option(help="From when (default now).")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Who is on call, shift by shift."""
-    with handled():
-        rows = client().get(f"/schedules/{name}/shifts", days=days, start=start)
-    if as_json:
-        render.print_json(rows)
-        return
-    for row in rows:
-        begin = utc_text(datetime.fromisoformat(row["start"]))
-        end = utc_text(datetime.fromisoformat(row["end"]))
-        source = " (override)" if row["source"] == "override" else ""
-        _print(f"{row['level']:<10} {begin} → {end}  {row['person']}{source}")
-
-
-@schedule_app.command("export")
-def schedule_export(
-    name: Annotated[str, typer.Argument()],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the .ics.")],
-    person: Annotated[str | None, typer.Option(help="Only this person's shifts.")] = None,
-    days: Annotated[int, typer.Option(min=1, max=366, help="How far ahead.")] = 90,
-) -> None:
-    """Write the shifts as iCalendar, for people's calendars."""
-    with handled():
-        text = client().text(f"/schedules/{name}/calendar.ics", person=person, days=days)
-        _write(output, text)
-    _print(f"wrote {text.count('BEGIN:VEVENT')} shift(s) to {output}")
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"cannot write {path}: {exc.strerror}") from None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BadInput(f"{path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
-
-
-@schedule_app.command("feed")
-def schedule_feed(
-    name: Annotated[str, typer.Argument()],
-    person: Annotated[str | None, typer.Option(help="Only this person's shifts.")] = None,
-) -> None:
-    """A URL calendar apps subscribe to (it updates as the rotation and overrides change).
-    Treat it as a password: anyone with it can read the shifts."""
-    with handled():
-        _print(client().get(f"/schedules/{name}/feed", person=person)["url"])
-
-
-@override_app.command("create")
-def override_create(
-    schedule: Annotated[str, typer.Argument()],
-    person: Annotated[str, typer.Option(help="Who takes the shift.")],
-    start: Annotated[str, typer.Option("--from", help="Start (ISO 8601 with offset).")],
-    end: Annotated[str, typer.Option("--to", help="End (ISO 8601 with offset).")],
-    level: Annotated[str, typer.Option(help="Which level they take.")] = "primary",
-) -> None:
-    """Someone takes a shift (a swap): they are on call instead for that time."""
-    with handled():
-        row = client().post(
-            f"/schedules/{schedule}/overrides",
-            {"person": person, "start": start, "end": end, "level": level},
-        )
-    _print(f"override {row['id']}: {row['person']} is {row['level']} {_span(row)}")
-
-
-def _span(row: dict[str, Any]) -> str:
-    start = utc_text(datetime.fromisoformat(row["start"]))
-    return f"from {start} to {utc_text(datetime.fromisoformat(row['end']))}"
-
-
-@override_app.command("list")
-def override_list(schedule: Annotated[str, typer.Argument()], as_json: JsonOption = False) -> None:
-    """The schedule's overrides to come."""
-    with handled():
-        rows = client().get(f"/schedules/{schedule}")["overrides"]
-    if as_json:
-        render.print_json(rows)
-        return
-    if not rows:
-        _print("no overrides to come")
-    for row in rows:
-        _print(f"{row['id']:>4}  {row['person']} is {row['level']} {_span(row)}")
-
-
-@override_app.command("remove")
-def override_remove(override_id: Annotated[int, typer.Argument(metavar="ID", min=1)]) -> None:
-    """Remove an override: the rotation applies again."""
-    with handled():
-        row = client().delete(f"/overrides/{override_id}")
-    _print(f"override {row['id']} removed")
-
-
-# oncall, pages, paging ----------------------------------------------------------------------
-
-
-def oncall(
-    team: Annotated[str | None, typer.Option(help="Only this team's schedules.")] = None,
-    at: Annotated[
-        str | None, typer.Option(help="At this time instead of now (the future works too).")
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Who is on call now, or at any time."""
-    with handled():
-        rows = client().get("/oncall", team=team, at=at)
-    if as_json:
-        render.print_json(rows)
-        return
-    if not rows:
-        _print("no schedules: `warroom schedule create NAME --zone ZONE --team TEAM`")
-    for row in rows:
-        who = row["person"] or "nobody"
-        _print(f"{row['team'] or '-':<14} {row['schedule']:<16} {row['level']:<10} {who}")
 
 
 @pages_app.callback()
@@ -408,20 +222,20 @@ def pages_list(
         render.print_json(rows)
         return
     if not rows:
-        _print("no pages")
+        say("no pages")
     for row in rows:
         acked = (
             f" by {row['acknowledged_by']} after {row['seconds_to_acknowledge']:.0f}s"
             if row["acknowledged_by"]
             else ""
         )
-        _print(
+        say(
             f"page {row['id']:<4} {row['incident']:<8} {row['state']}{acked}: {row['reason']} "
             f"(tier {row['tier']}/{row['tiers']}, policy {row['policy']})"
         )
         for d in row["deliveries"]:
             error = f": {d['error']}" if d["error"] and d["state"] != "delivered" else ""
-            _print(
+            say(
                 f"    tier {d['tier']} {d['event']:<11} {d['person']:<12} "
                 f"{d['transport']:<9} {d['state']}{error}"
             )
@@ -432,7 +246,7 @@ def pages_ack(page_id: Annotated[int, typer.Argument(metavar="PAGE", min=1)]) ->
     """Acknowledge a page: it stops escalating (`warroom ack INC-n` stops all of an incident's)."""
     with handled():
         row = client().post(f"/pages/{page_id}/acknowledge")
-    _print(f"page {row['id']} ({row['incident']}) is {row['state']}")
+    say(f"page {row['id']} ({row['incident']}) is {row['state']}")
 
 
 @pages_app.command("load")
@@ -448,7 +262,7 @@ def pages_load(
         render.print_json(report)
         return
     if not report["people"]:
-        _print(f"no pages in the last {weeks} week(s)")
+        say(f"no pages in the last {weeks} week(s)")
     for row in report["people"]:
         heavy = (
             f"; over {report['nightly_limit']} a night on {', '.join(row['heavy_nights'])}"
@@ -456,7 +270,7 @@ def pages_load(
             else ""
         )
         weekly = ", ".join(f"{week}: {n}" for week, n in row["per_week"].items())
-        _print(
+        say(
             f"{row['person']:<12} {row['pages']} page(s), {row['night_pages']} at night "
             f"(worst night {row['worst_night']}){heavy}  [{weekly}]"
         )
@@ -470,35 +284,32 @@ def paging_export(
     with handled():
         text = client().text("/paging/export")
         if output is not None:
-            _write(output, text)
+            write_file(output, text)
     if output is None:
         out.print(text, markup=False, highlight=False, end="")
     else:
-        _print(f"wrote {output}")
+        say(f"wrote {output}")
 
 
 @paging_app.command("import")
 def paging_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Apply an export: creates and updates, never deletes; all of it or nothing."""
     with handled():
-        counts = client().post_text("/paging/import", _read(path), "application/toml")
+        counts = client().post_text("/paging/import", read_file(path), "application/toml")
     summary = ", ".join(f"{n} {what}" for what, n in counts.items()) or "nothing"
-    _print(f"imported {summary}")
+    say(f"imported {summary}")
 
 
 @paging_app.command("secret")
 def paging_secret() -> None:
     """The secret that signs page webhooks (``Warroom-Signature``, as for event webhooks)."""
     with handled():
-        _print(client().get("/paging/webhook-secret")["secret"])
+        say(client().get("/paging/webhook-secret")["secret"])
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(person_app, name="person")
     app.add_typer(team_app, name="team")
     app.add_typer(policy_app, name="policy")
-    app.add_typer(schedule_app, name="schedule")
-    app.add_typer(override_app, name="override")
-    app.command("oncall")(oncall)
     app.add_typer(pages_app, name="pages")
     app.add_typer(paging_app, name="paging")

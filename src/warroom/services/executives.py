@@ -4,7 +4,8 @@ Declaring a SEV0 asks for the ``notify-executives`` action. In the same transact
 delivery to every webhook whose audience is the executive list is queued; the first one that
 goes out marks the action done, so the 15-minute deadline only checks that it went out. With
 no such webhook the action stays on the checklist for a person (``warroom checklist ID done
-notify-executives``). E-mail to the list arrives with the paging capability.
+notify-executives``). The people on ``[paging] executives`` are told by their own contact
+methods too (``services.paging``).
 """
 
 from __future__ import annotations

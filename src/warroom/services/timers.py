@@ -241,7 +241,7 @@ HANDLERS: dict[TimerKind, Callable[[Firing], None]] = {
 
 
 def _escalate(f: Firing, text: str, proposal: str | None = None) -> None:
-    """An escalation event; paging the next tier arrives with the paging capability."""
+    """An escalation event, and the `escalate` action: paging pages the next tier for it."""
     add_actions(
         f.op, f.incident, [ActionSpec("escalate", "Page the next escalation tier")], again=True
     )
