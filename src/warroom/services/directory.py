@@ -28,7 +28,8 @@ SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 ROUTING_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
-def _name(text: str, what: str) -> str:
+def check_name(text: str, what: str) -> str:
+    """A team, policy, schedule or layer name in its normal form."""
     cleaned = text.strip().lower()
     if not NAME.match(cleaned):
         raise BadInput(
@@ -200,7 +201,7 @@ def policy_named(session: Session, name: str) -> EscalationPolicy:
 
 def save_team(op: Op, name: str, *, lead: str | None = None, policy: str | None = None) -> Team:
     """Create a team, or change its lead or policy (``""`` clears one)."""
-    cleaned = _name(name, "team")
+    cleaned = check_name(name, "team")
     team = op.session.scalars(select(Team).where(Team.name == cleaned)).one_or_none()
     if team is None:
         team = Team(name=cleaned, created_at=op.now)
@@ -257,7 +258,7 @@ def service_row(session: Session, found: Service) -> dict[str, Any]:
 
 def save_policy(op: Op, name: str, tiers: list[str], repeat: int) -> EscalationPolicy:
     """Create or replace a policy. Pages already in flight keep the copy they started with."""
-    cleaned = _name(name, "policy")
+    cleaned = check_name(name, "policy")
     try:
         parsed: tuple[Tier, ...] = tuple(parse_tier(text) for text in tiers)
         check_policy(parsed, repeat)

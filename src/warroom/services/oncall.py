@@ -19,22 +19,12 @@ from warroom.domain import schedules as arithmetic
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.paging import LEVEL
 from warroom.domain.timefmt import utc_text
-from warroom.services.directory import team_named
+from warroom.services.directory import check_name, team_named
 from warroom.services.records import Op, normalise_actor, person
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 MAX_OVERRIDE = timedelta(days=90)
 MAX_PARTICIPANTS = 100
-
-
-def _name(text: str, what: str) -> str:
-    cleaned = text.strip().lower()
-    if not NAME.match(cleaned):
-        raise BadInput(
-            f"{text!r} is not a {what} name: 1-63 lowercase letters, digits, '.', '_' or '-'"
-        )
-    return cleaned
 
 
 def schedule_named(session: Session, name: str) -> Schedule:
@@ -48,7 +38,7 @@ def schedule_named(session: Session, name: str) -> Schedule:
 
 def create(op: Op, name: str, *, team: str | None, zone: str) -> Schedule:
     _changed(op.session)
-    cleaned = _name(name, "schedule")
+    cleaned = check_name(name, "schedule")
     if op.session.scalars(select(Schedule.id).where(Schedule.name == cleaned)).first():
         raise BadInput(f"schedule {cleaned!r} already exists")
     row = Schedule(
@@ -119,7 +109,7 @@ def set_layer(
     """Add a layer, or replace the one of that name (keeping its place)."""
     _changed(op.session)
     schedule = schedule_named(op.session, schedule_name)
-    name = _name(layer, "layer")
+    name = check_name(layer, "layer")
     if not LEVEL.match(level.strip().lower()):
         raise BadInput(f"{level!r} is not a level: e.g. primary or secondary")
     people = [normalise_actor(p) for p in participants if p.strip()]
