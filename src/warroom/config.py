@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from warroom.domain.errors import BadInput
@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     slack_api_url: str | None = None  # a Slack-compatible API base (…/api/), e.g. a proxy
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     opsgenie_api_url: str = "https://api.opsgenie.com"
+    # The public status page: how long a node serves its rendered page before asking the
+    # database whether it changed, and a directory the worker keeps a static copy in.
+    status_cache_seconds: float = Field(default=1.0, ge=0, le=300)
+    status_export_dir: Path | None = None
 
     def actor(self) -> str:
         return self.user or os.environ.get("USER") or getpass.getuser()

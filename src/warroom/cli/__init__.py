@@ -15,6 +15,7 @@ from warroom.cli import oncall as _oncall
 from warroom.cli import paging as _paging
 from warroom.cli import reading as _reading
 from warroom.cli import serve as _serve
+from warroom.cli import status as _status
 from warroom.cli import worker as _worker
 from warroom.cli.runtime import Runtime, activate, handled
 
@@ -48,6 +49,7 @@ _classify.register(app)
 _drill.register(app)
 _paging.register(app)
 _oncall.register(app)
+_status.register(app)
 app.add_typer(_database.app, name="db")
 
 

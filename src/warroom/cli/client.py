@@ -57,6 +57,12 @@ class Client:
             payload["on_behalf_of"] = self.on_behalf_of
         return self._send("PUT", path, json=payload)
 
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        payload = {key: value for key, value in body.items() if value is not None}
+        if self.on_behalf_of:
+            payload["on_behalf_of"] = self.on_behalf_of
+        return self._send("PATCH", path, json=payload)
+
     def delete(self, path: str) -> Any:
         return self._send("DELETE", path)
 
@@ -71,9 +77,16 @@ class Client:
             "POST", path, content=content.encode(), headers={"Content-Type": media_type}
         )
 
-    def _send(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
+    def public(self, path: str) -> bytes:
+        """A GET of the anonymous public surface (the status page), outside /api/v1."""
+        response: httpx.Response = self._send("GET", path, raw=True, prefix="")
+        return response.content
+
+    def _send(
+        self, method: str, path: str, *, raw: bool = False, prefix: str = "/api/v1", **kwargs: Any
+    ) -> Any:
         try:
-            response = self.http.request(method, "/api/v1" + path, **kwargs)
+            response = self.http.request(method, prefix + path, **kwargs)
         except httpx.TimeoutException:
             raise Unavailable(
                 f"the warroom server at {self.where} did not answer within "

@@ -87,6 +87,10 @@ def update(
     public_text: Annotated[
         str | None, typer.Option("--public-text", help="A separate text for customers.")
     ] = None,
+    public_title: Annotated[
+        str | None,
+        typer.Option("--public-title", help="The incident's title on the status page."),
+    ] = None,
     by: By = None,
     at: At = None,
     as_json: Json = False,
@@ -111,6 +115,7 @@ def update(
                 "eta": eta,
                 "public": public,
                 "public_text": public_text,
+                "public_title": public_title,
                 "at": at,
             },
         )

@@ -12,6 +12,7 @@ import typer
 from warroom.cli.runtime import current, handled, out
 from warroom.db.listen import listen
 from warroom.domain.types import Access
+from warroom.jobs.worker import exporter
 from warroom.jobs.worker import run as run_worker
 from warroom.logs import configure as configure_logs
 from warroom.services import tokens
@@ -71,6 +72,7 @@ def serve(
                     "wakeup": runtime.wakeup,
                     "writer": runtime.writer,  # takes turns with the API's SQLite writes
                     "transports": runtime.transports,
+                    "exporter": exporter(runtime),
                 },
                 name="warroom-worker",
                 daemon=True,

@@ -16,7 +16,7 @@ from warroom.db.listen import listen
 from warroom.jobs.deliveries import deliver_one
 from warroom.jobs.grouping import group_alerts
 from warroom.jobs.pages import deliver_pages
-from warroom.jobs.worker import BATCH, fire_due, run
+from warroom.jobs.worker import BATCH, exporter, fire_due, run
 from warroom.logs import configure as configure_logs
 
 
@@ -78,6 +78,7 @@ def worker(
             wakeup=runtime.wakeup,
             batch=batch,
             transports=runtime.transports,
+            exporter=exporter(runtime),
         )
 
 

@@ -149,6 +149,11 @@ class Incident(Base):
 
     channel_name: Mapped[str | None] = mapped_column(String(80), unique=True)
     customer_visible: Mapped[bool] = mapped_column(default=False)
+    # On the status page: its opaque id there, the title customers see (default: derived
+    # from the components it affects), and when it first appeared.
+    public_id: Mapped[str | None] = mapped_column(String(16), unique=True)
+    public_title: Mapped[str | None] = mapped_column(String(300))
+    published_at: Mapped[datetime | None]
     dismissed_reason: Mapped[DismissReason | None] = mapped_column(str_enum(DismissReason, 16))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     postmortem_doc: Mapped[str | None] = mapped_column(String(2000))

@@ -6,9 +6,11 @@ Nothing here is a constant of the code: every rule that depends on a number read
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -245,6 +247,58 @@ def _as_target(item: object) -> str:
     return parse_target(text)
 
 
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+class StatusPagePolicy(_Strict):
+    """The public status page's branding and its customers (``[status_page]``)."""
+
+    name: str = Field(default="Status", min_length=1, max_length=100)
+    # Where customers reach the page (links in feeds, e-mails and the JSON's shortlinks);
+    # default WARROOM_PUBLIC_URL.
+    url: str | None = None
+    logo_url: str | None = None
+    # The brand colour of the header and links; text on it is black or white, whichever reads.
+    accent: str = "#0b5cad"
+    time_zone: str = "Etc/UTC"
+    # Who gets the customer e-mail after a SEV0/SEV1 besides the confirmed subscribers.
+    customers: tuple[str, ...] = ()
+    history_days: int = Field(default=90, ge=7, le=365)
+
+    @field_validator("accent")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        if not _COLOUR.fullmatch(value):
+            raise ValueError(f"{value!r} is not a colour like #0b5cad")
+        return value.lower()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone like Europe/Berlin") from None
+        return value
+
+    @field_validator("url", "logo_url")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("customers", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> object:
+        if not isinstance(value, list | tuple):
+            return value
+        for item in value:
+            if not isinstance(item, str) or "@" not in item.strip(" @"):
+                raise ValueError(f"{item!r} is not an e-mail address")
+        return tuple(dict.fromkeys(item.strip().lower() for item in value))
+
+
 class Policy(_Strict):
     """Everything the rules need to know about a team's process."""
 
@@ -257,6 +311,7 @@ class Policy(_Strict):
     # Who is reached for what: `warroom escalate ID --team database` pages the target named
     # here for "database" (``team:dba``, ``person:ana``…), else the team called "database".
     escalation_matrix: dict[str, str] = Field(default_factory=dict)
+    status_page: StatusPagePolicy = Field(default_factory=StatusPagePolicy)
 
     @field_validator("escalation_matrix", mode="before")
     @classmethod

@@ -227,3 +227,5 @@ class EventKind(StrEnum):
     MISSED = "missed"
     ALERT = "alert"  # an alert joined, was moved, acknowledged or resolved
     PAGE = "page"  # someone was paged or notified, acknowledged a page, or could not be reached
+    PUBLISHED = "published"  # an update appeared on the public status page
+    CUSTOMER_EMAIL = "customer-email"  # the customer e-mail after a major incident was sent

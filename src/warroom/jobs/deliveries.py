@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from warroom.db.engine import unit_of_work
 from warroom.db.listen import announce
 from warroom.db.models import Delivery, DeliveryState, PageDelivery, Webhook
+from warroom.db.status_models import OutboundEmail
 from warroom.domain.errors import Conflict
 from warroom.domain.policy import Policy
 from warroom.metrics import DELIVERIES
@@ -44,7 +45,7 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (1 << min(max(attempts - 1, 0), 20)), LONGEST_RETRY)
 
 
-Outbox = TypeVar("Outbox", Delivery, PageDelivery)
+Outbox = TypeVar("Outbox", Delivery, PageDelivery, OutboundEmail)
 
 
 def lease(session: Session, model: type[Outbox], now: datetime) -> Outbox | None:

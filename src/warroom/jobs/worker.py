@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,9 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from warroom.db.engine import unit_of_work
 from warroom.db.listen import announce
 from warroom.db.models import Timer, TimerState
-from warroom.domain.errors import WarroomError
+from warroom.domain.errors import BadInput, WarroomError
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import Writer, deliver_one
+from warroom.jobs.emails import deliver_email, fan_out
 from warroom.jobs.grouping import group_alerts
 from warroom.jobs.pages import deliver_pages
 from warroom.metrics import TIMER_LAG, TIMERS_FIRED
@@ -32,6 +34,10 @@ from warroom.notify.dispatch import Transports
 from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, fire_all
 from warroom.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from warroom.runtime import Runtime
+    from warroom.web.status_export import Exporter
 
 log = logging.getLogger("warroom.worker")
 
@@ -118,6 +124,17 @@ def seconds_until_next(sessions: sessionmaker[Session], now: datetime) -> float 
     return None if due is None else max((due - now).total_seconds(), 0.0)
 
 
+def exporter(runtime: Runtime) -> Exporter | None:
+    """The static copy of the status page WARROOM_STATUS_EXPORT_DIR asks for, if any."""
+    root = runtime.settings.status_export_dir
+    if root is None:
+        return None
+    from warroom.web.status_export import Exporter
+
+    url = runtime.policy.status_page.url or runtime.settings.public_url
+    return Exporter(root, url.rstrip("/"))
+
+
 def run(
     sessions: sessionmaker[Session],
     policy: Policy,
@@ -130,6 +147,7 @@ def run(
     batch: int = BATCH,
     writer: Writer = nullcontext,
     transports: Transports | None = None,
+    exporter: Exporter | None = None,
 ) -> None:
     """Fire timers, group alerts, deliver pages and webhooks as they fall due until ``stop``
     is set.
@@ -178,6 +196,22 @@ def run(
                 pass
             while not stop.is_set() and deliver_one(sessions, policy, now=clock(), writer=writer):
                 pass
+            if transports is not None:
+                # Customers: subscribers told of published updates, then the mail itself.
+                base = policy.status_page.url or transports.public_url
+                while not stop.is_set() and fan_out(
+                    sessions, policy, base_url=base, now=clock(), writer=writer
+                ):
+                    pass
+                while not stop.is_set() and deliver_email(
+                    sessions, transports, now=clock(), writer=writer
+                ):
+                    pass
+            if exporter is not None:
+                try:
+                    exporter.run(sessions, policy, clock())
+                except BadInput as exc:
+                    log.warning("the status page export failed: %s", exc)
             wait = seconds_until_next(sessions, clock())
         except (WarroomError, SQLAlchemyError) as exc:
             # The database went away or a write conflicted: nothing was half-done (each step

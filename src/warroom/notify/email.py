@@ -14,6 +14,7 @@ import functools
 import smtplib
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -66,15 +67,35 @@ def _check_address(to: str) -> str:
 
 
 def build(settings: SmtpSettings, to: str, message: Message) -> EmailMessage:
+    return compose(
+        settings,
+        to,
+        subject=message.subject,
+        text=message.text,
+        idempotency_key=message.idempotency_key,
+        headers={"X-Warroom-Incident": _one_line(message.incident)},
+    )
+
+
+def compose(
+    settings: SmtpSettings,
+    to: str,
+    *,
+    subject: str,
+    text: str,
+    idempotency_key: str,
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
     email = EmailMessage()
-    email["Message-ID"] = message_id(message.idempotency_key)
+    email["Message-ID"] = message_id(idempotency_key)
     email["Date"] = formatdate(usegmt=True)
     email["From"] = settings.sender
     email["To"] = to
-    email["Subject"] = _one_line(message.subject)
-    email["X-Warroom-Incident"] = _one_line(message.incident)
+    email["Subject"] = _one_line(subject)
+    for name, value in (headers or {}).items():
+        email[name] = value
     email["Auto-Submitted"] = "auto-generated"
-    email.set_content(message.text, subtype="plain", charset="utf-8")
+    email.set_content(text, subtype="plain", charset="utf-8")
     return email
 
 
@@ -118,7 +139,32 @@ def _reply(code: int, reply: bytes | str) -> str:
 
 def send_email(settings: SmtpSettings, to: str, message: Message) -> None:
     address = _check_address(to)
-    email = build(settings, address, message)
+    send_composed(settings, address, build(settings, address, message))
+
+
+def send_plain(
+    settings: SmtpSettings,
+    to: str,
+    *,
+    subject: str,
+    text: str,
+    idempotency_key: str,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """One plain-text message that is not a page (customers and subscribers)."""
+    address = _check_address(to)
+    email = compose(
+        settings,
+        address,
+        subject=subject,
+        text=text,
+        idempotency_key=idempotency_key,
+        headers=headers,
+    )
+    send_composed(settings, address, email)
+
+
+def send_composed(settings: SmtpSettings, address: str, email: EmailMessage) -> None:
     where = f"SMTP relay {settings.host}:{settings.port}"
     try:
         _deliver(settings, address, email)

@@ -39,7 +39,7 @@ def server_key(session: Session, name: str, now: datetime) -> bytes:
     return bytes.fromhex(found.value)
 
 
-def _mac(key: bytes, claim: str) -> str:
+def mac(key: bytes, claim: str) -> str:
     digest = hmac.new(key, claim.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()
 
@@ -47,7 +47,7 @@ def _mac(key: bytes, claim: str) -> str:
 def token(session: Session, page_id: int, person_id: int, now: datetime) -> str:
     expires = int((now + VALID_FOR).timestamp())
     claim = f"{page_id}.{person_id}.{expires}"
-    return f"{claim}.{_mac(server_key(session, KEY_NAME, now), claim)}"
+    return f"{claim}.{mac(server_key(session, KEY_NAME, now), claim)}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def verify(session: Session, text: str, now: datetime) -> Claim:
     if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]) or len(text) > 200:
         raise invalid
     claim = ".".join(parts[:3])
-    expected = _mac(server_key(session, KEY_NAME, now), claim)
+    expected = mac(server_key(session, KEY_NAME, now), claim)
     if not hmac.compare_digest(expected, parts[3]):
         raise invalid
     if int(parts[2]) < now.timestamp():
@@ -79,7 +79,7 @@ FEED_KEY = "calendar-feeds"
 
 def feed_token(session: Session, schedule_id: int, person_id: int | None, now: datetime) -> str:
     claim = f"{schedule_id}.{person_id or 0}"
-    return f"{claim}.{_mac(server_key(session, FEED_KEY, now), claim)}"
+    return f"{claim}.{mac(server_key(session, FEED_KEY, now), claim)}"
 
 
 def verify_feed(session: Session, text: str, now: datetime) -> tuple[int, int | None]:
@@ -89,6 +89,6 @@ def verify_feed(session: Session, text: str, now: datetime) -> tuple[int, int | 
     if len(parts) != 3 or not all(p.isdigit() for p in parts[:2]) or len(text) > 100:
         raise invalid
     claim = ".".join(parts[:2])
-    if not hmac.compare_digest(_mac(server_key(session, FEED_KEY, now), claim), parts[2]):
+    if not hmac.compare_digest(mac(server_key(session, FEED_KEY, now), claim), parts[2]):
         raise invalid
     return int(parts[0]), int(parts[1]) or None

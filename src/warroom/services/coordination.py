@@ -25,6 +25,7 @@ from warroom.domain.updates import (
     next_update_after,
     render,
 )
+from warroom.services import statuspage
 from warroom.services.records import (
     Op,
     acknowledge_implied,
@@ -84,12 +85,15 @@ def post_update(
     status: UpdateStatus | None = None,
     public: bool = False,
     public_text: str | None = None,
+    public_title: str | None = None,
 ) -> StatusUpdate:
     incident = load(op, number)
     current = facts(op.session, incident)
     check_update_allowed(current)
     if public_text is not None and not public:
         raise BadInput("--public-text goes with --public")
+    if public_title is not None and not public:
+        raise BadInput("--public-title goes with --public")
     text = UpdateText(
         issue=_text("--issue", text.issue),
         impact=_text("--impact", text.impact),
@@ -140,6 +144,10 @@ def post_update(
     )
     touch(op, incident)
     op.session.flush()
+    if public:
+        if public_title is not None:
+            statuspage.set_public_title(op, incident, public_title)
+        statuspage.publish_update(op, incident, update)
     return update
 
 

@@ -23,7 +23,7 @@ from warroom.domain.lifecycle import closers, unmet_closure_criteria
 from warroom.domain.timefmt import utc_text
 from warroom.domain.timers import SELF_MANAGED, TimerKind, plan
 from warroom.domain.types import EventKind, ReportSource, Role
-from warroom.services import paging
+from warroom.services import paging, statuspage
 from warroom.services.alerts import with_alerts
 from warroom.services.reading import Progress, progress
 from warroom.services.records import Op, add_actions, record
@@ -36,7 +36,8 @@ def settle(op: Op) -> None:
     """Carry out the paging this write asked for, then reconcile the timers of every
     incident it touched."""
     paging.settle(op)
-    for incident in op.touched.values():
+    statuspage.settle(op)
+    for incident in list(op.touched.values()):
         reconcile(op, incident)
 
 
@@ -218,6 +219,15 @@ def _action_due(f: Firing) -> None:
     action = next((a for a in f.state.actions if a.key == f.timer.key), None)
     title = action.title if action else f.timer.key
     f.note(EventKind.MISSED, f"overdue since {f.due}: {title}", action=f.timer.key)
+    if f.timer.key == "customer-email":
+        owner = comms_owner(f.state.facts)
+        f.note(
+            EventKind.REMINDER,
+            f"the customer e-mail is overdue: reminder to "
+            f"{owner or 'nobody (assign a communications lead)'} "
+            f"(`warroom comms draft INC-{f.incident.id}`, then `warroom comms send`)",
+            owner=owner,
+        )
 
 
 def _postmortem_due(f: Firing) -> None:

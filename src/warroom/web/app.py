@@ -23,9 +23,11 @@ from warroom.web import (
     metrics,
     paging_api,
     problems,
+    status_api,
 )
 from warroom.web.deps import RuntimeDep
 from warroom.web.ingest import Ingestion
+from warroom.web.status_page import StatusRoutes
 
 
 def policy_hash(runtime: Runtime) -> str:
@@ -51,11 +53,14 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
     app.include_router(admin_api.router)
     app.include_router(alerts_api.router)
     app.include_router(paging_api.router)
+    app.include_router(status_api.router)
     app.include_router(ack_links.links)
     ingestion = Ingestion(app.state.runtime, sns=sns or SnsVerifier())
     app.state.ingestion = ingestion
     # First in the table: the busiest routes are matched before the rest are tried.
-    app.router.routes[:0] = ingestion.routes()
+    status_routes = StatusRoutes(app.state.runtime)
+    app.state.status = status_routes
+    app.router.routes[:0] = ingestion.routes() + status_routes.routes()
     app.router.on_shutdown.append(ingestion.close)
 
     @app.get("/healthz", include_in_schema=False)

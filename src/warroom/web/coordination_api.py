@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from warroom.db.models import Incident
 from warroom.domain.types import NoteKind, Role, UpdateStatus, Visibility
@@ -64,6 +65,9 @@ class UpdateBody(Body):
     eta: str = "Unknown"
     public: bool = False
     public_text: str | None = None
+    public_title: str | None = Field(
+        None, max_length=300, description="The title customers see (with `public`)."
+    )
 
 
 @router.post("/incidents/{incident_id}/updates", status_code=201, summary="Post a status update")
@@ -80,7 +84,13 @@ def update_route(
 
     def action(op: Op) -> Incident:
         update = coordination.post_update(
-            op, number, text, status=body.status, public=body.public, public_text=body.public_text
+            op,
+            number,
+            text,
+            status=body.status,
+            public=body.public,
+            public_text=body.public_text,
+            public_title=body.public_title,
         )
         posted.update(number=update.number, status=update.status.value, text=update.rendered)
         incident = op.session.get(Incident, number)

@@ -22,8 +22,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.routing import Route
 
 from warroom.domain.alerts import AlertSource, Malformed, Notification, Signal, Unsigned
 from warroom.domain.errors import Unavailable
@@ -35,6 +34,7 @@ from warroom.ingest.store import GroupCommit, Job
 from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED, INGEST_REPLAYS
 from warroom.runtime import Runtime
 from warroom.services.integrations import Found, find, key_hash
+from warroom.web.metrics import NamedRoute
 from warroom.web.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, TYPE_BASE
 
 PATH_SOURCES = {
@@ -50,17 +50,6 @@ PATH_SOURCES = {
 # How long a looked-up key is trusted. Revoking through this process takes effect at once;
 # through another node, within this time.
 KEY_CACHE_SECONDS = 5.0
-
-
-class _Route(Route):
-    """A Starlette route that, like FastAPI's, names itself in the scope: the request metrics
-    label requests by route template."""
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child = super().matches(scope)
-        if match is not Match.NONE:
-            child["route"] = self
-        return match, child
 
 
 class TooLarge(Exception):
@@ -438,12 +427,12 @@ class Ingestion:
 
     def routes(self) -> list[Route]:
         return [
-            _Route("/api/v1/ingest/{source}/{key}", self.endpoint, methods=["POST", "PUT"]),
-            _Route("/api/v1/ingest/{source}", self.endpoint, methods=["POST", "PUT"]),
-            _Route("/v2/enqueue", self.pagerduty, methods=["POST"]),
-            _Route("/v2/alerts", self.opsgenie_create, methods=["POST"]),
-            _Route("/v2/alerts/{identifier}/close", self.opsgenie_close, methods=["POST"]),
-            _Route(
+            NamedRoute("/api/v1/ingest/{source}/{key}", self.endpoint, methods=["POST", "PUT"]),
+            NamedRoute("/api/v1/ingest/{source}", self.endpoint, methods=["POST", "PUT"]),
+            NamedRoute("/v2/enqueue", self.pagerduty, methods=["POST"]),
+            NamedRoute("/v2/alerts", self.opsgenie_create, methods=["POST"]),
+            NamedRoute("/v2/alerts/{identifier}/close", self.opsgenie_close, methods=["POST"]),
+            NamedRoute(
                 "/v2/alerts/{identifier}/acknowledge", self.opsgenie_acknowledge, methods=["POST"]
             ),
         ]
