@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -31,7 +31,7 @@ from warroom.domain.statuspage import (
 )
 from warroom.domain.types import EventKind, PublicStatus, Severity, Stage
 from warroom.services.reading import public_status
-from warroom.services.records import Op, record, touch
+from warroom.services.records import Op, insert_ignoring_duplicates, record, touch
 
 _ALPHABET = string.ascii_lowercase + string.digits
 # What the status page says when it finishes the checklist's manual status-page actions.
@@ -48,14 +48,27 @@ def new_public_id() -> str:
 
 
 def bump(session: Session, now: datetime) -> None:
-    session.execute(
+    changed = session.execute(
         update(StatusPageRow).values(revision=StatusPageRow.revision + 1, updated_at=now)
     )
+    if changed.rowcount == 0:  # type: ignore[attr-defined]
+        page_row(session, now)
+        bump(session, now)
 
 
-def page_row(session: Session) -> StatusPageRow:
+def page_row(session: Session, now: datetime | None = None) -> StatusPageRow:
+    """The page's one row. The migration makes it; should it be gone, it is made again (two
+    processes at once are safe)."""
     row = session.get(StatusPageRow, 1)
-    assert row is not None, "the migration creates the status page's row"
+    if row is None:
+        moment = now or datetime.now(UTC)
+        session.execute(
+            insert_ignoring_duplicates(session, StatusPageRow).values(
+                id=1, public_id=new_public_id(), revision=1, updated_at=moment, created_at=moment
+            )
+        )
+        row = session.get(StatusPageRow, 1)
+        assert row is not None
     return row
 
 
