@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from tests.conftest import World
 from tests.web.conftest import serving
@@ -20,8 +20,8 @@ from warroom.services import coordination
 from warroom.web.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "status"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 
 
 def chromium_binary() -> str:
@@ -49,11 +49,12 @@ def site(world: World) -> Iterator[httpx.Client]:
         yield http
 
 
-def look(browser: Browser, url: str, size: dict[str, int], shot: str) -> Page:
+def look(browser: Browser, url: str, size: ViewportSize, shot: str) -> Page:
     context = browser.new_context(viewport=size, java_script_enabled=False)
     page = context.new_page()
     response = page.goto(url)
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
     return page
@@ -89,7 +90,8 @@ def test_it_shows_customers_an_active_sev1_and_its_closure_on_phone_and_desktop(
         # Readable on a phone: nothing wider than the screen.
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= size["width"], f"{name}: the page is {width}px wide"
-        assert page.locator("main").count() == 1 and page.locator("h1").count() == 1
+        assert page.locator("main").count() == 1
+        assert page.locator("h1").count() == 1
         page.context.close()
 
     close(world, number)
