@@ -99,6 +99,8 @@ class Client:
             raise error_from(response, self.where)
         if raw:
             return response
+        if response.status_code == 204:
+            return None
         try:
             return response.json()
         except ValueError:
@@ -157,7 +159,9 @@ class InProcess(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         async def handle() -> tuple[int, httpx.Headers, bytes]:
             response = await self._asgi.handle_async_request(request)
-            return response.status_code, response.headers, await response.aread()
+            # Raw bytes: the client decodes a compressed body itself, exactly once.
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+            return response.status_code, response.headers, raw
 
         status, headers, content = anyio.run(handle)
         return httpx.Response(status, headers=headers, content=content)

@@ -27,7 +27,7 @@ from warroom.web import (
 )
 from warroom.web.deps import RuntimeDep
 from warroom.web.ingest import Ingestion
-from warroom.web.status_page import StatusRoutes
+from warroom.web.status_page import PublicSurface, StatusRoutes
 
 
 def policy_hash(runtime: Runtime) -> str:
@@ -60,6 +60,8 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
     # First in the table: the busiest routes are matched before the rest are tried.
     status_routes = StatusRoutes(app.state.runtime)
     app.state.status = status_routes
+    # Outermost: the public status surface is served before any other middleware runs.
+    app.add_middleware(PublicSurface, surface=status_routes.surface)
     app.router.routes[:0] = ingestion.routes() + status_routes.routes()
     app.router.on_shutdown.append(ingestion.close)
 

@@ -19,7 +19,7 @@ from warroom.domain.types import Access
 from warroom.services import comms, statuspage, subscribers
 from warroom.services.records import Op
 from warroom.services.tokens import Caller
-from warroom.web.deps import Admin, Member, RuntimeDep
+from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
 from warroom.web.writes import Body, number_of
 
 router = APIRouter(prefix="/api/v1", tags=["status page"])
@@ -77,7 +77,7 @@ def _rows(runtime: Any) -> list[dict[str, Any]]:
 
 
 @router.get("/components", summary="List the status page's components and their status")
-def list_components(runtime: RuntimeDep, _caller: Member) -> list[dict[str, Any]]:
+def list_components(runtime: RuntimeDep, _caller: Viewer) -> list[dict[str, Any]]:
     return _rows(runtime)
 
 

@@ -11,6 +11,7 @@ saying how old it is.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 import time
@@ -25,8 +26,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from warroom.domain.errors import NotFound, Unavailable, WarroomError
+from warroom.metrics import HTTP_DURATION, HTTP_REQUESTS
 from warroom.runtime import Runtime
 from warroom.services import subscribers
 from warroom.services.status_views import Snapshot, current_revision, snapshot
@@ -44,15 +47,31 @@ FORM_LIMIT = 4096
 
 @dataclass(frozen=True)
 class Rendered:
+    """One representation, ready to send: its body (and gzipped body) and headers."""
+
     body: bytes
-    content_type: str
+    gzipped: bytes
     etag: str
     last_modified: datetime
+    headers: tuple[tuple[bytes, bytes], ...]  # without length, encoding and ETag
 
     @classmethod
-    def of(cls, body: bytes, content_type: str, last_modified: datetime) -> Rendered:
+    def of(cls, body: bytes, content_type: str, last_modified: datetime, *, cors: bool) -> Rendered:
         digest = hashlib.blake2b(body, digest_size=12).hexdigest()
-        return cls(body, content_type, f'"{digest}"', last_modified)
+        headers = [
+            (b"content-type", content_type.encode()),
+            (b"cache-control", CACHE_CONTROL.encode()),
+            (
+                b"last-modified",
+                format_datetime(last_modified.astimezone(UTC), usegmt=True).encode(),
+            ),
+            (b"vary", b"Accept-Encoding"),
+        ]
+        if cors:
+            headers.append((b"access-control-allow-origin", b"*"))
+        return cls(
+            body, gzip.compress(body, 6, mtime=0), f'"{digest}"', last_modified, tuple(headers)
+        )
 
 
 class Surface:
@@ -140,34 +159,37 @@ class Surface:
         )
         if key == "page":
             body = status_render.page_html(snap, stale=stale).encode()
-            return Rendered.of(body, HTML, modified)
+            return Rendered.of(body, HTML, modified, cors=False)
         if key == "atom":
-            return Rendered.of(status_render.atom(snap), ATOM, modified)
+            return Rendered.of(status_render.atom(snap), ATOM, modified, cors=True)
         if key == "rss":
-            return Rendered.of(status_render.rss(snap), RSS, modified)
+            return Rendered.of(status_render.rss(snap), RSS, modified, cors=True)
         if key.startswith("incident:"):
             public_id = key.removeprefix("incident:")
             incident = next((i for i in snap.incidents if i.public_id == public_id), None)
             if incident is None:
                 raise NotFound("no such incident")
             body = status_render.incident_html(snap, incident, stale=stale).encode()
-            return Rendered.of(body, HTML, modified)
+            return Rendered.of(body, HTML, modified, cors=False)
         documents = status_render.json_documents(snap)
         for path, document in documents.items():
-            self._rendered.setdefault(f"json:{path}", Rendered.of(document, JSON, modified))
+            self._rendered.setdefault(
+                f"json:{path}", Rendered.of(document, JSON, modified, cors=True)
+            )
         return self._rendered[key]
 
 
-def _not_modified(request: Request, rendered: Rendered) -> bool:
-    tags = request.headers.get("if-none-match")
+def _not_modified(headers: dict[bytes, bytes], rendered: Rendered) -> bool:
+    tags = headers.get(b"if-none-match")
     if tags is not None:
-        wanted = {tag.strip().removeprefix("W/") for tag in tags.split(",")}
-        return rendered.etag in wanted or "*" in wanted
-    since = request.headers.get("if-modified-since")
+        wanted = {tag.strip().removeprefix(b"W/") for tag in tags.split(b",")}
+        own = rendered.etag.encode()
+        return own in wanted or own[:-1] + b'-gz"' in wanted or b"*" in wanted
+    since = headers.get(b"if-modified-since")
     if since is None:
         return False
     try:
-        moment = parsedate_to_datetime(since)
+        moment = parsedate_to_datetime(since.decode("latin-1"))
     except (TypeError, ValueError):
         return False
     if moment.tzinfo is None:
@@ -175,20 +197,120 @@ def _not_modified(request: Request, rendered: Rendered) -> bool:
     return rendered.last_modified.replace(microsecond=0) <= moment
 
 
-def _respond(request: Request, rendered: Rendered, stale: Stale | None, *, cors: bool) -> Response:
-    headers = {
-        "ETag": rendered.etag,
-        "Last-Modified": format_datetime(rendered.last_modified.astimezone(UTC), usegmt=True),
-        "Cache-Control": CACHE_CONTROL,
-        "Vary": "Accept-Encoding",
-    }
-    if cors:
-        headers["Access-Control-Allow-Origin"] = "*"
-    if stale is not None:
-        headers["Age"] = str(stale.minutes * 60)
-    if _not_modified(request, rendered):
-        return Response(status_code=304, headers=headers)
-    return Response(rendered.body, media_type=rendered.content_type, headers=headers)
+def _public_key(path: str) -> str | None:
+    """Which representation a public path asks for, if it is one."""
+    found = PUBLIC_PATHS.get(path)
+    if found is not None:
+        return found
+    if path.startswith("/status/incidents/"):
+        public_id = path.removeprefix("/status/incidents/").rstrip("/")
+        if 0 < len(public_id) <= 16 and public_id.isalnum():
+            return f"incident:{public_id}"
+        return "missing"
+    return None
+
+
+PUBLIC_PATHS: dict[str, str] = {
+    "/status": "page",
+    "/status/": "page",
+    "/status/index.html": "page",
+    "/status/history.atom": "atom",
+    "/status/history.rss": "rss",
+    **{f"/api/v2/{path}": f"json:{path}" for path in status_render.JSON_PATHS},
+}
+
+
+class PublicSurface:
+    """ASGI middleware serving the public GETs from the cache before anything else runs: no
+    routing, no dependency injection, a few header lookups and the bytes. Everything else
+    goes on to the app."""
+
+    def __init__(self, app: ASGIApp, surface: Surface) -> None:
+        self.app = app
+        self.surface = surface
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        key = _public_key(scope["path"])
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = await self._answer(key, scope, send)
+        HTTP_REQUESTS.labels(scope["method"], _ROUTE.get(key[:5], key), str(status)).inc()
+        HTTP_DURATION.labels(scope["method"], _ROUTE.get(key[:5], key)).observe(
+            time.perf_counter() - started
+        )
+
+    async def _answer(self, key: str, scope: Scope, send: Send) -> int:
+        try:
+            if key == "missing":
+                raise NotFound("no such incident")
+            snap, stale = await self.surface.current()
+            rendered = self.surface.rendered(key, snap, stale)
+        except Unavailable:
+            return await _send_simple(send, 503, UNAVAILABLE, [(b"retry-after", b"30")])
+        except NotFound:
+            return await _send_simple(send, 404, NOT_FOUND, [])
+        headers = dict(scope["headers"])
+        extra = list(rendered.headers)
+        if stale is not None:
+            extra.append((b"age", str(stale.minutes * 60).encode()))
+        if _not_modified(headers, rendered):
+            extra.append((b"etag", rendered.etag.encode()))
+            await send({"type": "http.response.start", "status": 304, "headers": extra})
+            await send({"type": "http.response.body", "body": b""})
+            return 304
+        if b"gzip" in headers.get(b"accept-encoding", b""):
+            body = rendered.gzipped
+            extra.append((b"content-encoding", b"gzip"))
+            extra.append((b"etag", rendered.etag[:-1].encode() + b'-gz"'))
+        else:
+            body = rendered.body
+            extra.append((b"etag", rendered.etag.encode()))
+        extra.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": extra})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+        return 200
+
+
+# Request metrics label public routes by template, like every other route.
+_ROUTE = {
+    "page": "/status",
+    "atom": "/status/history.atom",
+    "rss": "/status/history.rss",
+    "json:": "/api/v2/{document}",
+    "incid": "/status/incidents/{public_id}",
+    "missi": "/status/incidents/{public_id}",
+}
+NOT_FOUND = b"<!doctype html><html lang=en><title>Not found</title><h1>Not found</h1></html>"
+UNAVAILABLE = (
+    b"<!doctype html><html lang=en><title>Status unavailable</title>"
+    b"<h1>Status temporarily unavailable</h1><p>Please try again in a minute.</p></html>"
+)
+
+
+async def _send_simple(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> int:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"cache-control", b"no-store"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+    return status
 
 
 class StatusRoutes:
@@ -197,41 +319,6 @@ class StatusRoutes:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.surface = Surface(runtime)
-
-    async def _serve(self, request: Request, key: str, *, cors: bool = False) -> Response:
-        try:
-            snap, stale = await self.surface.current()
-            rendered = self.surface.rendered(key, snap, stale)
-        except Unavailable:
-            return _unavailable()
-        except NotFound:
-            return HTMLResponse(
-                "<!doctype html><title>Not found</title><h1>Not found</h1>", status_code=404
-            )
-        return _respond(request, rendered, stale, cors=cors)
-
-    async def page(self, request: Request) -> Response:
-        return await self._serve(request, "page")
-
-    async def incident(self, request: Request) -> Response:
-        public_id = str(request.path_params["public_id"])
-        if len(public_id) > 16 or not public_id.isalnum():
-            return HTMLResponse(
-                "<!doctype html><title>Not found</title><h1>Not found</h1>", status_code=404
-            )
-        return await self._serve(request, f"incident:{public_id}")
-
-    async def atom(self, request: Request) -> Response:
-        return await self._serve(request, "atom", cors=True)
-
-    async def rss(self, request: Request) -> Response:
-        return await self._serve(request, "rss", cors=True)
-
-    def json_route(self, path: str) -> Any:
-        async def endpoint(request: Request) -> Response:
-            return await self._serve(request, f"json:{path}", cors=True)
-
-        return endpoint
 
     # -- subscribing ------------------------------------------------------------------------
 
@@ -348,18 +435,7 @@ class StatusRoutes:
         return await self._link(request, "u", act=True)
 
     def routes(self) -> list[Route]:
-        json_routes = [
-            NamedRoute(f"/api/v2/{path}", self.json_route(path), methods=["GET", "HEAD"])
-            for path in status_render.JSON_PATHS
-        ]
         return [
-            *json_routes,
-            NamedRoute("/status", self.page, methods=["GET", "HEAD"]),
-            NamedRoute("/status/", self.page, methods=["GET", "HEAD"]),
-            NamedRoute("/status/index.html", self.page, methods=["GET", "HEAD"]),
-            NamedRoute("/status/history.atom", self.atom, methods=["GET", "HEAD"]),
-            NamedRoute("/status/history.rss", self.rss, methods=["GET", "HEAD"]),
-            NamedRoute("/status/incidents/{public_id}", self.incident, methods=["GET", "HEAD"]),
             NamedRoute("/status/subscribe", self.subscribe_form, methods=["GET"]),
             NamedRoute("/status/subscribe", self.subscribe, methods=["POST"]),
             NamedRoute("/status/subscribe/confirm/{token}", self.confirm_form, methods=["GET"]),
@@ -371,8 +447,5 @@ class StatusRoutes:
 
 def _unavailable() -> Response:
     return HTMLResponse(
-        "<!doctype html><html lang=en><title>Status unavailable</title>"
-        "<h1>Status temporarily unavailable</h1><p>Please try again in a minute.</p></html>",
-        status_code=503,
-        headers={"Retry-After": "30", "Cache-Control": "no-store"},
+        UNAVAILABLE, status_code=503, headers={"Retry-After": "30", "Cache-Control": "no-store"}
     )
