@@ -62,9 +62,12 @@ def test_it_declares_a_new_incident_with_every_stage_at_one_instant(world: World
     assert s["channel"] == "incident-2026-03-02-checkout-api-errors"
     assert s["public_status"] == "investigating"
     pending = {item.key for item in view.checklist if item.state.value == "pending"}
-    assert {"incident-channel", "initial-status", "status-page", "page-oncall"} <= pending | {
+    assert {"incident-channel", "initial-status", "page-oncall"} <= pending | {
         item.key for item in view.checklist if item.due_at
     }
+    # The status page itself said Investigating: that step is done.
+    done = {item.key for item in view.checklist if item.state.value == "done"}
+    assert "status-page" in done
 
 
 def test_it_runs_a_sev1_through_all_nine_stages(world: World) -> None:
@@ -241,7 +244,10 @@ def test_it_dismisses_noise_and_reopens_it_to_triage(world: World) -> None:
     )
     view = world.detail(number)
     assert view.summary["dismissed_reason"] == "test"
-    assert all(item.state.value == "cancelled" for item in view.checklist)
+    # Everything still open is cancelled; the status page had already said Investigating.
+    assert all(
+        item.state.value == "cancelled" for item in view.checklist if item.key != "status-page"
+    )
     world.later(minutes=2).act("alice", lambda op: lifecycle.reopen(op, number, "it was real"))
     view = world.detail(number)
     assert view.summary["stage"] == "triaged"

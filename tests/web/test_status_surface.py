@@ -97,7 +97,16 @@ def test_it_serves_statuspage_json_with_cors_and_caching(
         body = response.json()
         assert set(body["page"]) == {"id", "name", "url", "time_zone", "updated_at"}
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["page"]["updated_at"])
-    summary = public.get("/api/v2/summary.json").json()
+    plain = public.get("/api/v2/summary.json", headers={"Accept-Encoding": "identity"})
+    zipped = public.get("/api/v2/summary.json", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.json() == plain.json()
+    assert zipped.headers["etag"] != plain.headers["etag"]  # two representations
+    head = public.head("/api/v2/summary.json", headers={"Accept-Encoding": "identity"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(plain.content))
+    summary = plain.json()
     assert summary["status"] == {"indicator": "major", "description": "Partial System Outage"}
     assert summary["scheduled_maintenances"] == []
     [incident] = summary["incidents"]

@@ -74,47 +74,56 @@ class Rendered:
         )
 
 
+@dataclass(frozen=True)
+class _State:
+    """What a node serves, swapped whole: a snapshot, its age if the database is away, and
+    its representations (the page, JSON and feeds rendered ahead; incident pages on first
+    request)."""
+
+    snapshot: Snapshot
+    stale: Stale | None
+    rendered: dict[str, Rendered]
+
+
 class Surface:
     """The cached snapshot of one process and its rendered representations."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.every = runtime.settings.status_cache_seconds
-        self._snapshot: Snapshot | None = None
+        self._state: _State | None = None
         self._checked = float("-inf")
-        self._stale: Stale | None = None
-        self._rendered: dict[str, Rendered] = {}
         self._lock = threading.Lock()
 
     def fresh(self) -> bool:
         """Whether the cached snapshot may be served without asking the database."""
-        snap = self._snapshot
+        state = self._state
         return (
-            snap is not None
+            state is not None
             and time.monotonic() - self._checked < self.every
-            and snap.local_day() == self.runtime.clock().astimezone(snap.zone).date()
+            and state.snapshot.local_day()
+            == self.runtime.clock().astimezone(state.snapshot.zone).date()
         )
 
     def refresh(self) -> None:
-        """Ask whether the page changed, and rebuild if it did. One thread at a time; the
-        others go on serving what is cached meanwhile."""
-        if not self._lock.acquire(blocking=self._snapshot is None):
+        """Ask whether the page changed, and rebuild and render if it did (in a worker
+        thread, never on the event loop). One thread at a time; the others go on serving
+        what is cached meanwhile."""
+        if not self._lock.acquire(blocking=self._state is None):
             return
         try:
             if self.fresh():
                 return
             now = self.runtime.clock()
+            cached = self._state
             try:
                 with self.runtime.reading() as session:
-                    cached = self._snapshot
-                    same_day = cached is not None and cached.local_day() == (
-                        now.astimezone(cached.zone).date()
-                    )
                     if (
                         cached is None
-                        or not same_day
-                        or current_revision(session) != cached.revision
-                        or self._stale is not None
+                        or cached.stale is not None
+                        or cached.snapshot.local_day()
+                        != now.astimezone(cached.snapshot.zone).date()
+                        or current_revision(session) != cached.snapshot.revision
                     ):
                         built = snapshot(
                             session,
@@ -122,61 +131,64 @@ class Surface:
                             now=now,
                             public_url=self.runtime.settings.public_url,
                         )
-                        self._snapshot, self._rendered = built, {}
-                self._stale = None
+                        self._state = _State(built, None, _render_ahead(built, None))
             except (SQLAlchemyError, WarroomError) as exc:
-                if self._snapshot is None:
+                if cached is None:
                     raise Unavailable(f"the status page cannot be built: {exc}") from None
-                since = self._snapshot.built_at
+                since = cached.snapshot.built_at
                 minutes = max(0, int((now - since).total_seconds() // 60))
-                if self._stale is None or self._stale.minutes != minutes:
-                    self._stale = Stale(since, minutes)
-                    self._rendered = {}
+                if cached.stale is None or cached.stale.minutes != minutes:
+                    stale = Stale(since, minutes)
+                    self._state = _State(
+                        cached.snapshot, stale, _render_ahead(cached.snapshot, stale)
+                    )
             self._checked = time.monotonic()
         finally:
             self._lock.release()
 
-    async def current(self) -> tuple[Snapshot, Stale | None]:
+    async def current(self) -> _State:
         if not self.fresh():
             await run_in_threadpool(self.refresh)
-        snap = self._snapshot
-        assert snap is not None
-        return snap, self._stale
+        state = self._state
+        assert state is not None
+        return state
 
-    def rendered(self, key: str, snap: Snapshot, stale: Stale | None) -> Rendered:
-        found = self._rendered.get(key)
-        if found is not None:
-            return found
-        made = self._render(key, snap, stale)
-        if snap is self._snapshot:
-            self._rendered[key] = made
-        return made
+    def rendered(self, key: str, state: _State) -> Rendered:
+        found = state.rendered.get(key)
+        if found is None:
+            found = _render(key, state.snapshot, state.stale)
+            state.rendered[key] = found
+        return found
 
-    def _render(self, key: str, snap: Snapshot, stale: Stale | None) -> Rendered:
-        modified = max(
-            snap.updated_at,
-            datetime.combine(snap.local_day(), datetime.min.time(), snap.zone),
-        )
-        if key == "page":
-            body = status_render.page_html(snap, stale=stale).encode()
-            return Rendered.of(body, HTML, modified, cors=False)
-        if key == "atom":
-            return Rendered.of(status_render.atom(snap), ATOM, modified, cors=True)
-        if key == "rss":
-            return Rendered.of(status_render.rss(snap), RSS, modified, cors=True)
-        if key.startswith("incident:"):
-            public_id = key.removeprefix("incident:")
-            incident = next((i for i in snap.incidents if i.public_id == public_id), None)
-            if incident is None:
-                raise NotFound("no such incident")
-            body = status_render.incident_html(snap, incident, stale=stale).encode()
-            return Rendered.of(body, HTML, modified, cors=False)
-        documents = status_render.json_documents(snap)
-        for path, document in documents.items():
-            self._rendered.setdefault(
-                f"json:{path}", Rendered.of(document, JSON, modified, cors=True)
-            )
-        return self._rendered[key]
+
+def _modified(snap: Snapshot) -> datetime:
+    """Last-Modified: the page's last change, or the start of its day (the history bars move
+    at midnight)."""
+    return max(snap.updated_at, datetime.combine(snap.local_day(), datetime.min.time(), snap.zone))
+
+
+def _render_ahead(snap: Snapshot, stale: Stale | None) -> dict[str, Rendered]:
+    modified = _modified(snap)
+    found = {
+        "page": Rendered.of(
+            status_render.page_html(snap, stale=stale).encode(), HTML, modified, cors=False
+        ),
+        "atom": Rendered.of(status_render.atom(snap), ATOM, modified, cors=True),
+        "rss": Rendered.of(status_render.rss(snap), RSS, modified, cors=True),
+    }
+    for path, document in status_render.json_documents(snap).items():
+        found[f"json:{path}"] = Rendered.of(document, JSON, modified, cors=True)
+    return found
+
+
+def _render(key: str, snap: Snapshot, stale: Stale | None) -> Rendered:
+    """An incident's page, the only representation not rendered ahead."""
+    public_id = key.removeprefix("incident:")
+    incident = next((i for i in snap.incidents if i.public_id == public_id), None)
+    if incident is None or not key.startswith("incident:"):
+        raise NotFound("no such incident")
+    body = status_render.incident_html(snap, incident, stale=stale).encode()
+    return Rendered.of(body, HTML, _modified(snap), cors=False)
 
 
 def _not_modified(headers: dict[bytes, bytes], rendered: Rendered) -> bool:
@@ -248,16 +260,16 @@ class PublicSurface:
         try:
             if key == "missing":
                 raise NotFound("no such incident")
-            snap, stale = await self.surface.current()
-            rendered = self.surface.rendered(key, snap, stale)
+            state = await self.surface.current()
+            rendered = self.surface.rendered(key, state)
         except Unavailable:
             return await _send_simple(send, 503, UNAVAILABLE, [(b"retry-after", b"30")])
         except NotFound:
             return await _send_simple(send, 404, NOT_FOUND, [])
         headers = dict(scope["headers"])
         extra = list(rendered.headers)
-        if stale is not None:
-            extra.append((b"age", str(stale.minutes * 60).encode()))
+        if state.stale is not None:
+            extra.append((b"age", str(state.stale.minutes * 60).encode()))
         if _not_modified(headers, rendered):
             extra.append((b"etag", rendered.etag.encode()))
             await send({"type": "http.response.start", "status": 304, "headers": extra})
@@ -324,10 +336,10 @@ class StatusRoutes:
 
     async def _form(self, template: str, status: int = 200, **context: Any) -> Response:
         try:
-            snap, _ = await self.surface.current()
+            state = await self.surface.current()
         except Unavailable:
             return _unavailable()
-        body = status_render.form_html(snap, template, **context)
+        body = status_render.form_html(state.snapshot, template, **context)
         return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
     async def subscribe_form(self, request: Request) -> Response:
