@@ -36,6 +36,14 @@ def serve(
             "worker still runs once, in this process.",
         ),
     ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log",
+            help="Log every request. Off by default: a status page under load answers "
+            "thousands a second, and /metrics already counts and times them by route.",
+        ),
+    ] = False,
 ) -> None:
     """Run the API (and, unless --no-worker, the timer worker)."""
     import uvicorn  # the web stack loads only for the commands that serve
@@ -80,7 +88,13 @@ def serve(
             worker.start()
         try:
             if workers == 1:
-                uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+                uvicorn.run(
+                    create_app(runtime),
+                    host=host,
+                    port=port,
+                    log_level="info",
+                    access_log=access_log,
+                )
             else:  # each process builds its app from the same environment
                 uvicorn.run(
                     "warroom.web.app:from_environment",
@@ -89,6 +103,7 @@ def serve(
                     host=host,
                     port=port,
                     log_level="info",
+                    access_log=access_log,
                 )
         finally:
             stop.set()
