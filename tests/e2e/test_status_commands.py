@@ -36,6 +36,10 @@ def test_it_manages_components_from_the_command_line(cli) -> None:  # type: igno
     assert "Checkout: Major outage · checkout" in text
     assert cli("component", "remove", "Checkout").returncode == 0
     assert "Checkout" not in cli("component", "list").stdout
+    assert cli("component", "create", "CI/CD #1").returncode == 0
+    odd = cli("component", "set", "CI/CD #1", "degraded_performance")
+    assert odd.returncode == 0, odd.stderr
+    assert "CI/CD #1: Degraded performance (set by hand)" in odd.stdout
 
 
 def test_it_drafts_and_refuses_the_customer_email_by_the_rules(cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

@@ -130,16 +130,36 @@ def test_it_publishes_each_stage_of_a_sev1_with_its_public_status(world: World) 
     assert actions["status-page-resolved"] is not None
 
 
-def test_it_moves_the_pages_updated_at_on_every_change(world: World) -> None:
+def test_it_moves_the_page_on_every_change_customers_see_and_only_then(world: World) -> None:
     with_components(world)
-    before = summary(world)["page"]["updated_at"]
+    before = view(world)
     number = declared(world)
-    middle = view(world)
+    declared_view = view(world)
+    assert declared_view.revision > before.revision
+    # Internal progress customers cannot see leaves the page (and its times) alone.
     world.later(minutes=3).act("alice", lambda op: lifecycle.move(op, number, Move.INVESTIGATE))
-    after = view(world)
-    assert before != middle.updated_at
-    assert after.revision > middle.revision
-    assert after.updated_at > middle.updated_at
+    world.later(minutes=1).act(
+        "alice", lambda op: coordination.assign_role(op, number, Role.SCRIBE, "sam")
+    )
+    quiet = view(world)
+    assert quiet.revision == declared_view.revision
+    assert quiet.updated_at == declared_view.updated_at
+    [incident] = quiet.incidents
+    assert incident.updated_at == declared_view.incidents[0].updated_at
+    # Raising the severity changes the impact and the component: everything moves.
+    world.later(minutes=1).act(
+        "alice",
+        lambda op: declaration.change_severity(op, number, Severity.SEV0, "all regions"),
+    )
+    raised = view(world)
+    assert raised.revision > quiet.revision and raised.updated_at > quiet.updated_at
+    assert raised.incidents[0].updated_at > incident.updated_at
+    checkout = next(c for c in raised.components if c.name == "Checkout")
+    assert checkout.status is ComponentStatus.MAJOR_OUTAGE
+    assert checkout.updated_at == world.clock.now
+    # Two changes within one second still get distinct Last-Modified seconds.
+    world.act("alice", lambda op: lifecycle.mitigate(op, number, MitigationKind.ROLLBACK))
+    assert view(world).updated_at >= raised.updated_at + timedelta(seconds=1)
 
 
 def test_it_shows_a_sev2_only_when_customer_visible_and_a_sev3_never(world: World) -> None:
@@ -196,11 +216,13 @@ def test_it_publishes_a_chosen_text_and_a_public_title(world: World) -> None:
     assert incident["incident_updates"][0]["body"] == (
         "Card payments fail for some customers. A fix is rolling out."
     )
-    assert incident["incident_updates"][0]["affected_components"] == [
+    # This update moved no component; the first (the declaration) moved Checkout.
+    assert incident["incident_updates"][0]["affected_components"] is None
+    assert incident["incident_updates"][-1]["affected_components"] == [
         {
             "code": incident["components"][0]["id"],
             "name": "Checkout",
-            "old_status": "partial_outage",
+            "old_status": "operational",
             "new_status": "partial_outage",
         }
     ]
@@ -405,3 +427,45 @@ def test_it_emails_confirmed_subscribers_each_published_update(
         assert all(p.notified_at is not None for p in published)
         queued = session.scalars(select(OutboundEmail)).all()
     assert len(queued) == 2  # told once, though fan-out ran three times
+
+
+def test_it_refuses_a_group_inside_a_group(world: World) -> None:
+    world.act("admin", lambda op: statuspage.create_component(op, "Web", is_group=True))
+    with pytest.raises(BadInput, match="groups do not nest"):
+        world.act(
+            "admin",
+            lambda op: statuspage.create_component(op, "Inner", is_group=True, group="Web"),
+        )
+    world.act("admin", lambda op: statuspage.create_component(op, "Inner", is_group=True))
+    with pytest.raises(BadInput, match="groups do not nest"):
+        world.act("admin", lambda op: statuspage.set_component(op, "Inner", group="Web"))
+    assert [c.name for c in view(world).components] == ["Web", "Inner"]
+
+
+def test_it_times_a_reopened_incident_from_its_last_resolution(world: World) -> None:
+    with_components(world)
+    number = declared(world)
+    run_to_closure(world, number)
+    first_close = world.clock.now
+    world.later(hours=1).act("alice", lambda op: lifecycle.reopen(op, number, "it came back"))
+    reopened = world.clock.now
+    with pytest.raises(Refused, match="not resolved yet"):
+        world.act("alice", lambda op: comms.send(op, number, base_url="https://status.test"))
+    [incident] = view(world).unresolved
+    assert incident.status.value == "investigating"
+    assert incident.monitoring_at is None and incident.resolved_at is None
+    world.later(minutes=10).act(
+        "alice", lambda op: lifecycle.mitigate(op, number, MitigationKind.FEATURE_FLAG)
+    )
+    world.later(minutes=10).act("alice", lambda op: lifecycle.move(op, number, Move.RESOLVE))
+    world.later(minutes=1).act("alice", lambda op: lifecycle.move(op, number, Move.MONITOR))
+    world.later(minutes=31).act("alice", lambda op: lifecycle.close(op, number))
+    [closed] = view(world).incidents
+    assert closed.resolved_at == world.clock.now and closed.resolved_at > first_close
+    assert closed.monitoring_at == reopened + timedelta(minutes=20)
+    checkout = next(c for c in view(world).components if c.name == "Checkout")
+    assert checkout.history is not None
+    # Both spans count (SEV1, a partial outage at 30 %): 22 minutes from declaration to
+    # resolution, then 20 minutes from the reopening.
+    down = sum((d.downtime for d in checkout.history.days), timedelta(0))
+    assert down == 0.3 * timedelta(minutes=42)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 import typer
@@ -121,7 +122,7 @@ def component_set(
                 allowed = ", ".join(s.value for s in ComponentStatus)
                 raise BadInput(f"{status!r} is not a status: use {allowed} or auto") from None
         row = client(by).patch(
-            f"/components/{name}",
+            f"/components/{quote(name, safe='')}",
             {
                 "status": status,
                 "services": service,
@@ -141,7 +142,7 @@ def component_set(
 def component_remove(name: Annotated[str, typer.Argument()], by: By = None) -> None:
     """Remove a component: it vanishes from the page and every JSON list at once."""
     with handled():
-        client(by).delete(f"/components/{name}")
+        client(by).delete(f"/components/{quote(name, safe='')}")
     say(f"removed {name}")
 
 
@@ -204,7 +205,7 @@ def subscriber_add(
 def subscriber_remove(email: Annotated[str, typer.Argument()], by: By = None) -> None:
     """Remove a subscriber (their address is deleted)."""
     with handled():
-        client(by).delete(f"/subscribers/{email}")
+        client(by).delete(f"/subscribers/{quote(email, safe='')}")
     say(f"removed {email}")
 
 

@@ -154,6 +154,10 @@ class Incident(Base):
     public_id: Mapped[str | None] = mapped_column(String(16), unique=True)
     public_title: Mapped[str | None] = mapped_column(String(300))
     published_at: Mapped[datetime | None]
+    # When what customers see of it last changed, and a digest of that view: only a change
+    # they can see moves the page's revision and times.
+    public_updated_at: Mapped[datetime | None]
+    public_digest: Mapped[str | None] = mapped_column(String(32))
     dismissed_reason: Mapped[DismissReason | None] = mapped_column(str_enum(DismissReason, 16))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     postmortem_doc: Mapped[str | None] = mapped_column(String(2000))

@@ -7,6 +7,7 @@ and components, and the clock.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -125,7 +126,7 @@ def indicator(impacts: Iterable[Impact], components: Iterable[ComponentStatus]) 
         elif status is ComponentStatus.MAJOR_OUTAGE:
             level = max(level, 2)
     if level == 3:
-        return Indicator("critical", "Major System Outage")
+        return Indicator("critical", "Major Service Outage")
     if level == 2:
         return Indicator("major", "Partial System Outage")
     if level == 1:
@@ -184,16 +185,7 @@ def history(
         start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
         end = min(start + timedelta(days=1), now)
         counted_from = max(start, since)
-        status = ComponentStatus.OPERATIONAL
-        down = timedelta(0)
-        for outage in outages:
-            o_start = max(outage.start, start)
-            o_end = min(outage.end or now, end)
-            if o_end <= o_start:
-                continue
-            status = worst((status, outage.status))
-            down += (o_end - o_start) * DOWNTIME_WEIGHT.get(outage.status, 0.0)
-        down = min(down, max(end - start, timedelta(0)))
+        status, down = _day(outages, start, end, now)
         if end > counted_from:
             total_counted += end - counted_from
             total_down += min(down, end - counted_from)
@@ -202,6 +194,33 @@ def history(
     if total_counted > timedelta(0):
         uptime = max(0.0, 100.0 * (1 - total_down / total_counted))
     return History(tuple(result), uptime)
+
+
+def _day(
+    outages: Sequence[Outage], start: datetime, end: datetime, now: datetime
+) -> tuple[ComponentStatus, timedelta]:
+    """The worst status of a day and its downtime. Overlapping outages count once, at the
+    worst weight of those going on at each moment."""
+    spans = [
+        (max(o.start, start), min(o.end or now, end), o.status)
+        for o in outages
+        if min(o.end or now, end) > max(o.start, start)
+    ]
+    if not spans:
+        return ComponentStatus.OPERATIONAL, timedelta(0)
+    cuts = sorted({moment for a, b, _ in spans for moment in (a, b)})
+    down = timedelta(0)
+    for left, right in itertools.pairwise(cuts):
+        weight = max(
+            (
+                DOWNTIME_WEIGHT.get(status, 0.0)
+                for a, b, status in spans
+                if a <= left and b >= right
+            ),
+            default=0.0,
+        )
+        down += (right - left) * weight
+    return worst(status for _, _, status in spans), down
 
 
 def readable_on(hex_colour: str) -> str:

@@ -210,8 +210,12 @@ def run(
             if exporter is not None:
                 try:
                     exporter.run(sessions, policy, clock())
-                except BadInput as exc:
+                except SQLAlchemyError:
+                    raise  # the database is away: the loop waits and retries
+                except BadInput as exc:  # the directory cannot be written
                     log.warning("the status page export failed: %s", exc)
+                except Exception:
+                    log.exception("the status page export failed")
             wait = seconds_until_next(sessions, clock())
         except (WarroomError, SQLAlchemyError) as exc:
             # The database went away or a write conflicted: nothing was half-done (each step

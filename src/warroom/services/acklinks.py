@@ -65,7 +65,7 @@ def verify(session: Session, text: str, now: datetime) -> Claim:
         raise invalid
     claim = ".".join(parts[:3])
     expected = mac(server_key(session, KEY_NAME, now), claim)
-    if not hmac.compare_digest(expected, parts[3]):
+    if not text.isascii() or not hmac.compare_digest(expected.encode(), parts[3].encode()):
         raise invalid
     if int(parts[2]) < now.timestamp():
         raise invalid
@@ -89,6 +89,7 @@ def verify_feed(session: Session, text: str, now: datetime) -> tuple[int, int | 
     if len(parts) != 3 or not all(p.isdigit() for p in parts[:2]) or len(text) > 100:
         raise invalid
     claim = ".".join(parts[:2])
-    if not hmac.compare_digest(mac(server_key(session, FEED_KEY, now), claim), parts[2]):
+    expected = mac(server_key(session, FEED_KEY, now), claim)
+    if not text.isascii() or not hmac.compare_digest(expected.encode(), parts[2].encode()):
         raise invalid
     return int(parts[0]), int(parts[1]) or None

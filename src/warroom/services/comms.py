@@ -21,13 +21,16 @@ from warroom.domain.durations import humanize
 from warroom.domain.errors import BadInput, Refused
 from warroom.domain.statuspage import COMPONENT_STATUS, STATUS_TEXT
 from warroom.domain.timefmt import utc_text
-from warroom.domain.types import EventKind, MitigationKind
+from warroom.domain.types import EventKind, MitigationKind, Stage
 from warroom.services import subscribers
 from warroom.services.reading import public_status
 from warroom.services.records import Op, load, person, record, touch
 from warroom.services.status_views import default_title
 from warroom.services.statuspage import components_of_services
 
+AFTER_RESOLUTION = frozenset(
+    {Stage.RESOLVED, Stage.MONITORING, Stage.CLOSED, Stage.POSTMORTEM_COMPLETE}
+)
 WHAT_WE_DID = {
     MitigationKind.ROLLBACK: "We rolled back the change that caused the problem.",
     MitigationKind.FEATURE_FLAG: "We turned off the feature involved.",
@@ -70,7 +73,7 @@ def _check(op: Op, incident: Incident) -> None:
             "customer e-mail (SEV0 and SEV1 by default) send one",
             hint="Publish what customers need to know with `warroom update ID --public`.",
         )
-    if incident.resolved_at is None:
+    if incident.resolved_at is None or incident.stage not in AFTER_RESOLUTION:
         raise Refused(
             "not-resolved",
             f"INC-{incident.id} is not resolved yet: customers are told what happened once it is",

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from warroom.db.models import Incident, StatusUpdate
@@ -33,7 +33,7 @@ from warroom.domain.statuspage import (
     indicator,
     worst,
 )
-from warroom.domain.types import PublicStatus
+from warroom.domain.types import INACTIVE_STAGES, PublicStatus
 from warroom.services.reading import public_status
 from warroom.services.statuspage import components_of_services, derived_statuses, page_row
 
@@ -128,7 +128,11 @@ def snapshot(session: Session, policy: Policy, *, now: datetime, public_url: str
             select(Incident)
             .where(
                 Incident.published_at.is_not(None),
-                or_(Incident.closed_at.is_(None), Incident.closed_at >= window_start),
+                or_(
+                    Incident.stage.not_in(INACTIVE_STAGES),
+                    Incident.closed_at >= window_start,
+                    Incident.last_closed_at >= window_start,
+                ),
             )
             .order_by(Incident.published_at.desc(), Incident.id.desc())
         )
@@ -136,7 +140,11 @@ def snapshot(session: Session, policy: Policy, *, now: datetime, public_url: str
     ]
     older = session.scalars(
         select(Incident)
-        .where(Incident.published_at.is_not(None), Incident.closed_at < window_start)
+        .where(
+            Incident.published_at.is_not(None),
+            Incident.stage.in_(INACTIVE_STAGES),
+            func.coalesce(Incident.last_closed_at, Incident.closed_at) < window_start,
+        )
         .order_by(Incident.published_at.desc())
         .limit(RECENT)
     )
@@ -155,7 +163,9 @@ def snapshot(session: Session, policy: Policy, *, now: datetime, public_url: str
     public_components = []
     for component in stored:
         if component.is_group:
-            status = worst(statuses[c.id] for c in children[component.id])
+            status = worst(
+                statuses.get(c.id, ComponentStatus.OPERATIONAL) for c in children[component.id]
+            )
             component_outages = [
                 o for c in children[component.id] for o in _for_component(c, outages)
             ]
@@ -178,7 +188,7 @@ def snapshot(session: Session, policy: Policy, *, now: datetime, public_url: str
                 only_show_if_degraded=component.only_show_if_degraded,
                 start_date=component.start_date,
                 created_at=component.created_at,
-                updated_at=max(component.updated_at, _last_change(component_outages)),
+                updated_at=_component_updated(component, children[component.id], incidents),
                 children=tuple(c.public_id for c in children[component.id]),
                 history=history(
                     component_outages,
@@ -274,17 +284,22 @@ class _Outage:
 def _outages(
     incidents: list[Incident], updates: dict[int, list[PublicUpdate]], now: datetime
 ) -> list[_Outage]:
-    """While each incident affected customers: from publication until its first update that
-    was no longer investigating or identified."""
+    """While each incident affected customers: every run of investigating or identified
+    updates, to the next update that was neither (a reopened incident has several)."""
     found = []
     for incident in incidents:
-        if incident.severity is None or incident.published_at is None:
+        if incident.severity is None:
             continue
-        ordered = sorted(updates.get(incident.id, []), key=lambda u: (u.at, u.id))
-        end = next((u.at for u in ordered if u.status not in AFFECTING), None)
         status = COMPONENT_STATUS[incident.severity]
-        start = incident.declared_at or incident.published_at
-        found.append(_Outage(incident.service_id, Outage(start, end, status)))
+        start: datetime | None = None
+        for update in sorted(updates.get(incident.id, []), key=lambda u: (u.at, u.id)):
+            if update.status in AFFECTING and start is None:
+                start = update.at
+            elif update.status not in AFFECTING and start is not None:
+                found.append(_Outage(incident.service_id, Outage(start, update.at, status)))
+                start = None
+        if start is not None:
+            found.append(_Outage(incident.service_id, Outage(start, None, status)))
     return found
 
 
@@ -293,9 +308,18 @@ def _for_component(component: Component, outages: list[_Outage]) -> list[Outage]
     return [o.outage for o in outages if o.service_id in services]
 
 
-def _last_change(outages: list[Outage]) -> datetime:
-    moments = [o.start for o in outages] + [o.end for o in outages if o.end is not None]
-    return max(moments, default=datetime.min.replace(tzinfo=ZoneInfo("UTC")))
+def _component_updated(
+    component: Component, children: list[Component], incidents: list[Incident]
+) -> datetime:
+    """The component changed, or an incident on its services changed what customers see."""
+    services = {s.id for c in (component, *children) for s in c.services}
+    moments = [c.updated_at for c in (component, *children)]
+    moments += [
+        i.public_updated_at
+        for i in incidents
+        if i.service_id in services and i.public_updated_at is not None
+    ]
+    return max(moments)
 
 
 def _public_incident(
@@ -309,11 +333,13 @@ def _public_incident(
     assert incident.severity is not None
     assert incident.published_at is not None
     assert incident.public_id is not None
-    monitoring_at = min(
-        (u.at for u in updates if u.status is PublicStatus.MONITORING), default=None
-    )
+    # Since it last affected customers (a reopened incident starts over).
+    ordered = sorted(updates, key=lambda u: (u.at, u.id))
+    last_affecting = max((i for i, u in enumerate(ordered) if u.status in AFFECTING), default=-1)
+    since = ordered[last_affecting + 1 :]
+    monitoring_at = next((u.at for u in since if u.status is PublicStatus.MONITORING), None)
     resolved_at = (
-        min((u.at for u in updates if u.status is PublicStatus.RESOLVED), default=None)
+        next((u.at for u in since if u.status is PublicStatus.RESOLVED), None)
         if status is PublicStatus.RESOLVED
         else None
     )
@@ -324,7 +350,7 @@ def _public_incident(
         status=status,
         impact=IMPACT[incident.severity],
         created_at=incident.published_at,
-        updated_at=max(latest, incident.updated_at),
+        updated_at=max(latest, incident.public_updated_at or latest),
         started_at=incident.detected_at,
         monitoring_at=monitoring_at,
         resolved_at=resolved_at,

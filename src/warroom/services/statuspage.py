@@ -9,13 +9,14 @@ change moves the page's revision, which tells every node its rendered page is ou
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from warroom.db.models import Action, Incident, Service, StatusUpdate
@@ -48,18 +49,18 @@ def new_public_id() -> str:
 
 
 def bump(session: Session, now: datetime) -> None:
-    changed = session.execute(
-        update(StatusPageRow).values(revision=StatusPageRow.revision + 1, updated_at=now)
-    )
-    if changed.rowcount == 0:  # type: ignore[attr-defined]
-        page_row(session, now)
-        bump(session, now)
+    """A change customers can see: the revision moves, and so does the page's time, which
+    never goes back and moves by at least a second (Last-Modified has whole seconds, so each
+    revision has its own)."""
+    row = page_row(session, now, lock=True)
+    row.revision += 1
+    row.updated_at = max(now, row.updated_at + timedelta(seconds=1))
 
 
-def page_row(session: Session, now: datetime | None = None) -> StatusPageRow:
+def page_row(session: Session, now: datetime | None = None, *, lock: bool = False) -> StatusPageRow:
     """The page's one row. The migration makes it; should it be gone, it is made again (two
     processes at once are safe)."""
-    row = session.get(StatusPageRow, 1)
+    row = session.get(StatusPageRow, 1, with_for_update=lock or None)
     if row is None:
         moment = now or datetime.now(UTC)
         session.execute(
@@ -67,7 +68,7 @@ def page_row(session: Session, now: datetime | None = None) -> StatusPageRow:
                 id=1, public_id=new_public_id(), revision=1, updated_at=moment, created_at=moment
             )
         )
-        row = session.get(StatusPageRow, 1)
+        row = session.get(StatusPageRow, 1, with_for_update=lock or None)
         assert row is not None
     return row
 
@@ -84,11 +85,25 @@ def settle(op: Op) -> None:
         bump(op.session, op.now)
 
 
+HIDDEN = "hidden"
+
+
+def _digest(incident: Incident, status: PublicStatus) -> str:
+    """What customers see of an incident besides its updates: a change to it (and only
+    that) moves the page."""
+    seen = f"{status}|{incident.severity}|{incident.public_title}|{incident.service_id}"
+    return hashlib.blake2b(seen.encode(), digest_size=16).hexdigest()
+
+
 def _publish(op: Op, incident: Incident) -> bool:
+    """Publish the standard update if the public status moved; whether the page changed."""
     status_text = public_status(incident, op.policy)
     if status_text is None:
         # Hidden again (a SEV2 made internal, a severity lowered, a merge): the page changes.
-        return incident.published_at is not None
+        if incident.published_at is None or incident.public_digest == HIDDEN:
+            return False
+        incident.public_digest, incident.public_updated_at = HIDDEN, op.now
+        return True
     status = PublicStatus(status_text)
     if incident.public_id is None:
         incident.public_id = new_public_id()
@@ -101,6 +116,10 @@ def _publish(op: Op, incident: Incident) -> bool:
     ).first()
     if last is None or last.status is not status:
         add_public_update(op, incident, status, STATUS_TEXT[status])
+    digest = _digest(incident, status)
+    if digest == incident.public_digest:
+        return False
+    incident.public_digest, incident.public_updated_at = digest, op.now
     return True
 
 
@@ -122,6 +141,7 @@ def add_public_update(op: Op, incident: Incident, status: PublicStatus, body: st
         created_at=op.now,
     )
     op.session.add(published)
+    incident.public_digest = None  # the page changed: settle moves its revision
     record(
         op,
         incident,
@@ -314,6 +334,8 @@ def create_component(
     parent = _group(op, group)
     if is_group and services:
         raise BadInput("a group holds components; map the services to its components")
+    if is_group and parent is not None:
+        raise BadInput("groups do not nest")
     if position is None:
         position = (op.session.scalar(select(func.max(Component.position))) or 0) + 1
     created = Component(

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from warroom.db.models import DeliveryState
@@ -40,6 +40,11 @@ RESEND_AFTER = timedelta(minutes=10)
 def check_email(text: str) -> str:
     address = text.strip().lower()
     local, at, domain = address.rpartition("@")
+    if not address.isascii():
+        raise BadInput(
+            f"{text.strip()!r} is not an address warroom can send to: use plain ASCII "
+            "(internationalised addresses are not supported yet)"
+        )
     if (
         not at
         or not local
@@ -68,12 +73,14 @@ def _verify(session: Session, text: str, purpose: str, now: datetime) -> Subscri
     if not parts[1].isdigit() or not parts[2].isdigit():
         raise invalid
     claim = ".".join(parts[:4])
-    if not hmac.compare_digest(mac(server_key(session, KEY_NAME, now), claim), parts[4]):
+    if not text.isascii() or not hmac.compare_digest(
+        mac(server_key(session, KEY_NAME, now), claim).encode(), parts[4].encode()
+    ):
         raise invalid
     if purpose == "c" and int(parts[2]) < now.timestamp():
         raise invalid
     found = session.get(Subscriber, int(parts[1]))
-    if found is None or not hmac.compare_digest(found.nonce, parts[3]):
+    if found is None or not hmac.compare_digest(found.nonce.encode(), parts[3].encode()):
         raise invalid
     return found
 
@@ -153,6 +160,12 @@ def unsubscribe(session: Session, token: str, now: datetime) -> str:
     found = _verify(session, token, "u", now)
     address = found.email
     session.delete(found)
+    # Mail still waiting for that address is not sent (nor kept).
+    session.execute(
+        delete(OutboundEmail).where(
+            OutboundEmail.to == address, OutboundEmail.state == DeliveryState.PENDING
+        )
+    )
     return address
 
 
@@ -189,6 +202,11 @@ def remove(session: Session, email: str) -> None:
     if found is None:
         raise NotFound(f"{address} is not subscribed")
     session.delete(found)
+    session.execute(
+        delete(OutboundEmail).where(
+            OutboundEmail.to == address, OutboundEmail.state == DeliveryState.PENDING
+        )
+    )
 
 
 def listing(session: Session) -> list[Subscriber]:

@@ -131,7 +131,7 @@ class ComponentChange(Strict):
     only_show_if_degraded: bool | None = None
 
 
-@router.patch("/components/{name}", summary="Change a component")
+@router.patch("/components/{name:path}", summary="Change a component")
 def set_component(
     name: Name, body: ComponentChange, runtime: RuntimeDep, caller: Admin
 ) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def set_component(
     return _one(runtime, runtime.write(change, by=by(caller, body), at=None))
 
 
-@router.delete("/components/{name}", status_code=204, summary="Remove a component")
+@router.delete("/components/{name:path}", status_code=204, summary="Remove a component")
 def remove_component(name: Name, runtime: RuntimeDep, caller: Admin) -> Response:
     runtime.write(lambda op: statuspage.remove_component(op, name), by=caller.handle, at=None)
     return Response(status_code=204)
@@ -186,7 +186,7 @@ def add_subscriber(body: SubscriberBody, runtime: RuntimeDep, _caller: Admin) ->
         return subscribers.as_row(found)
 
 
-@router.delete("/subscribers/{email}", status_code=204, summary="Remove a subscriber")
+@router.delete("/subscribers/{email:path}", status_code=204, summary="Remove a subscriber")
 def remove_subscriber(
     email: Annotated[str, Path(max_length=320)], runtime: RuntimeDep, _caller: Admin
 ) -> Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ JSON = "application/json"
 ATOM = "application/atom+xml; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
 FORM_LIMIT = 4096
+log = logging.getLogger("warroom.status")
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,14 @@ class Surface:
         self._lock = threading.Lock()
 
     def fresh(self) -> bool:
-        """Whether the cached snapshot may be served without asking the database."""
+        """Whether the cached snapshot may be served without asking the database: asked
+        within the last ``every`` seconds, and (unless the database is away, when it is
+        asked no more often than that) rendered today."""
         state = self._state
-        return (
-            state is not None
-            and time.monotonic() - self._checked < self.every
-            and state.snapshot.local_day()
+        if state is None or time.monotonic() - self._checked >= self.every:
+            return False
+        return state.stale is not None or (
+            state.snapshot.local_day()
             == self.runtime.clock().astimezone(state.snapshot.zone).date()
         )
 
@@ -132,7 +136,9 @@ class Surface:
                             public_url=self.runtime.settings.public_url,
                         )
                         self._state = _State(built, None, _render_ahead(built, None))
-            except (SQLAlchemyError, WarroomError) as exc:
+            except Exception as exc:
+                if not isinstance(exc, SQLAlchemyError | WarroomError):
+                    log.exception("the status page could not be rebuilt")
                 if cached is None:
                     raise Unavailable(f"the status page cannot be built: {exc}") from None
                 since = cached.snapshot.built_at
@@ -140,7 +146,7 @@ class Surface:
                 if cached.stale is None or cached.stale.minutes != minutes:
                     stale = Stale(since, minutes)
                     self._state = _State(
-                        cached.snapshot, stale, _render_ahead(cached.snapshot, stale)
+                        cached.snapshot, stale, _render_ahead(cached.snapshot, stale, now)
                     )
             self._checked = time.monotonic()
         finally:
@@ -167,8 +173,11 @@ def _modified(snap: Snapshot) -> datetime:
     return max(snap.updated_at, datetime.combine(snap.local_day(), datetime.min.time(), snap.zone))
 
 
-def _render_ahead(snap: Snapshot, stale: Stale | None) -> dict[str, Rendered]:
-    modified = _modified(snap)
+def _render_ahead(
+    snap: Snapshot, stale: Stale | None, now: datetime | None = None
+) -> dict[str, Rendered]:
+    # A stale copy says how old it is, so it is newer than the copy it replaces.
+    modified = max(_modified(snap), now) if stale is not None and now else _modified(snap)
     found = {
         "page": Rendered.of(
             status_render.page_html(snap, stale=stale).encode(), HTML, modified, cors=False
@@ -268,8 +277,6 @@ class PublicSurface:
             return await _send_simple(send, 404, NOT_FOUND, [])
         headers = dict(scope["headers"])
         extra = list(rendered.headers)
-        if state.stale is not None:
-            extra.append((b"age", str(state.stale.minutes * 60).encode()))
         if _not_modified(headers, rendered):
             extra.append((b"etag", rendered.etag.encode()))
             await send({"type": "http.response.start", "status": 304, "headers": extra})
@@ -325,12 +332,43 @@ async def _send_simple(
     return status
 
 
+class FormLimiter:
+    """The public form sends mail to whatever address it is given: a few requests a minute
+    per client, and a ceiling for the whole process, keep it from being used to flood
+    someone's inbox (or warroom's outbox)."""
+
+    PER_CLIENT = 5
+    TOTAL = 60
+    WINDOW = 60.0
+
+    def __init__(self) -> None:
+        self._seen: dict[str, list[float]] = {}
+        self._all: list[float] = []
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, now: float) -> bool:
+        with self._lock:
+            horizon = now - self.WINDOW
+            self._all = [t for t in self._all if t > horizon]
+            mine = [t for t in self._seen.get(client, []) if t > horizon]
+            if len(mine) >= self.PER_CLIENT or len(self._all) >= self.TOTAL:
+                self._seen[client] = mine
+                return False
+            mine.append(now)
+            self._seen[client] = mine
+            self._all.append(now)
+            if len(self._seen) > 10_000:  # forget quiet clients
+                self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > horizon}
+            return True
+
+
 class StatusRoutes:
     """The public routes, over one :class:`Surface`."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.surface = Surface(runtime)
+        self.limiter = FormLimiter()
 
     # -- subscribing ------------------------------------------------------------------------
 
@@ -346,12 +384,35 @@ class StatusRoutes:
         return await self._form("subscribe.html", form=True, email=None, message=None)
 
     async def subscribe(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > FORM_LIMIT:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > FORM_LIMIT:
+                return await self._form(
+                    "subscribe.html",
+                    413,
+                    form=True,
+                    message="That form is too large.",
+                    problem=True,
+                )
+        if not self.limiter.allow(request.client.host if request.client else "", time.monotonic()):
             return await self._form(
-                "subscribe.html", 413, form=True, message="That form was too large.", problem=True
+                "subscribe.html",
+                429,
+                form=True,
+                problem=True,
+                message="Too many requests: please try again in a minute.",
             )
-        fields = parse_qs(body.decode("utf-8", "replace"))
+        try:
+            fields = parse_qs(body.decode("utf-8"), max_num_fields=10)
+        except (UnicodeDecodeError, ValueError):
+            return await self._form(
+                "subscribe.html",
+                400,
+                form=True,
+                message="That form could not be read.",
+                problem=True,
+            )
         email = (fields.get("email") or [""])[0]
         incident_updates = (fields.get("incident_updates") or [""])[0] == "yes"
         if self.runtime.transports.smtp is None:

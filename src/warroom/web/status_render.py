@@ -75,8 +75,22 @@ def _component(snapshot: Snapshot, component: PublicComponent) -> dict[str, Any]
     return data
 
 
+def _moved(
+    affected: tuple[dict[str, Any], ...] | None, existing: set[str]
+) -> list[dict[str, Any]] | None:
+    """The components an update moved, among those that still exist (a removed component
+    vanishes from every list)."""
+    moved = [
+        item
+        for item in affected or ()
+        if item["code"] in existing and item["old_status"] != item["new_status"]
+    ]
+    return moved or None
+
+
 def _incident(snapshot: Snapshot, incident: PublicIncident) -> dict[str, Any]:
     zone = snapshot.zone
+    existing = {c.public_id for c in snapshot.components}
     return {
         "id": incident.public_id,
         "name": incident.name,
@@ -98,7 +112,7 @@ def _incident(snapshot: Snapshot, incident: PublicIncident) -> dict[str, Any]:
                 "created_at": stamp(update.created_at, zone),
                 "updated_at": stamp(update.created_at, zone),
                 "display_at": stamp(update.at, zone),
-                "affected_components": list(update.affected) if update.affected else None,
+                "affected_components": _moved(update.affected, existing),
                 "deliver_notifications": True,
                 "custom_tweet": None,
                 "tweet_id": None,
@@ -232,8 +246,8 @@ def form_html(snapshot: Snapshot, template: str, **context: Any) -> str:
 def _feed(snapshot: Snapshot) -> FeedGenerator:
     feed = FeedGenerator()
     host = snapshot.url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "warroom"
-    year = snapshot.built_at.year
-    feed.id(f"tag:{host},{year}:/history")
+    # A tag URI's date only has to be one when the name was held: a fixed one keeps the id.
+    feed.id(f"tag:{host},2026:{snapshot.page_id}/history")
     feed.title(f"{snapshot.name} - Incident History")
     feed.description(f"Incidents on {snapshot.name}")
     feed.link(href=f"{snapshot.url}/status", rel="alternate")
