@@ -152,7 +152,8 @@ def test_it_moves_the_page_on_every_change_customers_see_and_only_then(world: Wo
         lambda op: declaration.change_severity(op, number, Severity.SEV0, "all regions"),
     )
     raised = view(world)
-    assert raised.revision > quiet.revision and raised.updated_at > quiet.updated_at
+    assert raised.revision > quiet.revision
+    assert raised.updated_at > quiet.updated_at
     assert raised.incidents[0].updated_at > incident.updated_at
     checkout = next(c for c in raised.components if c.name == "Checkout")
     assert checkout.status is ComponentStatus.MAJOR_OUTAGE
@@ -453,7 +454,8 @@ def test_it_times_a_reopened_incident_from_its_last_resolution(world: World) -> 
         world.act("alice", lambda op: comms.send(op, number, base_url="https://status.test"))
     [incident] = view(world).unresolved
     assert incident.status.value == "investigating"
-    assert incident.monitoring_at is None and incident.resolved_at is None
+    assert incident.monitoring_at is None
+    assert incident.resolved_at is None
     world.later(minutes=10).act(
         "alice", lambda op: lifecycle.mitigate(op, number, MitigationKind.FEATURE_FLAG)
     )
@@ -461,7 +463,8 @@ def test_it_times_a_reopened_incident_from_its_last_resolution(world: World) -> 
     world.later(minutes=1).act("alice", lambda op: lifecycle.move(op, number, Move.MONITOR))
     world.later(minutes=31).act("alice", lambda op: lifecycle.close(op, number))
     [closed] = view(world).incidents
-    assert closed.resolved_at == world.clock.now and closed.resolved_at > first_close
+    assert closed.resolved_at == world.clock.now
+    assert closed.resolved_at > first_close
     assert closed.monitoring_at == reopened + timedelta(minutes=20)
     checkout = next(c for c in view(world).components if c.name == "Checkout")
     assert checkout.history is not None

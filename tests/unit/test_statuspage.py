@@ -75,7 +75,8 @@ def test_it_ignores_degraded_performance_for_uptime_but_shows_it() -> None:
         Outage(NOW - timedelta(days=1, hours=2), NOW - timedelta(days=1), ComponentStatus.DEGRADED)
     ]
     result = history(outages, now=NOW, zone=UTC, days=7, since=LONG_AGO)
-    assert result.uptime == 100.0 and result.uptime_text == "100 %"
+    assert result.uptime == 100.0
+    assert result.uptime_text == "100 %"
     assert [d.status for d in result.days].count(ComponentStatus.DEGRADED) == 1
 
 
