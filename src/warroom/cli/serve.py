@@ -48,7 +48,7 @@ def serve(
     """Run the API (and, unless --no-worker, the timer worker)."""
     import uvicorn  # the web stack loads only for the commands that serve
 
-    from warroom.web.app import create_app
+    from warroom.web.app import create_app, served
 
     runtime = current()
     configure_logs(runtime.settings.log_format)
@@ -89,7 +89,7 @@ def serve(
         try:
             if workers == 1:
                 uvicorn.run(
-                    create_app(runtime),
+                    served(create_app(runtime)),
                     host=host,
                     port=port,
                     log_level="info",

@@ -8,6 +8,7 @@ import json
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
 from warroom import __version__
 from warroom.db.schema import SCHEMA_REVISION, current_revision
@@ -87,6 +88,13 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
     return app
 
 
-def from_environment() -> FastAPI:
+def served(app: FastAPI) -> ASGIApp:
+    """The app as ``warroom serve`` runs it: the public status surface is answered before
+    any of FastAPI's own layers (the busiest routes during an outage pay for none of them).
+    Inside the app the same layer serves it for everyone else (tests, the CLI's local mode)."""
+    return PublicSurface(app, surface=app.state.status.surface)
+
+
+def from_environment() -> ASGIApp:
     """The app of one process of ``warroom serve --workers N``, configured by WARROOM_*."""
-    return create_app(Runtime())
+    return served(create_app(Runtime()))

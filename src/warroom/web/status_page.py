@@ -55,7 +55,10 @@ class Rendered:
     gzipped: bytes
     etag: str
     last_modified: datetime
-    headers: tuple[tuple[bytes, bytes], ...]  # without length, encoding and ETag
+    # Complete header lists: as is, gzipped, and for a 304.
+    plain_headers: list[tuple[bytes, bytes]]
+    gzip_headers: list[tuple[bytes, bytes]]
+    not_modified_headers: list[tuple[bytes, bytes]]
 
     @classmethod
     def of(cls, body: bytes, content_type: str, last_modified: datetime, *, cors: bool) -> Rendered:
@@ -71,8 +74,25 @@ class Rendered:
         ]
         if cors:
             headers.append((b"access-control-allow-origin", b"*"))
+        gzipped = gzip.compress(body, 6, mtime=0)
+        etag = f'"{digest}"'
         return cls(
-            body, gzip.compress(body, 6, mtime=0), f'"{digest}"', last_modified, tuple(headers)
+            body,
+            gzipped,
+            etag,
+            last_modified,
+            plain_headers=[
+                *headers,
+                (b"etag", etag.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+            gzip_headers=[
+                *headers,
+                (b"etag", f'"{digest}-gz"'.encode()),
+                (b"content-encoding", b"gzip"),
+                (b"content-length", str(len(gzipped)).encode()),
+            ],
+            not_modified_headers=[*headers, (b"etag", etag.encode())],
         )
 
 
@@ -98,16 +118,10 @@ class Surface:
         self._lock = threading.Lock()
 
     def fresh(self) -> bool:
-        """Whether the cached snapshot may be served without asking the database: asked
-        within the last ``every`` seconds, and (unless the database is away, when it is
-        asked no more often than that) rendered today."""
-        state = self._state
-        if state is None or time.monotonic() - self._checked >= self.every:
-            return False
-        return state.stale is not None or (
-            state.snapshot.local_day()
-            == self.runtime.clock().astimezone(state.snapshot.zone).date()
-        )
+        """Whether the cached copy may be served without asking the database: it was asked
+        within the last ``every`` seconds (a new day, which moves the history bars, is
+        noticed at the next asking)."""
+        return self._state is not None and time.monotonic() - self._checked < self.every
 
     def refresh(self) -> None:
         """Ask whether the page changed, and rebuild and render if it did (in a worker
@@ -249,6 +263,8 @@ class PublicSurface:
     def __init__(self, app: ASGIApp, surface: Surface) -> None:
         self.app = app
         self.surface = surface
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -260,10 +276,17 @@ class PublicSurface:
             return
         started = time.perf_counter()
         status = await self._answer(key, scope, send)
-        HTTP_REQUESTS.labels(scope["method"], _ROUTE.get(key[:5], key), str(status)).inc()
-        HTTP_DURATION.labels(scope["method"], _ROUTE.get(key[:5], key)).observe(
-            time.perf_counter() - started
-        )
+        # The metric children are looked up once per route and status, not per request.
+        method, route = scope["method"], _ROUTE.get(key[:5], key)
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = HTTP_REQUESTS.labels(method, route, str(status))
+            self._counters[(method, route, status)] = counter
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[(method, route)] = HTTP_DURATION.labels(method, route)
+        counter.inc()
+        timer.observe(time.perf_counter() - started)
 
     async def _answer(self, key: str, scope: Scope, send: Send) -> int:
         try:
@@ -276,20 +299,20 @@ class PublicSurface:
         except NotFound:
             return await _send_simple(send, 404, NOT_FOUND, [])
         headers = dict(scope["headers"])
-        extra = list(rendered.headers)
         if _not_modified(headers, rendered):
-            extra.append((b"etag", rendered.etag.encode()))
-            await send({"type": "http.response.start", "status": 304, "headers": extra})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 304,
+                    "headers": rendered.not_modified_headers,
+                }
+            )
             await send({"type": "http.response.body", "body": b""})
             return 304
         if b"gzip" in headers.get(b"accept-encoding", b""):
-            body = rendered.gzipped
-            extra.append((b"content-encoding", b"gzip"))
-            extra.append((b"etag", rendered.etag[:-1].encode() + b'-gz"'))
+            body, extra = rendered.gzipped, rendered.gzip_headers
         else:
-            body = rendered.body
-            extra.append((b"etag", rendered.etag.encode()))
-        extra.append((b"content-length", str(len(body)).encode()))
+            body, extra = rendered.body, rendered.plain_headers
         await send({"type": "http.response.start", "status": 200, "headers": extra})
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
