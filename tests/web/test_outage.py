@@ -5,15 +5,13 @@ The test cuts a TCP proxy it owns between warroom and PostgreSQL, never the shar
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import Clock
+from tests.fakes import Proxy
 from tests.web.conftest import serving
 from tests.web.test_api import declare
 from warroom.config import Settings
@@ -21,60 +19,6 @@ from warroom.domain.types import Access
 from warroom.runtime import Runtime
 from warroom.services import tokens
 from warroom.web.app import create_app
-
-
-class Proxy:
-    """Forwards loopback connections to PostgreSQL until it is cut."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.open = True
-        self.pairs: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            if not self.open:
-                client.close()
-                continue
-            upstream = socket.create_connection(self.target)
-            self.pairs += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
-
-    def cut(self) -> None:
-        self.open = False
-        for s in self.pairs:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-        self.pairs.clear()
-
-    def restore(self) -> None:
-        self.open = True
-
-    def close(self) -> None:
-        self.cut()
-        self.server.close()
 
 
 @pytest.fixture

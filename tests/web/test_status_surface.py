@@ -23,9 +23,9 @@ from sqlalchemy import text
 
 from tests.conftest import TABLES, Clock, World
 from tests.e2e.test_cli import run
-from tests.fakes import SmtpSink
+from tests.fakes import Proxy, SmtpSink
 from tests.web.conftest import serving
-from tests.web.test_outage import Proxy, proxied  # noqa: F401  (a fixture)
+from tests.web.test_outage import proxied  # noqa: F401  (a fixture)
 from warroom.config import Settings
 from warroom.db.engine import make_engine
 from warroom.db.status_models import Subscriber, SubscriberState

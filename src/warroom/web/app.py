@@ -28,7 +28,8 @@ from warroom.web import (
 )
 from warroom.web.deps import RuntimeDep
 from warroom.web.ingest import Ingestion
-from warroom.web.status_page import PublicSurface, StatusRoutes
+from warroom.web.status_page import PublicSurface, Surface
+from warroom.web.subscribe import SubscribeRoutes
 
 
 def policy_hash(runtime: Runtime) -> str:
@@ -59,11 +60,13 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
     ingestion = Ingestion(app.state.runtime, sns=sns or SnsVerifier())
     app.state.ingestion = ingestion
     # First in the table: the busiest routes are matched before the rest are tried.
-    status_routes = StatusRoutes(app.state.runtime)
-    app.state.status = status_routes
+    surface = Surface(app.state.runtime)
+    app.state.status_surface = surface
     # Outermost: the public status surface is served before any other middleware runs.
-    app.add_middleware(PublicSurface, surface=status_routes.surface)
-    app.router.routes[:0] = ingestion.routes() + status_routes.routes()
+    app.add_middleware(PublicSurface, surface=surface)
+    app.router.routes[:0] = (
+        ingestion.routes() + SubscribeRoutes(app.state.runtime, surface).routes()
+    )
     app.router.on_shutdown.append(ingestion.close)
 
     @app.get("/healthz", include_in_schema=False)
@@ -92,7 +95,7 @@ def served(app: FastAPI) -> ASGIApp:
     """The app as ``warroom serve`` runs it: the public status surface is answered before
     any of FastAPI's own layers (the busiest routes during an outage pay for none of them).
     Inside the app the same layer serves it for everyone else (tests, the CLI's local mode)."""
-    return PublicSurface(app, surface=app.state.status.surface)
+    return PublicSurface(app, surface=app.state.status_surface)
 
 
 def from_environment() -> ASGIApp:
