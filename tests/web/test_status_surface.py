@@ -427,3 +427,41 @@ def test_it_answers_bad_links_and_forms_with_clear_errors_never_500(
     ]
     assert 429 in answers  # a burst from one client is cut off
     assert "Too many requests" in http.post("/status/subscribe", data={"email": "z@x.test"}).text
+
+
+def test_it_shows_each_stage_of_a_sev1_on_the_page_in_the_json_and_in_the_feeds(
+    public: httpx.Client, world: World
+) -> None:
+    def seen() -> tuple[str, str, str, str]:
+        page = public.get("/status").text
+        incidents = public.get("/api/v2/incidents.json").json()["incidents"]
+        feed = feedparser.parse(public.get("/status/history.atom").content)
+        latest_in_page = re.search(r"<strong>(\w+)</strong>", page)
+        assert latest_in_page is not None
+        content = feed.entries[0].content[0].value
+        latest_in_feed = re.search(r"<strong>(\w+)</strong>", content)
+        assert latest_in_feed is not None
+        return (
+            incidents[0]["status"],
+            incidents[0]["incident_updates"][0]["status"],
+            latest_in_page.group(1),
+            latest_in_feed.group(1),
+        )
+
+    number = declare_sev1(world)
+    assert seen() == ("investigating", "investigating", "Investigating", "Investigating")
+    world.later(minutes=2).act("alice", lambda op: lifecycle.move(op, number, Move.INVESTIGATE))
+    assert seen()[0] == "investigating"
+    world.later(minutes=5).act(
+        "alice", lambda op: lifecycle.mitigate(op, number, MitigationKind.ROLLBACK)
+    )
+    assert seen() == ("identified", "identified", "Identified", "Identified")
+    world.later(minutes=5).act("alice", lambda op: lifecycle.move(op, number, Move.RESOLVE))
+    world.later(minutes=1).act("alice", lambda op: lifecycle.move(op, number, Move.MONITOR))
+    assert seen() == ("monitoring", "monitoring", "Monitoring", "Monitoring")
+    assert public.get("/api/v2/summary.json").json()["status"]["indicator"] == "major"
+    world.later(minutes=31).act("alice", lambda op: lifecycle.close(op, number))
+    assert seen() == ("resolved", "resolved", "Resolved", "Resolved")
+    summary = public.get("/api/v2/summary.json").json()
+    assert summary["incidents"] == []
+    assert summary["status"] == {"indicator": "none", "description": "All Systems Operational"}
