@@ -10,8 +10,10 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -465,3 +467,44 @@ def test_it_shows_each_stage_of_a_sev1_on_the_page_in_the_json_and_in_the_feeds(
     summary = public.get("/api/v2/summary.json").json()
     assert summary["incidents"] == []
     assert summary["status"] == {"indicator": "none", "description": "All Systems Operational"}
+
+
+def test_it_keeps_the_export_directory_up_to_date_from_the_worker_loop(
+    world: World, tmp_path: Path
+) -> None:
+    from warroom.jobs.worker import run as run_worker
+
+    setup_page(world)
+    site = tmp_path / "site"
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(world.runtime.sessions, world.runtime.policy, world.runtime.clock),
+        kwargs={
+            "stop": stop,
+            "idle": timedelta(seconds=0.05),
+            "exporter": Exporter(site, "http://status.test"),
+        },
+        daemon=True,
+    )
+    worker.start()
+    try:
+        summary = site / "api/v2/summary.json"
+
+        def incidents_exported() -> list[Any]:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if summary.exists():
+                    found: list[Any] = orjson.loads(summary.read_bytes())["incidents"]
+                    if found:
+                        return found
+                time.sleep(0.05)
+            return []
+
+        declare_sev1(world)
+        [incident] = incidents_exported()
+        assert incident["status"] == "investigating"
+        assert (site / f"status/incidents/{incident['id']}/index.html").exists()
+    finally:
+        stop.set()
+        worker.join(timeout=10)
