@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     smtp_from: str = "warroom@localhost"
     slack_bot_token: SecretStr | None = None
     slack_api_url: str | None = None  # a Slack-compatible API base (…/api/), e.g. a proxy
+    # The Slack app's signing secret: requests to /slack/* are verified with it.
+    slack_signing_secret: SecretStr | None = None
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     opsgenie_api_url: str = "https://api.opsgenie.com"
     # The public status page: how long a node serves its rendered page before asking the

@@ -83,7 +83,15 @@ class Runtime:
         now = self.clock()
         when = parse_at(at) if at else now
         actor = by or self.settings.actor()
-        return Op(session, self.policy, actor, when, now, entered_by=entered_by)
+        return Op(
+            session,
+            self.policy,
+            actor,
+            when,
+            now,
+            entered_by=entered_by,
+            slack=self.settings.slack_bot_token is not None,
+        )
 
     def writer(self) -> AbstractContextManager[object]:
         """SQLite has one writer at a time. Writers of one process take turns on a lock

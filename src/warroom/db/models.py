@@ -158,6 +158,11 @@ class Incident(Base):
     # they can see moves the page's revision and times.
     public_updated_at: Mapped[datetime | None]
     public_digest: Mapped[str | None] = mapped_column(String(32))
+    # Its home in Slack: the incident channel (or, for a SEV2 declared from Slack, the
+    # channel and thread of the declaring message) and the pinned status message.
+    slack_channel_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    slack_status_ts: Mapped[str | None] = mapped_column(String(32))
     dismissed_reason: Mapped[DismissReason | None] = mapped_column(str_enum(DismissReason, 16))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     postmortem_doc: Mapped[str | None] = mapped_column(String(2000))

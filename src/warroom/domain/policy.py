@@ -299,6 +299,26 @@ class StatusPagePolicy(_Strict):
         return tuple(dict.fromkeys(item.strip().lower() for item in value))
 
 
+class SlackPolicy(_Strict):
+    """How incidents live in Slack (``[slack]``); the token and secret are settings."""
+
+    # A message marked with this reaction in an incident channel is added to the timeline.
+    timeline_emoji: str = Field(default="pushpin", pattern=r"^[a-z0-9_+'-]{1,100}$")
+    # The incident channel is archived once the post-mortem is complete.
+    archive_after_postmortem: bool = True
+    # A SEV0's standing war-room bridge, posted in its channel at declaration.
+    war_room_url: str | None = None
+    # Pinned with the initial status, beside the runbook links of the incident's alerts.
+    runbook_url: str | None = None
+
+    @field_validator("war_room_url", "runbook_url")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
 class Policy(_Strict):
     """Everything the rules need to know about a team's process."""
 
@@ -312,6 +332,7 @@ class Policy(_Strict):
     # here for "database" (``team:dba``, ``person:ana``…), else the team called "database".
     escalation_matrix: dict[str, str] = Field(default_factory=dict)
     status_page: StatusPagePolicy = Field(default_factory=StatusPagePolicy)
+    slack: SlackPolicy = Field(default_factory=SlackPolicy)
 
     @field_validator("escalation_matrix", mode="before")
     @classmethod

@@ -29,6 +29,7 @@ from warroom.jobs.deliveries import Writer, deliver_one
 from warroom.jobs.emails import deliver_email, fan_out
 from warroom.jobs.grouping import group_alerts
 from warroom.jobs.pages import deliver_pages
+from warroom.jobs.slack import deliver_slack
 from warroom.metrics import TIMER_LAG, TIMERS_FIRED
 from warroom.notify.dispatch import Transports
 from warroom.services.records import Op
@@ -90,13 +91,15 @@ def fire_due(
     worker: str = "worker",
     limit: int = BATCH,
     writer: Writer = nullcontext,
+    slack: bool = False,
 ) -> int:
-    """One step: fire up to ``limit`` due timers in one transaction; returns how many fired."""
+    """One step: fire up to ``limit`` due timers in one transaction; returns how many fired.
+    With ``slack``, what they record is posted in the incidents' Slack channels."""
     with writer(), unit_of_work(sessions) as session:
         timers = claim(session, now, worker, limit)
         if not timers:
             return 0
-        op = Op(session=session, policy=policy, actor=SYSTEM_ACTOR, at=now, now=now)
+        op = Op(session=session, policy=policy, actor=SYSTEM_ACTOR, at=now, now=now, slack=slack)
         fire_all(op, timers)
         announce(session)
         fired = [(timer.kind.value, (now - timer.due_at).total_seconds()) for timer in timers]
@@ -162,7 +165,13 @@ def run(
     while not stop.is_set():
         try:
             while not stop.is_set() and fire_due(
-                sessions, policy, now=clock(), worker=worker, limit=batch, writer=writer
+                sessions,
+                policy,
+                now=clock(),
+                worker=worker,
+                limit=batch,
+                writer=writer,
+                slack=transports is not None and transports.slack_token is not None,
             ):
                 pass
             # At most every GROUP_EVERY: a storm is grouped in passes of many alerts, each
@@ -205,6 +214,12 @@ def run(
                     pass
                 while not stop.is_set() and deliver_email(
                     sessions, transports, now=clock(), writer=writer
+                ):
+                    pass
+            if transports is not None and transports.slack_token is not None:
+                web = transports.slack_client()
+                while not stop.is_set() and deliver_slack(
+                    sessions, policy, web, now=clock(), writer=writer
                 ):
                     pass
             if exporter is not None:

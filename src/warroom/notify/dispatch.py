@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from slack_sdk import WebClient
+
 from warroom.config import Settings
 from warroom.domain.paging import ContactKind
 from warroom.notify import Message, TransportError, email, http
@@ -18,6 +20,7 @@ from warroom.notify.email import SmtpSettings, send_email
 from warroom.notify.opsgenie import send_opsgenie
 from warroom.notify.pagerduty import send_pagerduty
 from warroom.notify.slack import send_slack_dm
+from warroom.notify.slack import web_client as slack_jobs_client
 from warroom.notify.webhook import send as send_webhook
 
 
@@ -34,6 +37,9 @@ class Transports:
     smtp: SmtpSettings | None = None
     slack_token: str | None = None
     slack_url: str | None = None
+    # warroom's Slack app answers buttons (its signing secret is set): pages carry an
+    # Acknowledge button it handles, instead of a link.
+    slack_interactive: bool = False
     pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
     opsgenie_url: str = "https://api.opsgenie.com"
 
@@ -58,9 +64,15 @@ class Transports:
                 settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
             ),
             slack_url=settings.slack_api_url,
+            slack_interactive=settings.slack_signing_secret is not None,
             pagerduty_url=settings.pagerduty_events_url,
             opsgenie_url=settings.opsgenie_api_url.rstrip("/"),
         )
+
+    def slack_client(self) -> WebClient:
+        """The Web API client the Slack app's work goes through (retries are the outbox's)."""
+        assert self.slack_token is not None
+        return slack_jobs_client(self.slack_token, self.slack_url)
 
     def warm(self) -> None:
         """Make what every send needs once, before the first page waits for it."""
@@ -84,7 +96,13 @@ class Transports:
         elif kind is ContactKind.SLACK:
             if self.slack_token is None:
                 raise NotConfigured("Slack is not configured (set WARROOM_SLACK_BOT_TOKEN)")
-            send_slack_dm(self.slack_token, address, message, base_url=self.slack_url)
+            send_slack_dm(
+                self.slack_token,
+                address,
+                message,
+                base_url=self.slack_url,
+                interactive=self.slack_interactive,
+            )
         elif kind is ContactKind.WEBHOOK:
             send_webhook(
                 address,

@@ -55,8 +55,9 @@ def _body(message: Message) -> str:
     return message.subject.strip() or message.incident
 
 
-def blocks(message: Message) -> list[dict[str, Any]]:
-    """A header, the text, and a link button to acknowledge when there is a link."""
+def blocks(message: Message, *, interactive: bool = False) -> list[dict[str, Any]]:
+    """A header, the text, and a button to acknowledge: handled by warroom's Slack app when
+    it is set up (``interactive``), else a link to the signed acknowledgement page."""
     header = " ".join(message.subject.split()) or message.incident
     result: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(header, HEADER_LIMIT)}},
@@ -65,7 +66,22 @@ def blocks(message: Message) -> list[dict[str, Any]]:
             "text": {"type": "plain_text", "text": _cut(_body(message), SECTION_LIMIT)},
         },
     ]
-    if message.ack_url and len(message.ack_url) <= URL_LIMIT:
+    if interactive and message.event == "trigger":
+        result.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "warroom_acknowledge",
+                        "text": {"type": "plain_text", "text": "Acknowledge"},
+                        "style": "primary",
+                        "value": message.dedup_key,
+                    }
+                ],
+            }
+        )
+    elif message.ack_url and len(message.ack_url) <= URL_LIMIT:
         result.append(
             {
                 "type": "actions",
@@ -116,17 +132,27 @@ def _call(step: str, request: Callable[[], SlackResponse]) -> dict[str, Any]:
     return data
 
 
-def send_slack_dm(
-    token: str, user_id: str, message: Message, *, base_url: str | None = None
-) -> None:
-    if not user_id.strip():
-        raise TransportError("no Slack user id", permanent=True)
-    client = WebClient(
+def web_client(token: str, base_url: str | None) -> WebClient:
+    """A Web API client with the SDK's retries off: retrying is the outbox's job."""
+    return WebClient(
         token=token,
         base_url=base_url or WebClient.BASE_URL,
         timeout=TIMEOUT_SECONDS,
         retry_handlers=[],
     )
+
+
+def send_slack_dm(
+    token: str,
+    user_id: str,
+    message: Message,
+    *,
+    base_url: str | None = None,
+    interactive: bool = False,
+) -> None:
+    if not user_id.strip():
+        raise TransportError("no Slack user id", permanent=True)
+    client = web_client(token, base_url)
     user = user_id.strip()
     opened = _call("conversations.open", lambda: client.conversations_open(users=[user]))
     channel = opened.get("channel")
@@ -138,7 +164,7 @@ def send_slack_dm(
         lambda: client.chat_postMessage(
             channel=channel_id,
             text=escape(_body(message)),
-            blocks=blocks(message),
+            blocks=blocks(message, interactive=interactive),
             unfurl_links=False,
             unfurl_media=False,
         ),

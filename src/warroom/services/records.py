@@ -36,9 +36,14 @@ class Op:
     now: datetime
     # An admin acting for ``actor`` over the API; recorded as "on behalf of".
     entered_by: str | None = None
+    # Slack is connected (a bot token is set): declared incidents get their channel, and
+    # their timeline is posted there.
+    slack: bool = False
     _people: dict[str, Person] = field(default_factory=dict, repr=False)
     # Incidents this write changed: their timers are reconciled before the commit.
     touched: dict[int, Incident] = field(default_factory=dict, repr=False)
+    # The timeline entries this write recorded, in order: Slack posts the ones people follow.
+    events: list[TimelineEvent] = field(default_factory=list, repr=False)
     # Active webhook ids, read once per write when the first event is recorded.
     webhooks: list[int] | None = field(default=None, repr=False)
     # Checklist actions this write added: paging carries out the ones that page or notify.
@@ -187,6 +192,7 @@ def record(
         | ({"entered_by": op.entered_by} if op.entered_by else {}),
     )
     op.session.add(event)
+    op.events.append(event)
     enqueue(op, event, op.actor)
     return event
 

@@ -23,7 +23,7 @@ from warroom.domain.lifecycle import closers, unmet_closure_criteria
 from warroom.domain.timefmt import utc_text
 from warroom.domain.timers import SELF_MANAGED, TimerKind, plan
 from warroom.domain.types import EventKind, ReportSource, Role
-from warroom.services import paging, statuspage
+from warroom.services import paging, slack_sync, statuspage
 from warroom.services.alerts import with_alerts
 from warroom.services.reading import Progress, progress
 from warroom.services.records import Op, add_actions, record
@@ -37,6 +37,7 @@ def settle(op: Op) -> None:
     incident it touched."""
     paging.settle(op)
     statuspage.settle(op)
+    slack_sync.settle(op)
     for incident in list(op.touched.values()):
         reconcile(op, incident)
 

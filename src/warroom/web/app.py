@@ -28,6 +28,7 @@ from warroom.web import (
 )
 from warroom.web.deps import RuntimeDep
 from warroom.web.ingest import Ingestion
+from warroom.web.slack_routes import SlackRoutes
 from warroom.web.status_page import PublicSurface, Surface
 from warroom.web.subscribe import SubscribeRoutes
 
@@ -64,9 +65,9 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
     app.state.status_surface = surface
     # Outermost: the public status surface is served before any other middleware runs.
     app.add_middleware(PublicSurface, surface=surface)
-    app.router.routes[:0] = (
-        ingestion.routes() + SubscribeRoutes(app.state.runtime, surface).routes()
-    )
+    subscribe = SubscribeRoutes(app.state.runtime, surface)
+    slack = SlackRoutes(app.state.runtime)
+    app.router.routes[:0] = ingestion.routes() + subscribe.routes() + slack.routes()
     app.router.on_shutdown.append(ingestion.close)
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,0 +1,510 @@
+"""Doing the Slack outbox's work through the Web API (``slack_sdk``), in order per incident.
+
+A job is leased (committed) before it calls Slack, and each step of a channel's set-up is
+recorded as it succeeds, so a worker that dies half-way resumes where it stopped instead of
+creating a second channel. Slack answers most errors with ``ok: false``: the ones that only
+a person can fix fail the job for good (recorded on the timeline); a 429 waits its
+``Retry-After``; anything else is retried with back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.webhook import WebhookClient
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
+
+from warroom.db.engine import unit_of_work
+from warroom.db.models import Action, ContactMethod, DeliveryState, Incident, Person
+from warroom.db.slack_models import SlackJob
+from warroom.domain.channel import channel_name
+from warroom.domain.paging import ContactKind
+from warroom.domain.policy import Policy
+from warroom.domain.types import EventKind, Role
+from warroom.jobs.deliveries import LEASE, MAX_ATTEMPTS, Writer, backoff
+from warroom.services.records import Op, current_roles, record
+from warroom.services.timers import SYSTEM_ACTOR
+from warroom.slack import messages
+from warroom.slack.people import linked
+
+log = logging.getLogger("warroom.slack")
+MAX_SUFFIX = 50
+
+# Errors only a person can fix (a scope, an archived channel, a deleted user): not retried.
+PERMANENT = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "restricted_action",
+        "invalid_name_specials",
+        "invalid_name_punctuation",
+        "invalid_name_maxlength",
+        "invalid_name_required",
+        "invalid_blocks",
+        "msg_too_long",
+        "no_text",
+    }
+)
+
+
+class Retry(Exception):
+    def __init__(self, message: str, after: timedelta | None = None) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+class Failed(Exception):
+    pass
+
+
+class Refusal(Exception):
+    """Slack answered ``ok: false`` with an error worth a retry (or a fallback)."""
+
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.error = error
+
+
+def call(web: WebClient, method: str, **params: Any) -> dict[str, Any]:
+    """One Web API call; ``ok: false`` and transport trouble become Retry or Failed."""
+    try:
+        response = web.api_call(method, json=params)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "")
+        if exc.response.status_code == 429:
+            seconds = int(exc.response.headers.get("Retry-After", "30") or 30)
+            raise Retry(f"{method}: rate limited", timedelta(seconds=seconds)) from None
+        if error in PERMANENT:
+            raise Failed(f"{method}: {error}") from None
+        raise Refusal(method, error) from None
+    except SlackClientError as exc:
+        raise Retry(f"{method}: {type(exc).__name__}") from None
+    except OSError as exc:
+        raise Retry(f"{method}: Slack unreachable ({exc})") from None
+    return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+def lease(session: Session, now: datetime) -> SlackJob | None:
+    """The earliest due job whose incident has no earlier job still pending."""
+    earlier = SlackJob.__table__.alias("earlier")
+    blocked = exists().where(
+        and_(
+            earlier.c.incident_id == SlackJob.incident_id,
+            earlier.c.state == DeliveryState.PENDING.value,
+            earlier.c.id < SlackJob.id,
+        )
+    )
+    due = (
+        select(SlackJob)
+        .where(SlackJob.state == DeliveryState.PENDING, SlackJob.next_attempt_at <= now, ~blocked)
+        .order_by(SlackJob.next_attempt_at, SlackJob.id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        job = session.scalars(due.with_for_update(skip_locked=True, of=SlackJob)).first()
+    else:
+        job = session.scalars(due).first()
+        if job is not None:
+            won = session.execute(
+                update(SlackJob)
+                .where(SlackJob.id == job.id, SlackJob.next_attempt_at == job.next_attempt_at)
+                .values(next_attempt_at=now + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            if won.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            session.refresh(job)
+    if job is not None:
+        job.next_attempt_at = now + LEASE
+        job.attempts += 1
+    return job
+
+
+@dataclass
+class Work:
+    """One job being done: its data, and a way to record progress as it goes."""
+
+    sessions: sessionmaker[Session]
+    policy: Policy
+    writer: Writer
+    web: WebClient
+    now: datetime
+    job_id: int
+    incident_id: int | None
+    kind: str
+    payload: dict[str, Any]
+
+    def save(self, change: Callable[[Session, SlackJob, Incident | None], None]) -> None:
+        with self.writer(), unit_of_work(self.sessions) as session:
+            job = session.get(SlackJob, self.job_id)
+            assert job is not None
+            incident = session.get(Incident, self.incident_id) if self.incident_id else None
+            change(session, job, incident)
+            job.payload = dict(job.payload)
+            flag_modified(job, "payload")
+            self.payload = dict(job.payload)
+
+    def progress(self, **done: Any) -> None:
+        def change(_session: Session, job: SlackJob, _incident: Incident | None) -> None:
+            job.payload = {**job.payload, **done}
+
+        self.save(change)
+
+    def read(self, reader: Callable[[Session, Incident | None], Any]) -> Any:
+        with unit_of_work(self.sessions) as session:
+            incident = session.get(Incident, self.incident_id) if self.incident_id else None
+            return reader(session, incident)
+
+
+def deliver_slack(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    web: WebClient,
+    *,
+    now: datetime,
+    writer: Writer = nullcontext,
+) -> bool:
+    """Do the earliest due Slack job. Returns whether there may be more."""
+    with writer(), unit_of_work(sessions) as session:
+        job = lease(session, now)
+        if job is None:
+            return False
+        work = Work(
+            sessions, policy, writer, web, now, job.id, job.incident_id, job.kind, dict(job.payload)
+        )
+        attempts = job.attempts
+    outcome: Exception | None = None
+    if attempts > MAX_ATTEMPTS:
+        outcome = Failed(f"no outcome after {MAX_ATTEMPTS} attempts")
+    else:
+        try:
+            HANDLERS[work.kind](work)
+        except (Retry, Failed, Refusal) as exc:
+            outcome = exc
+    _finish(work, outcome, attempts)
+    return True
+
+
+def _finish(work: Work, outcome: Exception | None, attempts: int) -> None:
+    def change(session: Session, job: SlackJob, incident: Incident | None) -> None:
+        if outcome is None:
+            job.state, job.delivered_at, job.last_error = DeliveryState.DELIVERED, work.now, None
+            return
+        job.last_error = str(outcome)[:1000]
+        if isinstance(outcome, Failed):
+            job.state = DeliveryState.FAILED
+            log.warning("Slack %s job %s failed for good: %s", job.kind, job.key, outcome)
+            if incident is not None:
+                op = Op(session, work.policy, SYSTEM_ACTOR, work.now, work.now)
+                record(
+                    op,
+                    incident,
+                    EventKind.ACTION,
+                    f"Slack: {job.kind} failed ({outcome})",
+                    slack=job.kind,
+                )
+            return
+        after = outcome.after if isinstance(outcome, Retry) and outcome.after else backoff(attempts)
+        job.next_attempt_at = work.now + after
+
+    work.save(change)
+
+
+# -- the jobs ---------------------------------------------------------------------------------
+
+
+def _slack_user(session: Session, web: WebClient, handle: str, now: datetime) -> str | None:
+    """A person's Slack user id: their Slack contact method, else looked up by e-mail (and
+    remembered as their Slack contact)."""
+    person = session.scalars(select(Person).where(Person.handle == handle)).one_or_none()
+    if person is None:
+        return None
+    linked = session.scalars(
+        select(ContactMethod.address).where(
+            ContactMethod.person_id == person.id, ContactMethod.kind == ContactKind.SLACK
+        )
+    ).first()
+    if linked:
+        return linked
+    if not person.email:
+        return None
+    try:
+        found = call(web, "users.lookupByEmail", email=person.email)
+    except (Failed, Refusal, Retry):
+        return None
+    user_id = str((found.get("user") or {}).get("id") or "") or None
+    if user_id:
+        session.add(
+            ContactMethod(
+                person_id=person.id,
+                kind=ContactKind.SLACK,
+                address=user_id,
+                position=99,
+                created_at=now,
+            )
+        )
+    return user_id
+
+
+def _title_and_declaration(_session: Session, incident: Incident | None) -> tuple[str, datetime]:
+    assert incident is not None
+    assert incident.declared_at is not None
+    return incident.title, incident.declared_at
+
+
+def _channel(work: Work) -> None:
+    """Create the channel (a taken name gets the next free suffix within 80 characters),
+    set its topic, invite the people, post the initial status and pin it."""
+    payload = work.payload
+    channel_id = payload.get("channel_id")
+    if channel_id is None:
+        title, declared = work.read(_title_and_declaration)
+        name = str(payload["name"])
+        for suffix in range(int(payload.get("suffix", 1)), MAX_SUFFIX + 1):
+            name = (
+                channel_name(title, declared, suffix=suffix) if suffix > 1 else str(payload["name"])
+            )
+            try:
+                created = call(work.web, "conversations.create", name=name)
+            except Refusal as exc:
+                if exc.error == "name_taken":
+                    continue
+                raise
+            channel_id = str(created["channel"]["id"])
+            break
+        else:
+            raise Failed(f"conversations.create: no free name after {MAX_SUFFIX} tries")
+
+        def created_channel(_s: Session, job: SlackJob, incident: Incident | None) -> None:
+            job.payload = {**job.payload, "channel_id": channel_id, "name": name}
+            if incident is not None:
+                incident.slack_channel_id = channel_id
+                incident.channel_name = name
+
+        work.save(created_channel)
+    if not payload.get("topic_set"):
+        _set_topic(work, str(channel_id))
+        work.progress(topic_set=True)
+    if not payload.get("invited"):
+        users = work.read(
+            lambda s, _i: [
+                u for h in payload.get("invite", []) if (u := _slack_user(s, work.web, h, work.now))
+            ]
+        )
+        if users:
+            try:
+                call(work.web, "conversations.invite", channel=channel_id, users=",".join(users))
+            except Refusal as exc:
+                if exc.error not in ("already_in_channel", "cant_invite_self", "user_not_found"):
+                    raise
+        work.progress(invited=True)
+    if not payload.get("status_ts"):
+        number = work.incident_id
+        text, blocks = messages.initial_status(
+            incident=f"INC-{number}",
+            text=str(payload["status"]),
+            runbooks=list(payload.get("runbooks") or []),
+            war_room=payload.get("war_room"),
+        )
+        posted = call(work.web, "chat.postMessage", channel=channel_id, text=text, blocks=blocks)
+        ts = str(posted["ts"])
+
+        def status_posted(_s: Session, job: SlackJob, incident: Incident | None) -> None:
+            job.payload = {**job.payload, "status_ts": ts}
+            if incident is not None:
+                incident.slack_status_ts = ts
+
+        work.save(status_posted)
+    if not work.payload.get("pinned"):
+        try:
+            call(work.web, "pins.add", channel=channel_id, timestamp=work.payload["status_ts"])
+        except Refusal as exc:
+            if exc.error != "already_pinned":
+                raise
+        work.progress(pinned=True)
+    keys = ["incident-channel", "initial-status"] + (
+        ["war-room"] if payload.get("war_room") else []
+    )
+    work.save(lambda s, _j, i: _done(s, work, i, keys, f"in Slack #{work.payload['name']}"))
+
+
+def _done(
+    session: Session, work: Work, incident: Incident | None, keys: list[str], note: str
+) -> None:
+    if incident is None:
+        return
+    for action in session.scalars(
+        select(Action).where(
+            Action.incident_id == incident.id,
+            Action.key.in_(keys),
+            Action.done_at.is_(None),
+            Action.cancelled_at.is_(None),
+        )
+    ):
+        action.done_at, action.note = work.now, note
+
+
+def _home(work: Work) -> tuple[str, str | None]:
+    channel, thread = work.read(
+        lambda _s, i: (i.slack_channel_id, i.slack_thread_ts) if i else (None, None)
+    )
+    if not channel:
+        raise Failed("the incident has no Slack channel")
+    return str(channel), thread
+
+
+def _post(work: Work) -> None:
+    channel, thread = _home(work)
+    text = str(work.payload["text"])
+    mention = work.payload.get("mention")
+    if mention:
+        user = work.read(lambda s, _i: _slack_user(s, work.web, str(mention), work.now))
+        text = f"<@{user}> {text}" if user else text
+    number = f"INC-{work.incident_id}"
+    body, blocks = messages.post(
+        text, incident=number, with_buttons=bool(work.payload.get("buttons"))
+    )
+    if mention and text.startswith("<@"):
+        blocks[0] = messages.section(text)  # the mention must stay markup
+    params: dict[str, Any] = {"channel": channel, "text": body, "blocks": blocks}
+    if thread:
+        params["thread_ts"] = thread
+    try:
+        call(work.web, "chat.postMessage", **params)
+    except Refusal as exc:
+        if exc.error != "not_in_channel":
+            raise
+        call(work.web, "conversations.join", channel=channel)  # a public channel: join, then post
+        call(work.web, "chat.postMessage", **params)
+    if work.payload.get("action"):
+        work.save(
+            lambda s, _j, i: _done(s, work, i, [str(work.payload["action"])], "posted in Slack")
+        )
+
+
+def _thread(work: Work) -> None:
+    """A SEV2 declared from Slack: its declaration, posted where it was declared, becomes the
+    thread its updates go to."""
+    channel = str(work.payload["channel"])
+    text = str(work.payload["text"])
+    body, blocks = messages.post(text, incident=f"INC-{work.incident_id}", with_buttons=True)
+    try:
+        posted = call(work.web, "chat.postMessage", channel=channel, text=body, blocks=blocks)
+    except Refusal as exc:
+        if exc.error != "not_in_channel":
+            raise
+        call(work.web, "conversations.join", channel=channel)
+        posted = call(work.web, "chat.postMessage", channel=channel, text=body, blocks=blocks)
+    ts = str(posted["ts"])
+
+    def threaded(_s: Session, _job: SlackJob, incident: Incident | None) -> None:
+        if incident is not None:
+            incident.slack_channel_id, incident.slack_thread_ts = channel, ts
+
+    work.save(threaded)
+
+
+def _set_topic(work: Work, channel: str) -> None:
+    def read(session: Session, incident: Incident | None) -> str:
+        assert incident is not None
+        roles = current_roles(session, incident.id)
+        ic = next(iter(roles.get(Role.IC, ())), None)
+        severity = incident.severity.value if incident.severity else None
+        return messages.topic(severity=severity, ic=ic, stage=incident.stage.value)
+
+    call(work.web, "conversations.setTopic", channel=channel, topic=work.read(read))
+
+
+def _topic(work: Work) -> None:
+    channel, _ = _home(work)
+    _set_topic(work, channel)
+
+
+def _archive(work: Work) -> None:
+    channel, thread = _home(work)
+    if thread:
+        return  # a thread in someone else's channel: nothing to archive
+    try:
+        call(work.web, "conversations.archive", channel=channel)
+    except Failed as exc:
+        if "is_archived" not in str(exc):
+            raise
+
+
+def _respond(work: Work) -> None:
+    """A private answer to a click, posted to the interaction's response URL."""
+    url = str(work.payload["url"])
+    try:
+        answer = WebhookClient(url, timeout=10).send_dict(dict(work.payload["body"]))
+    except (SlackClientError, OSError) as exc:
+        raise Retry(f"response URL: {exc}") from None
+    if answer.status_code == 429:
+        raise Retry("response URL: rate limited", timedelta(seconds=30))
+    if answer.status_code >= 400:
+        # Response URLs expire after 30 minutes and five uses: nothing to retry.
+        raise Failed(f"response URL answered {answer.status_code}")
+
+
+def _capture(work: Work) -> None:
+    """A message marked with the timeline reaction: its text joins the timeline as a note."""
+    channel, ts, user = (str(work.payload[k]) for k in ("channel", "ts", "user"))
+    found = call(
+        work.web, "conversations.history", channel=channel, latest=ts, inclusive=True, limit=1
+    )
+    message = next((m for m in found.get("messages") or [] if m.get("ts") == ts), None)
+    if message is None:
+        raise Failed("the marked message is gone")
+    text = str(message.get("text") or "").strip()
+    author = str(message.get("user") or "")
+    author_name = work.read(lambda s, _i: linked(s, author)) if author else None
+    if author and author_name is None:
+        try:
+            author_name = (
+                str((call(work.web, "users.info", user=author).get("user") or {}).get("name") or "")
+                or None
+            )
+        except (Failed, Refusal, Retry):
+            author_name = None
+
+    def record_note(session: Session, _job: SlackJob, incident: Incident | None) -> None:
+        if incident is None or not text:
+            return
+        marker = linked(session, user) or SYSTEM_ACTOR
+        said = author_name or (f"<@{author}>" if author else "someone")
+        op = Op(session, work.policy, marker, work.now, work.now)
+        record(
+            op,
+            incident,
+            EventKind.NOTE,
+            f"from Slack, {said}: {messages.cut(text, 1000)}",
+            kind="other",
+            origin="slack-reaction",
+            slack_ts=ts,
+        )
+
+    work.save(record_note)
+
+
+HANDLERS: dict[str, Callable[[Work], None]] = {
+    "respond": _respond,
+    "capture": _capture,
+    "channel": _channel,
+    "post": _post,
+    "thread": _thread,
+    "topic": _topic,
+    "archive": _archive,
+}
