@@ -189,6 +189,13 @@ class SlackWorkspace(_HttpFake):
         channel.topic = topic
         return {"ok": True, "topic": topic}
 
+    def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        if isinstance(channel, dict):
+            return channel
+        channel.members.add(self.BOT)
+        return {"ok": True, "channel": {"id": channel.id}}
+
     def _conversations_archive(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params)
         if isinstance(channel, dict):

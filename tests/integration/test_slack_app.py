@@ -456,3 +456,118 @@ def test_it_acknowledges_a_page_from_the_button_in_its_direct_message(
         assert stored.acknowledged_at is not None
         assert stored.acknowledged_by is not None
         assert stored.acknowledged_by.handle == "ana"
+
+
+def test_it_declares_from_the_classifiers_questions_when_no_level_is_given(
+    slack: Slack, slack_world: World, workspace: SlackWorkspace
+) -> None:
+    assert said(slack.command("U0ANA", "/incident-declare", "Checkout fails for everyone")) == ""
+    [form] = workspace.views
+    assert form["callback_id"] == "incident_declare"
+    bad = slack.submit(
+        "U0ANA",
+        form,
+        {"title": text("Checkout fails for everyone"), "customers_affected_pct": text("lots")},
+    )
+    assert bad.json() == {
+        "response_action": "errors",
+        "errors": {"customers_affected_pct": "a percentage, like 12.5"},
+    }
+    answers = {
+        "type": "checkboxes",
+        "selected_options": [{"value": "production_down"}, {"value": "customer_facing"}],
+    }
+    done = slack.submit(
+        "U0ANA",
+        form,
+        {
+            "title": text("Checkout fails for everyone"),
+            "facts": answers,
+            "customers_affected_pct": text("100"),
+        },
+    )
+    assert done.status_code == 200
+    with slack_world.runtime.reading() as session:
+        incident = session.get(Incident, 1)
+        assert incident is not None
+        assert incident.severity is not None
+        assert incident.severity.value == "SEV0"  # production down for every customer
+        assert incident.declared_at is not None
+
+
+def test_it_posts_the_war_room_and_archives_the_channel_after_the_postmortem(
+    slack: Slack, slack_world: World, workspace: SlackWorkspace
+) -> None:
+    from warroom.domain.policy import SlackPolicy
+    from warroom.services import lifecycle
+
+    world = slack_world
+    world.runtime.__dict__["policy"] = DEFAULT_POLICY.model_copy(
+        update={"slack": SlackPolicy(war_room_url="https://meet.example.test/warroom")}
+    )
+    said(slack.command("U0ANA", "/incident-declare", "SEV0 Everything is down"))
+    drain(world)
+    channel = workspace.named("incident-2026-03-02-everything-is-down")
+    pinned = channel.message(channel.pins[0])
+    assert pinned is not None
+    assert "https://meet.example.test/warroom" in json.dumps(pinned["blocks"])
+    room = channel.id
+    for command, minutes in (
+        ("/incident-investigate", 1),
+        ("/incident-mitigate", 5),
+        ("/incident-resolve", 5),
+        ("/incident-monitor", 1),
+        ("/incident-close", 31),
+    ):
+        world.later(minutes=minutes)
+        answer = said(
+            slack.command("U0ANA", command, "failover-db" if "mitigate" in command else "", room)
+        )
+        assert not answer.startswith(":"), answer
+    world.later(hours=20).act("ana", lambda op: lifecycle.postmortem(op, 1, "https://wiki/pm/1"))
+    drain(world)
+    assert channel.archived
+
+
+def test_it_maps_a_slack_user_to_the_person_with_their_email(
+    slack: Slack, slack_world: World
+) -> None:
+    from warroom.domain.paging import ContactKind
+    from warroom.services import directory
+
+    slack_world.act(
+        "admin",
+        lambda op: directory.add_contact(op, "ana.smith", ContactKind.EMAIL, "ana@example.test"),
+    )
+    said(slack.command("U0ANA", "/incident-declare", "SEV2 Search is slow"))
+    said(slack.command("U0CAT", "/incident-note", "INC-1 hypothesis: the new index"))
+    with slack_world.runtime.reading() as session:
+        events = session.scalars(
+            select(TimelineEvent).where(TimelineEvent.kind == EventKind.NOTE)
+        ).all()
+        declared = session.scalars(
+            select(TimelineEvent).where(TimelineEvent.kind == EventKind.DECLARED)
+        ).one()
+        assert declared.actor is not None
+        assert declared.actor.handle == "ana.smith"  # linked by e-mail
+        [note] = events
+        assert note.actor is not None
+        assert note.actor.handle == "cat"  # unknown by e-mail: a new person, linked once
+        assert note.data["note_kind"] == "hypothesis"
+
+
+def test_it_joins_a_public_channel_it_is_not_in_to_answer_in_a_thread(
+    slack: Slack, slack_world: World, workspace: SlackWorkspace
+) -> None:
+    workspace.add_channel("search", "C0SEARCH").members.discard(SlackWorkspace.BOT)
+    said(slack.command("U0CAT", "/incident-declare", "SEV2 Search is slow", channel="C0SEARCH"))
+    drain(slack_world)
+    assert SlackWorkspace.BOT in workspace.channels["C0SEARCH"].members
+    assert any("SEV2 declared" in str(m["text"]) for m in workspace.channels["C0SEARCH"].messages)
+
+
+def test_it_answers_404_when_slack_is_not_set_up(world: World) -> None:
+    with serving(create_app(world.runtime)) as http:
+        answer = http.post("/slack/commands", content=b"command=%2Fincident-status")
+    assert answer.status_code == 404
+    assert "WARROOM_SLACK_SIGNING_SECRET" in answer.text

@@ -491,7 +491,7 @@ def _capture(work: Work) -> None:
             incident,
             EventKind.NOTE,
             f"from Slack, {said}: {messages.cut(text, 1000)}",
-            kind="other",
+            note_kind="other",
             origin="slack-reaction",
             slack_ts=ts,
         )

@@ -57,14 +57,17 @@ def queue(
     )
 
 
-def has_home(incident: Incident) -> bool:
-    """It has (or is getting) a channel or a thread in Slack."""
-    return incident.slack_channel_id is not None or (
-        incident.channel_name is not None
-        and incident.declared_at is not None
-        and incident.severity is not None
-        and incident.severity.is_major
+def has_home(op: Op, incident: Incident) -> bool:
+    """It has (or is getting) a channel or a thread in Slack. An incident declared before
+    Slack was connected has neither: nothing is posted for it."""
+    if incident.slack_channel_id is not None:
+        return True
+    found = op.session.scalar(
+        select(SlackJob.id)
+        .where(SlackJob.incident_id == incident.id, SlackJob.kind.in_(("channel", "thread")))
+        .limit(1)
     )
+    return found is not None
 
 
 def settle(op: Op) -> None:
@@ -80,11 +83,14 @@ def settle(op: Op) -> None:
                 _queue_channel(op, incident)
                 opened.add(incident.id)
     topics: set[int] = set()
+    homes: dict[int, bool] = {}
     for event in op.events:
         incident = _incident(op, event.incident_id)
         if incident is None or incident.id in opened or event.kind not in POSTED:
             continue
-        if not has_home(incident) or event.data.get("origin") == "slack-reaction":
+        if event.data.get("origin") == "slack-reaction" or not homes.setdefault(
+            incident.id, has_home(op, incident)
+        ):
             continue  # nowhere to post, or it came from the channel: no echo
         _queue_post(op, incident, event)
         if event.kind in (EventKind.STAGE, EventKind.SEVERITY) or (
