@@ -571,3 +571,29 @@ def test_it_answers_404_when_slack_is_not_set_up(world: World) -> None:
         answer = http.post("/slack/commands", content=b"command=%2Fincident-status")
     assert answer.status_code == 404
     assert "WARROOM_SLACK_SIGNING_SECRET" in answer.text
+
+
+def test_it_names_the_incident_first_outside_its_channel(slack: Slack, slack_world: World) -> None:
+    said(slack.command("U0ANA", "/incident-declare", "SEV2 Search is slow"))
+    lost = said(slack.command("U0BOB", "/incident-status", "", channel="C0OTHER"))
+    assert "not an incident channel" in lost
+    status = said(slack.command("U0BOB", "/incident-status", "INC-1", channel="C0OTHER"))
+    assert "*INC-1* SEV2 · declared — Search is slow" in status
+    raised = said(
+        slack.command(
+            "U0BOB", "/incident-severity", "INC-1 SEV1 checkout affected too", channel="C0OTHER"
+        )
+    )
+    assert raised == "INC-1 is now SEV1."
+    drain(slack_world)  # a SEV1 now: it moves from its thread to a channel of its own
+    with slack_world.runtime.reading() as session:
+        incident = session.get(Incident, 1)
+        assert incident is not None
+        assert incident.slack_thread_ts is None
+        assert incident.slack_channel_id != "C0GENERAL"
+        assert incident.channel_name == "incident-2026-03-02-search-is-slow"
+    unknown = said(slack.command("U0BOB", "/incident-ack", "INC-99", channel="C0OTHER"))
+    assert unknown.startswith(":warning:")
+    assert "INC-99" in unknown
+    usage = said(slack.command("U0BOB", "/incident-mitigate", "INC-1 magic", channel="C0OTHER"))
+    assert "'magic' is not a mitigation" in usage

@@ -292,7 +292,8 @@ def _channel(work: Work) -> None:
         def created_channel(_s: Session, job: SlackJob, incident: Incident | None) -> None:
             job.payload = {**job.payload, "channel_id": channel_id, "name": name}
             if incident is not None:
-                incident.slack_channel_id = channel_id
+                # Its home from now on (a SEV2 raised from its thread leaves the thread).
+                incident.slack_channel_id, incident.slack_thread_ts = channel_id, None
                 incident.channel_name = name
 
         work.save(created_channel)

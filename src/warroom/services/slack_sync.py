@@ -115,9 +115,18 @@ def _incident(op: Op, number: int) -> Incident | None:
 
 
 def _wants_channel(op: Op, incident: Incident) -> bool:
-    if incident.severity is None or incident.slack_channel_id is not None:
+    """A major incident gets its own channel once (a SEV2 raised to SEV1 from its thread
+    moves to one)."""
+    if incident.severity is None or not incident.severity.is_major:
         return False
-    return incident.severity.is_major and op.policy.level(incident.severity).incident_channel
+    if not op.policy.level(incident.severity).incident_channel:
+        return False
+    existing = op.session.scalar(
+        select(SlackJob.id)
+        .where(SlackJob.incident_id == incident.id, SlackJob.kind == "channel")
+        .limit(1)
+    )
+    return existing is None
 
 
 def _queue_channel(op: Op, incident: Incident) -> None:
