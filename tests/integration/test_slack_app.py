@@ -597,3 +597,40 @@ def test_it_names_the_incident_first_outside_its_channel(slack: Slack, slack_wor
     assert "INC-99" in unknown
     usage = said(slack.command("U0BOB", "/incident-mitigate", "INC-1 magic", channel="C0OTHER"))
     assert "'magic' is not a mitigation" in usage
+
+
+def test_it_gives_an_incident_declared_elsewhere_its_channel_from_the_worker_loop(
+    slack_world: World, workspace: SlackWorkspace
+) -> None:
+    import threading
+    from datetime import timedelta
+
+    from warroom.domain.types import Severity
+    from warroom.jobs.worker import run as run_worker
+    from warroom.services import declaration
+
+    runtime = slack_world.runtime
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(runtime.sessions, runtime.policy, runtime.clock),
+        kwargs={"stop": stop, "idle": timedelta(seconds=0.05), "transports": runtime.transports},
+        daemon=True,
+    )
+    worker.start()
+    try:
+        slack_world.act(
+            "ana",
+            lambda op: declaration.declare_new(
+                op, Severity.SEV1, "API experiencing elevated error rates"
+            ),
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(c.pins for c in workspace.channels.values()):
+            time.sleep(0.05)
+        channel = workspace.named(NAME)
+        assert channel.pins
+        assert channel.topic == "SEV1 · IC ana · declared"
+    finally:
+        stop.set()
+        worker.join(timeout=10)
