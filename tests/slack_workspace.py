@@ -16,6 +16,9 @@ from typing import Any
 from tests.fakes import Answer, HttpCall, SlackCall, _HttpFake, _valid_blocks
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+READS = frozenset(
+    {"users.info", "users.lookupByEmail", "conversations.history", "conversations.replies"}
+)
 
 
 @dataclass
@@ -107,7 +110,7 @@ class SlackWorkspace(_HttpFake):
     def _answer(self, call: HttpCall, raw_path: str) -> Answer:
         if call.path.startswith("/response/"):
             return self._respond(call)
-        if call.method != "POST" or not call.path.startswith("/api/"):
+        if call.method not in ("GET", "POST") or not call.path.startswith("/api/"):
             return Answer(404, {"ok": False, "error": "unknown_method"})
         method = call.path.removeprefix("/api/")
         authorization = call.headers.get("authorization", "")
@@ -116,6 +119,9 @@ class SlackWorkspace(_HttpFake):
                 200, {"ok": False, "error": "invalid_auth" if authorization else "not_authed"}
             )
         params = _params(call)
+        if method in READS:
+            # Slack's read methods take a query or a form, and ignore a JSON body.
+            params = dict(call.query) | ({} if _is_json(call) else params)
         with self._lock:
             self._calls.append(SlackCall(method, params))
             scripted = self._failures.get(method)
@@ -290,6 +296,10 @@ class SlackWorkspace(_HttpFake):
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": user}
+
+
+def _is_json(call: HttpCall) -> bool:
+    return call.headers.get("content-type", "").startswith("application/json")
 
 
 def _params(call: HttpCall) -> dict[str, Any]:

@@ -634,3 +634,65 @@ def test_it_gives_an_incident_declared_elsewhere_its_channel_from_the_worker_loo
     finally:
         stop.set()
         worker.join(timeout=10)
+
+
+def test_it_never_answers_a_malformed_or_stale_slack_request_with_a_500(
+    slack: Slack, slack_world: World, workspace: SlackWorkspace
+) -> None:
+    unsigned = slack.http.post(
+        "/slack/interactions",
+        content=b"payload={bad",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert unsigned.status_code == 401
+    assert slack.send("/slack/interactions", "payload={bad").status_code == 400
+    assert (
+        slack.send("/slack/events", "{not json", content_type="application/json").status_code == 400
+    )
+    old_button = slack.click("U0BOB", "incident_update", "INC-nonsense", "C0GENERAL")
+    assert old_button.status_code == 200
+    said(slack.command("U0ANA", "/incident-declare", "SEV1 API experiencing elevated error rates"))
+    drain(slack_world)
+    workspace.fail("views.open", "expired_trigger_id")
+    late = said(slack.command("U0ANA", "/incident-update", "", workspace.named(NAME).id))
+    assert late.startswith(":warning: Slack did not open the form")
+    odd_form = slack.submit(
+        "U0ANA", {"type": "modal", "callback_id": "incident_update", "private_metadata": "x1"}, {}
+    )
+    assert odd_form.status_code == 200
+    assert "does not name an incident" in odd_form.text
+    no_type = slack.submit("U0ANA", {"callback_id": "incident_update"}, {})
+    assert no_type.status_code == 400
+
+
+def test_it_keeps_a_sev2_declared_in_an_incident_channel_out_of_that_channel(
+    slack: Slack, slack_world: World, workspace: SlackWorkspace
+) -> None:
+    said(slack.command("U0ANA", "/incident-declare", "SEV1 API experiencing elevated error rates"))
+    drain(slack_world)
+    room = workspace.named(NAME).id
+    said(slack.command("U0CAT", "/incident-declare", "SEV2 Search is slow", channel=room))
+    drain(slack_world)
+    status = said(slack.command("U0ANA", "/incident-status", "", room))
+    assert status.startswith("*INC-1*")  # still the channel's own incident
+    with slack_world.runtime.reading() as session:
+        sev2 = session.get(Incident, 2)
+        assert sev2 is not None
+        assert sev2.slack_thread_ts is not None  # it lives in a thread there
+
+
+def test_it_escapes_what_it_posts_so_a_title_cannot_ping_everyone(
+    slack: Slack, slack_world: World, workspace: SlackWorkspace
+) -> None:
+    said(
+        slack.command(
+            "U0ANA", "/incident-declare", "SEV1 <!channel> pay <https://evil.example|here>"
+        )
+    )
+    drain(slack_world)
+    [channel] = [c for c in workspace.channels.values() if c.name.startswith("incident-")]
+    pinned = channel.message(channel.pins[0])
+    assert pinned is not None
+    assert "<!channel>" not in pinned["text"]
+    assert "&lt;!channel&gt;" in pinned["text"]
+    assert "<!channel>" not in json.dumps(pinned["blocks"])

@@ -136,7 +136,9 @@ def deliver_slack(
     else:
         try:
             HANDLERS[work.kind](work)
-        except (Retry, Failed, Refusal) as exc:
+        except Refusal as exc:  # no fallback for it: only a person can fix it
+            outcome = Failed(str(exc))
+        except (Retry, Failed) as exc:
             outcome = exc
     _finish(work, outcome, attempts)
     return True
@@ -170,36 +172,47 @@ def _finish(work: Work, outcome: Exception | None, attempts: int) -> None:
 # -- the jobs ---------------------------------------------------------------------------------
 
 
-def _slack_user(session: Session, web: WebClient, handle: str, now: datetime) -> str | None:
+def _slack_user(work: Work, handle: str) -> str | None:
     """A person's Slack user id: their Slack contact method, else looked up by e-mail (and
-    remembered as their Slack contact)."""
-    person = session.scalars(select(Person).where(Person.handle == handle)).one_or_none()
-    if person is None:
-        return None
-    linked = session.scalars(
-        select(ContactMethod.address).where(
-            ContactMethod.person_id == person.id, ContactMethod.kind == ContactKind.SLACK
-        )
-    ).first()
-    if linked:
-        return linked
-    if not person.email:
-        return None
+    remembered as their Slack contact, unless that Slack user is already someone else)."""
+
+    def known(session: Session, _incident: Incident | None) -> tuple[str | None, str | None]:
+        person = session.scalars(select(Person).where(Person.handle == handle)).one_or_none()
+        if person is None:
+            return None, None
+        address = session.scalars(
+            select(ContactMethod.address).where(
+                ContactMethod.person_id == person.id, ContactMethod.kind == ContactKind.SLACK
+            )
+        ).first()
+        return address, person.email
+
+    address, email = work.read(known)
+    if address or not email:
+        return str(address) if address else None
     try:
-        found = call(web, "users.lookupByEmail", email=person.email)
+        found = call(work.web, "users.lookupByEmail", email=email)
     except (Failed, Refusal, Retry):
         return None
     user_id = str((found.get("user") or {}).get("id") or "") or None
-    if user_id:
+    if user_id is None:
+        return None
+
+    def remember(session: Session, _job: SlackJob, _incident: Incident | None) -> None:
+        person = session.scalars(select(Person).where(Person.handle == handle)).one_or_none()
+        if person is None or linked(session, user_id) is not None:
+            return
         session.add(
             ContactMethod(
                 person_id=person.id,
                 kind=ContactKind.SLACK,
                 address=user_id,
                 position=99,
-                created_at=now,
+                created_at=work.now,
             )
         )
+
+    work.save(remember)
     return user_id
 
 
@@ -243,19 +256,6 @@ def _channel(work: Work) -> None:
     if not payload.get("topic_set"):
         _set_topic(work, str(channel_id))
         work.progress(topic_set=True)
-    if not payload.get("invited"):
-        users = work.read(
-            lambda s, _i: [
-                u for h in payload.get("invite", []) if (u := _slack_user(s, work.web, h, work.now))
-            ]
-        )
-        if users:
-            try:
-                call(work.web, "conversations.invite", channel=channel_id, users=",".join(users))
-            except Refusal as exc:
-                if exc.error not in ("already_in_channel", "cant_invite_self", "user_not_found"):
-                    raise
-        work.progress(invited=True)
     if not payload.get("status_ts"):
         number = work.incident_id
         text, blocks = messages.initial_status(
@@ -280,6 +280,21 @@ def _channel(work: Work) -> None:
             if exc.error != "already_pinned":
                 raise
         work.progress(pinned=True)
+    if not work.payload.get("invited"):
+        # Last, and never fatal: a guest or deactivated account must not hold up the rest.
+        users = [u for h in payload.get("invite", []) if (u := _slack_user(work, str(h)))]
+        if users:
+            try:
+                call(
+                    work.web,
+                    "conversations.invite",
+                    channel=channel_id,
+                    users=",".join(users),
+                    force=True,
+                )
+            except (Refusal, Failed) as exc:
+                log.warning("Slack: inviting %s to %s: %s", users, channel_id, exc)
+        work.progress(invited=True)
     keys = ["incident-channel", "initial-status"] + (
         ["war-room"] if payload.get("war_room") else []
     )
@@ -315,15 +330,13 @@ def _post(work: Work) -> None:
     channel, thread = _home(work)
     text = str(work.payload["text"])
     mention = work.payload.get("mention")
-    if mention:
-        user = work.read(lambda s, _i: _slack_user(s, work.web, str(mention), work.now))
-        text = f"<@{user}> {text}" if user else text
-    number = f"INC-{work.incident_id}"
+    user = _slack_user(work, str(mention)) if mention else None
     body, blocks = messages.post(
-        text, incident=number, with_buttons=bool(work.payload.get("buttons"))
+        text,
+        incident=f"INC-{work.incident_id}",
+        with_buttons=bool(work.payload.get("buttons")),
+        mention=user,
     )
-    if mention and text.startswith("<@"):
-        blocks[0] = messages.section(text)  # the mention must stay markup
     params: dict[str, Any] = {"channel": channel, "text": body, "blocks": blocks}
     if thread:
         params["thread_ts"] = thread

@@ -9,25 +9,16 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-# Errors only a person can fix (a scope, an archived channel, a deleted user): not retried.
-PERMANENT = frozenset(
-    {
-        "channel_not_found",
-        "is_archived",
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "missing_scope",
-        "restricted_action",
-        "invalid_name_specials",
-        "invalid_name_punctuation",
-        "invalid_name_maxlength",
-        "invalid_name_required",
-        "invalid_blocks",
-        "msg_too_long",
-        "no_text",
-    }
+# Errors that pass on their own: retried with back-off. Any other ``ok: false`` is something
+# only a person can fix (a scope, an archived channel, a guest account…): the caller may
+# fall back (a taken name, a channel to join), else the job fails for good at once, so one
+# bad call never holds up the incident's later Slack work.
+TRANSIENT = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+)
+# Read methods take their arguments as a query, never a JSON body.
+READS = frozenset(
+    {"users.info", "users.lookupByEmail", "conversations.history", "conversations.replies"}
 )
 
 
@@ -42,7 +33,8 @@ class Failed(Exception):
 
 
 class Refusal(Exception):
-    """Slack answered ``ok: false`` with an error worth a retry (or a fallback)."""
+    """Slack answered ``ok: false``: the caller may have a fallback for this error; if it
+    has none, the job fails for good."""
 
     def __init__(self, method: str, error: str) -> None:
         super().__init__(f"{method}: {error}")
@@ -52,14 +44,17 @@ class Refusal(Exception):
 def call(web: WebClient, method: str, **params: Any) -> dict[str, Any]:
     """One Web API call; ``ok: false`` and transport trouble become Retry or Failed."""
     try:
-        response = web.api_call(method, json=params)
+        if method in READS:
+            response = web.api_call(method, http_verb="GET", params=params)
+        else:
+            response = web.api_call(method, json=params)
     except SlackApiError as exc:
         error = str(exc.response.get("error") or "")
         if exc.response.status_code == 429:
             seconds = int(exc.response.headers.get("Retry-After", "30") or 30)
             raise Retry(f"{method}: rate limited", timedelta(seconds=seconds)) from None
-        if error in PERMANENT:
-            raise Failed(f"{method}: {error}") from None
+        if error in TRANSIENT:
+            raise Retry(f"{method}: {error}") from None
         raise Refusal(method, error) from None
     except SlackClientError as exc:
         raise Retry(f"{method}: {type(exc).__name__}") from None

@@ -88,7 +88,8 @@ def blocks(message: Message, *, interactive: bool = False) -> list[dict[str, Any
                 "elements": [
                     {
                         "type": "button",
-                        "action_id": "warroom_acknowledge",
+                        # A link: the signed page acknowledges, not the Slack app.
+                        "action_id": "warroom_acknowledge_link",
                         "text": {"type": "plain_text", "text": "Acknowledge"},
                         "style": "primary",
                         "url": message.ack_url,
@@ -132,12 +133,12 @@ def _call(step: str, request: Callable[[], SlackResponse]) -> dict[str, Any]:
     return data
 
 
-def web_client(token: str, base_url: str | None) -> WebClient:
+def web_client(token: str, base_url: str | None, *, timeout: float = TIMEOUT_SECONDS) -> WebClient:
     """A Web API client with the SDK's retries off: retrying is the outbox's job."""
     return WebClient(
         token=token,
         base_url=base_url or WebClient.BASE_URL,
-        timeout=TIMEOUT_SECONDS,
+        timeout=int(timeout) or 1,
         retry_handlers=[],
     )
 

@@ -64,7 +64,11 @@ def has_home(op: Op, incident: Incident) -> bool:
         return True
     found = op.session.scalar(
         select(SlackJob.id)
-        .where(SlackJob.incident_id == incident.id, SlackJob.kind.in_(("channel", "thread")))
+        .where(
+            SlackJob.incident_id == incident.id,
+            SlackJob.kind.in_(("channel", "thread")),
+            SlackJob.state != DeliveryState.FAILED,
+        )
         .limit(1)
     )
     return found is not None

@@ -10,19 +10,21 @@ so Slack's retries do nothing twice.
 
 from __future__ import annotations
 
-import contextlib
+import json
+import logging
 import re
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
 
 from warroom.db.models import Incident, Page
 from warroom.db.slack_models import SlackEventSeen
 from warroom.domain.classifier import classify
-from warroom.domain.errors import BadInput, WarroomError
+from warroom.domain.errors import BadInput, Unavailable, WarroomError
 from warroom.domain.types import MitigationKind, Severity, UpdateStatus
 from warroom.domain.updates import UpdateText
 from warroom.runtime import Runtime
@@ -30,6 +32,8 @@ from warroom.services import coordination, lifecycle, page_stops, slack_sync
 from warroom.services.records import Op, insert_ignoring_duplicates
 from warroom.slack import messages, people, views
 from warroom.slack.commands import Answer, Commands, Invocation, declare, refusal
+
+log = logging.getLogger("warroom.slack")
 
 
 class SlackApp:
@@ -39,6 +43,7 @@ class SlackApp:
         self.runtime = runtime
         self.web = web
         self.commands = Commands(runtime, web)
+        self.verifier = SignatureVerifier(signing_secret)
         self.bolt = App(
             signing_secret=signing_secret,
             client=web or WebClient(token=None),
@@ -48,12 +53,40 @@ class SlackApp:
             url_verification_enabled=True,
         )
         self._register()
+        self.bolt.error(self._failed)
+
+    def _failed(self, error: Exception, body: dict[str, Any]) -> BoltResponse:
+        """A listener broke on something Slack sent (a button value from an old message, an
+        expired trigger): the person gets a short answer, never a traceback."""
+        log.warning("Slack request failed: %s: %s", type(error).__name__, error)
+        if isinstance(error, Unavailable):
+            return BoltResponse(status=503, body='{"error":"database unreachable"}')
+        text = (
+            f"warroom could not do that: {error}"
+            if isinstance(error, WarroomError | ValueError)
+            else "warroom could not do that; try again"
+        )
+        return BoltResponse(
+            status=200,
+            body=json.dumps({"response_type": "ephemeral", "text": text}),
+            headers={"content-type": "application/json"},
+        )
 
     def handle(self, body: bytes, headers: dict[str, str]) -> BoltResponse:
-        request = BoltRequest(
-            body=body.decode("utf-8", "replace"), headers={k: [v] for k, v in headers.items()}
-        )
-        return self.bolt.dispatch(request)
+        # Verified on the raw bytes before anything reads them (Bolt checks again).
+        if not self.verifier.is_valid_request(body, headers):
+            return BoltResponse(status=401, body='{"error":"invalid request"}')
+        try:
+            request = BoltRequest(
+                body=body.decode("utf-8"), headers={k: [v] for k, v in headers.items()}
+            )
+        except (UnicodeDecodeError, ValueError, TypeError, AttributeError):
+            return BoltResponse(status=400, body='{"error":"malformed request"}')
+        try:
+            return self.bolt.dispatch(request)
+        except Exception:
+            log.warning("Slack sent a request warroom could not read", exc_info=True)
+            return BoltResponse(status=400, body='{"error":"malformed request"}')
 
     def _register(self) -> None:
         bolt = self.bolt
@@ -179,7 +212,7 @@ class SlackApp:
 
     def _update_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         state = (view.get("state") or {}).get("values") or {}
-        number = int(view.get("private_metadata") or 0)
+        number = _metadata_number(view)
         status = views.value(state, "status")
         text = UpdateText(
             issue=views.value(state, "issue") or "",
@@ -193,7 +226,11 @@ class SlackApp:
             handle = self._actor(body)
             self.runtime.write(
                 lambda op: coordination.post_update(
-                    op, number, text, status=UpdateStatus(status) if status else None, public=public
+                    op,
+                    number,
+                    text,
+                    status=UpdateStatus.parse(status) if status else None,
+                    public=public,
                 ),
                 by=handle,
                 at=None,
@@ -210,7 +247,7 @@ class SlackApp:
 
     def _mitigate_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         state = (view.get("state") or {}).get("values") or {}
-        number = int(view.get("private_metadata") or 0)
+        number = _metadata_number(view)
         kind = views.value(state, "kind")
         note = views.value(state, "note")
         try:
@@ -269,7 +306,7 @@ class SlackApp:
                 return  # a retry of an event already handled
             incident = op.session.scalars(
                 select(Incident)
-                .where(Incident.slack_channel_id == channel)
+                .where(Incident.slack_channel_id == channel, Incident.slack_thread_ts.is_(None))
                 .order_by(Incident.id.desc())
             ).first()
             if incident is None:
@@ -282,9 +319,15 @@ class SlackApp:
                 key=f"capture:{channel}:{ts}",
             )
 
-        # Answered 200 regardless: Slack would only retry the same event.
-        with contextlib.suppress(WarroomError):
-            self.runtime.write(capture, by="warroom", at=None)
+        # Unreachable database: the error answers 503 and Slack delivers the event again.
+        self.runtime.write(capture, by="warroom", at=None)
+
+
+def _metadata_number(view: dict[str, Any]) -> int:
+    text = str(view.get("private_metadata") or "")
+    if not text.isdigit() or len(text) > 12:
+        raise BadInput("this form does not name an incident")
+    return int(text)
 
 
 def _ack_args(answer: Answer) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
 from sqlalchemy import select
 
 from warroom.db.models import Incident
@@ -69,7 +70,6 @@ class Commands:
         self.handlers: dict[str, Callable[[Invocation, str, list[str]], Answer]] = {
             "incident-ack": self._ack,
             "incident-status": self._status,
-            "incident-update": self._update,
             "incident-role": self._role,
             "incident-severity": self._severity,
             "incident-investigate": self._move(Move.INVESTIGATE, "investigating"),
@@ -82,6 +82,18 @@ class Commands:
 
     def run(self, invocation: Invocation) -> Answer:
         try:
+            # Forms first: Slack's trigger id lives three seconds, linking a new user may
+            # take a lookup.
+            words = invocation.text.split()
+            if invocation.command == "incident-declare" and not (
+                words and SEVERITY.match(words[0])
+            ):
+                return self._open_form(
+                    invocation, views.declare(" ".join(words), invocation.channel_id)
+                )
+            if invocation.command == "incident-update":
+                number, _ = self._incident(invocation, words)
+                return self._open_form(invocation, views.update(number))
             handle = people.handle_for(
                 self.runtime, self.web, invocation.user_id, invocation.user_name
             )
@@ -95,6 +107,14 @@ class Commands:
             return refusal(exc)
         except ValueError as exc:
             return Answer.private(f":warning: {exc}")
+        except SlackClientError as exc:
+            return Answer.private(f":warning: Slack did not open the form ({exc}); try again")
+
+    def _open_form(self, invocation: Invocation, view: dict[str, Any]) -> Answer:
+        if invocation.trigger_id is None or self.web is None:
+            raise BadInput("forms need the Slack app's bot token (WARROOM_SLACK_BOT_TOKEN)")
+        self.web.views_open(trigger_id=invocation.trigger_id, view=view)
+        return Answer.private("")
 
     # -- which incident ------------------------------------------------------------------------
 
@@ -105,7 +125,10 @@ class Commands:
         with self.runtime.reading() as session:
             number = session.scalars(
                 select(Incident.id)
-                .where(Incident.slack_channel_id == invocation.channel_id)
+                .where(
+                    Incident.slack_channel_id == invocation.channel_id,
+                    Incident.slack_thread_ts.is_(None),  # its own channel, not a thread's
+                )
                 .order_by(Incident.id.desc())
             ).first()
         if number is not None:
@@ -124,15 +147,6 @@ class Commands:
 
     def _declare(self, invocation: Invocation, handle: str) -> Answer:
         words = invocation.text.split()
-        if not words or not SEVERITY.match(words[0]):
-            if invocation.trigger_id is None or self.web is None:
-                raise BadInput("say the level first: /incident-declare SEV1 what is happening")
-            # No level: the classifier's questions, as a modal (opened within Slack's 3 s).
-            self.web.views_open(
-                trigger_id=invocation.trigger_id,
-                view=views.declare(" ".join(words), invocation.channel_id),
-            )
-            return Answer.private("")
         severity = Severity(words[0].upper())
         title = " ".join(words[1:])
         if not title:
@@ -162,13 +176,6 @@ class Commands:
         if data.get("public_status"):
             lines.append(f"Status page: {data['public_status']}")
         return Answer.private("\n".join(lines))
-
-    def _update(self, invocation: Invocation, _handle: str, words: list[str]) -> Answer:
-        number, _ = self._incident(invocation, words)
-        if invocation.trigger_id is None or self.web is None:
-            raise BadInput("the update form needs Slack's trigger id")
-        self.web.views_open(trigger_id=invocation.trigger_id, view=views.update(number))
-        return Answer.private("")
 
     def _role(self, invocation: Invocation, handle: str, words: list[str]) -> Answer:
         number, rest = self._incident(invocation, words)
@@ -270,7 +277,8 @@ def declare(
     def act(op: Op) -> tuple[int, str | None]:
         incident = declaration.declare_new(op, severity, title)
         if severity is Severity.SEV2 and op.slack:
-            incident.slack_channel_id = channel_id
+            # Its home is set once the declaration is posted there: a thread, never the
+            # channel itself (which belongs to whoever typed in it).
             slack_sync.queue(
                 op,
                 incident,

@@ -70,6 +70,7 @@ def initial_status(
         {"type": "header", "text": {"type": "plain_text", "text": cut(incident, 150)}},
         section(escape(text)),
     ]
+    text = escape(text)
     if war_room:
         blocks.append(section(f"*War room:* <{escape(war_room)}|join the bridge>"))
     if runbooks:
@@ -81,9 +82,18 @@ def initial_status(
 
 
 def post(
-    text: str, *, incident: str | None = None, with_buttons: bool = False
+    text: str,
+    *,
+    incident: str | None = None,
+    with_buttons: bool = False,
+    mention: str | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
-    blocks = [section(escape(text))]
+    """A timeline post: the text escaped (an alert's title cannot ping ``<!channel>`` or hide
+    a link), a mention of the Slack user ``mention`` in front, the buttons if asked."""
+    text = escape(text)
+    if mention:
+        text = f"<@{mention}> {text}"
+    blocks = [section(text)]
     if with_buttons and incident:
         blocks.append(buttons(incident))
     return text, blocks

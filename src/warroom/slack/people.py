@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,7 +42,7 @@ def handle_for(runtime: Runtime, web: WebClient | None, user_id: str, user_name:
         try:
             profile = web.users_info(user=user_id).get("user") or {}
             email = (profile.get("profile") or {}).get("email")
-        except Exception:  # noqa: BLE001 - no e-mail known: linked by name instead
+        except (SlackClientError, OSError):  # no e-mail known: linked by name instead
             email = None
     return runtime.write(lambda op: _link(op, user_id, email, user_name), by="warroom", at=None)
 

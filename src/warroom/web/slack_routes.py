@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from warroom.notify.slack import web_client
 from warroom.runtime import Runtime
 from warroom.web.metrics import NamedRoute
 
@@ -27,7 +28,12 @@ class SlackRoutes:
         if self._app is None:
             from warroom.slack.app import SlackApp  # the Slack stack loads only when used
 
-            web = self.runtime.transports.slack_client() if settings.slack_bot_token else None
+            web = None
+            if settings.slack_bot_token:
+                # Inside a request Slack gives warroom three seconds: a short timeout.
+                web = web_client(
+                    settings.slack_bot_token.get_secret_value(), settings.slack_api_url, timeout=2
+                )
             self._app = SlackApp(
                 self.runtime, web, settings.slack_signing_secret.get_secret_value()
             )
