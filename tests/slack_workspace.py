@@ -17,7 +17,13 @@ from tests.fakes import Answer, HttpCall, SlackCall, _HttpFake, _valid_blocks
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 READS = frozenset(
-    {"users.info", "users.lookupByEmail", "conversations.history", "conversations.replies"}
+    {
+        "users.info",
+        "users.lookupByEmail",
+        "conversations.history",
+        "conversations.replies",
+        "conversations.list",
+    }
 )
 
 
@@ -56,6 +62,7 @@ class SlackWorkspace(_HttpFake):
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
         self._failures: dict[str, list[str]] = {}
+        self._lose_create_answer = False
         self.add_channel("general", "C0GENERAL")
 
     # -- set-up ---------------------------------------------------------------------------
@@ -82,6 +89,12 @@ class SlackWorkspace(_HttpFake):
         """The next ``times`` calls of ``method`` answer ``ok: false`` with ``error``."""
         with self._lock:
             self._failures.setdefault(method, []).extend([error] * times)
+
+    def lose_next_create_answer(self) -> None:
+        """The next conversations.create makes the channel, then answers 503 (the answer
+        lost on the way, as far as the caller can tell)."""
+        with self._lock:
+            self._lose_create_answer = True
 
     def ratelimit(self, n: int = 1, retry_after: int = 1) -> None:
         self.fail_next(429, n, headers={"Retry-After": str(retry_after)})
@@ -130,7 +143,11 @@ class SlackWorkspace(_HttpFake):
             handler = getattr(self, "_" + method.replace(".", "_"), None)
             if handler is None:
                 return Answer(200, {"ok": False, "error": "unknown_method"})
-            return Answer(200, handler(params))
+            answer = handler(params)
+            if method == "conversations.create" and self._lose_create_answer:
+                self._lose_create_answer = False
+                return Answer(503, {"ok": False, "error": "service_unavailable"})
+            return Answer(200, answer)
 
     def _respond(self, call: HttpCall) -> Answer:
         key = call.path.removeprefix("/response/")
@@ -221,6 +238,25 @@ class SlackWorkspace(_HttpFake):
             dm.members.update({self.BOT, users[0]})
             self.channels[channel_id] = dm
         return {"ok": True, "channel": {"id": channel_id}}
+
+    def _conversations_list(self, _params: dict[str, Any]) -> dict[str, Any]:
+        found = [
+            {"id": c.id, "name": c.name, "creator": c.creator, "is_archived": c.archived}
+            for c in self.channels.values()
+            if not c.is_im and not c.archived
+        ]
+        return {"ok": True, "channels": found, "response_metadata": {"next_cursor": ""}}
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        if isinstance(channel, dict):
+            return channel
+        ts = str(params.get("ts") or "")
+        for message in channel.messages:
+            thread = [message, *message.get("replies", [])]
+            if any(m["ts"] == ts for m in thread):
+                return {"ok": True, "messages": thread}
+        return {"ok": False, "error": "thread_not_found"}
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params)

@@ -696,3 +696,42 @@ def test_it_escapes_what_it_posts_so_a_title_cannot_ping_everyone(
     assert "<!channel>" not in pinned["text"]
     assert "&lt;!channel&gt;" in pinned["text"]
     assert "<!channel>" not in json.dumps(pinned["blocks"])
+
+
+def test_it_adopts_the_channel_slack_made_when_the_answer_was_lost(
+    slack: Slack, slack_world: World, workspace: SlackWorkspace
+) -> None:
+    workspace.lose_next_create_answer()
+    said(slack.command("U0ANA", "/incident-declare", "SEV1 API experiencing elevated error rates"))
+    drain(slack_world, limit=1)  # Slack made the channel, warroom never heard: a retry
+    slack_world.later(minutes=2)
+    drain(slack_world)
+    made = [c for c in workspace.channels.values() if c.name.startswith("incident-")]
+    assert [c.name for c in made] == [NAME]  # adopted, not a second one
+    assert made[0].pins
+
+
+def test_it_adds_a_marked_thread_reply_to_the_timeline(
+    slack: Slack, slack_world: World, workspace: SlackWorkspace
+) -> None:
+    said(slack.command("U0ANA", "/incident-declare", "SEV1 API experiencing elevated error rates"))
+    drain(slack_world)
+    channel = workspace.named(NAME)
+    parent = channel.message(channel.pins[0])
+    assert parent is not None
+    parent.setdefault("replies", []).append(
+        {"ts": "1700000999.000002", "user": "U0CAT", "text": "rolling back now"}
+    )
+    reaction = {
+        "type": "reaction_added",
+        "user": "U0ANA",
+        "reaction": "pushpin",
+        "item": {"type": "message", "channel": channel.id, "ts": "1700000999.000002"},
+    }
+    assert slack.event(reaction, "Ev10").status_code == 200
+    drain(slack_world)
+    with slack_world.runtime.reading() as session:
+        notes = session.scalars(
+            select(TimelineEvent.summary).where(TimelineEvent.kind == EventKind.NOTE)
+        ).all()
+    assert notes == ["from Slack, cat: rolling back now"]

@@ -216,6 +216,29 @@ def _slack_user(work: Work, handle: str) -> str | None:
     return user_id
 
 
+def _own_channel(work: Work, name: str) -> str | None:
+    """The channel called ``name`` if warroom's bot made it (an earlier attempt whose answer
+    was lost), so it is adopted instead of a second one being made."""
+    bot = str(call(work.web, "auth.test").get("user_id") or "")
+    cursor = ""
+    for _ in range(20):  # 20 pages of 200 channels
+        page = call(
+            work.web,
+            "conversations.list",
+            types="public_channel",
+            exclude_archived=True,
+            limit=200,
+            cursor=cursor,
+        )
+        for channel in page.get("channels") or []:
+            if channel.get("name") == name and channel.get("creator") == bot:
+                return str(channel["id"])
+        cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+        if not cursor:
+            return None
+    return None
+
+
 def _title_and_declaration(_session: Session, incident: Incident | None) -> tuple[str, datetime]:
     assert incident is not None
     assert incident.declared_at is not None
@@ -230,16 +253,27 @@ def _channel(work: Work) -> None:
     if channel_id is None:
         title, declared = work.read(_title_and_declaration)
         name = str(payload["name"])
-        for suffix in range(int(payload.get("suffix", 1)), MAX_SUFFIX + 1):
+        # Names an earlier attempt asked for: if its answer was lost, Slack may have made
+        # the channel anyway, and a taken name may be our own.
+        tried = set(payload.get("tried") or [])
+        recorded = set(tried)
+        for suffix in range(1, MAX_SUFFIX + 1):
             name = (
                 channel_name(title, declared, suffix=suffix) if suffix > 1 else str(payload["name"])
             )
+            if name not in recorded:
+                recorded.add(name)
+                work.progress(tried=sorted(recorded))
             try:
                 created = call(work.web, "conversations.create", name=name)
             except Refusal as exc:
-                if exc.error == "name_taken":
+                if exc.error != "name_taken":
+                    raise
+                own = _own_channel(work, name) if name in tried else None
+                if own is None:
                     continue
-                raise
+                channel_id = own
+                break
             channel_id = str(created["channel"]["id"])
             break
         else:
@@ -423,6 +457,9 @@ def _capture(work: Work) -> None:
         work.web, "conversations.history", channel=channel, latest=ts, inclusive=True, limit=1
     )
     message = next((m for m in found.get("messages") or [] if m.get("ts") == ts), None)
+    if message is None:  # a reply in a thread: history holds only the top of each thread
+        thread = call(work.web, "conversations.replies", channel=channel, ts=ts, limit=200)
+        message = next((m for m in thread.get("messages") or [] if m.get("ts") == ts), None)
     if message is None:
         raise Failed("the marked message is gone")
     text = str(message.get("text") or "").strip()

@@ -18,7 +18,13 @@ TRANSIENT = frozenset(
 )
 # Read methods take their arguments as a query, never a JSON body.
 READS = frozenset(
-    {"users.info", "users.lookupByEmail", "conversations.history", "conversations.replies"}
+    {
+        "users.info",
+        "users.lookupByEmail",
+        "conversations.history",
+        "conversations.replies",
+        "conversations.list",
+    }
 )
 
 
@@ -53,6 +59,8 @@ def call(web: WebClient, method: str, **params: Any) -> dict[str, Any]:
         if exc.response.status_code == 429:
             seconds = int(exc.response.headers.get("Retry-After", "30") or 30)
             raise Retry(f"{method}: rate limited", timedelta(seconds=seconds)) from None
+        if exc.response.status_code >= 500:
+            raise Retry(f"{method}: Slack answered {exc.response.status_code}") from None
         if error in TRANSIENT:
             raise Retry(f"{method}: {error}") from None
         raise Refusal(method, error) from None
