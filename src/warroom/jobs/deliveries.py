@@ -13,12 +13,13 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.db.engine import unit_of_work
 from warroom.db.listen import announce
 from warroom.db.models import Delivery, DeliveryState, PageDelivery, Webhook
+from warroom.db.slack_models import SlackJob
 from warroom.db.status_models import OutboundEmail
 from warroom.domain.errors import Conflict
 from warroom.domain.policy import Policy
@@ -45,16 +46,26 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (1 << min(max(attempts - 1, 0), 20)), LONGEST_RETRY)
 
 
-Outbox = TypeVar("Outbox", Delivery, PageDelivery, OutboundEmail)
+Outbox = TypeVar("Outbox", Delivery, PageDelivery, OutboundEmail, SlackJob)
 
 
-def lease(session: Session, model: type[Outbox], now: datetime) -> Outbox | None:
-    """Take the earliest due row of an outbox (webhook deliveries or page deliveries) for
-    one attempt: its next attempt moves past the lease, so a worker that dies mid-send leaves
-    it to the next one."""
+def lease(
+    session: Session,
+    model: type[Outbox],
+    now: datetime,
+    *,
+    also: ColumnElement[bool] | None = None,
+) -> Outbox | None:
+    """Take the earliest due row of an outbox (and meeting ``also``) for one attempt: its
+    next attempt moves past the lease, so a worker that dies mid-send leaves it to the next
+    one."""
     due = (
         select(model)
-        .where(model.state == DeliveryState.PENDING, model.next_attempt_at <= now)
+        .where(
+            model.state == DeliveryState.PENDING,
+            model.next_attempt_at <= now,
+            *([also] if also is not None else []),
+        )
         .order_by(model.next_attempt_at, model.id)
         .limit(1)
     )

@@ -19,20 +19,21 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 
 from warroom.db.engine import unit_of_work
-from warroom.db.models import Action, ContactMethod, DeliveryState, Incident, Person
+from warroom.db.models import ContactMethod, DeliveryState, Incident, Person
 from warroom.db.slack_models import SlackJob
 from warroom.domain.channel import channel_name
 from warroom.domain.paging import ContactKind
 from warroom.domain.policy import Policy
 from warroom.domain.types import EventKind, Role
-from warroom.jobs.deliveries import LEASE, MAX_ATTEMPTS, Writer, backoff
+from warroom.jobs.deliveries import MAX_ATTEMPTS, Writer, backoff
+from warroom.jobs.deliveries import lease as lease_outbox
 from warroom.jobs.slack_api import Failed, Refusal, Retry, call
-from warroom.services.records import Op, current_roles, record
+from warroom.services.records import Op, current_roles, finish_actions, record
 from warroom.services.timers import SYSTEM_ACTOR
 from warroom.slack import messages
 from warroom.slack.people import linked
@@ -51,30 +52,7 @@ def lease(session: Session, now: datetime) -> SlackJob | None:
             earlier.c.id < SlackJob.id,
         )
     )
-    due = (
-        select(SlackJob)
-        .where(SlackJob.state == DeliveryState.PENDING, SlackJob.next_attempt_at <= now, ~blocked)
-        .order_by(SlackJob.next_attempt_at, SlackJob.id)
-        .limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        job = session.scalars(due.with_for_update(skip_locked=True, of=SlackJob)).first()
-    else:
-        job = session.scalars(due).first()
-        if job is not None:
-            won = session.execute(
-                update(SlackJob)
-                .where(SlackJob.id == job.id, SlackJob.next_attempt_at == job.next_attempt_at)
-                .values(next_attempt_at=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            if won.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            session.refresh(job)
-    if job is not None:
-        job.next_attempt_at = now + LEASE
-        job.attempts += 1
-    return job
+    return lease_outbox(session, SlackJob, now, also=~blocked)
 
 
 @dataclass
@@ -338,17 +316,8 @@ def _channel(work: Work) -> None:
 def _done(
     session: Session, work: Work, incident: Incident | None, keys: list[str], note: str
 ) -> None:
-    if incident is None:
-        return
-    for action in session.scalars(
-        select(Action).where(
-            Action.incident_id == incident.id,
-            Action.key.in_(keys),
-            Action.done_at.is_(None),
-            Action.cancelled_at.is_(None),
-        )
-    ):
-        action.done_at, action.note = work.now, note
+    if incident is not None:
+        finish_actions(session, incident.id, keys, at=work.now, note=note)
 
 
 def _home(work: Work) -> tuple[str, str | None]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Action, Incident, TimelineEvent
+from warroom.db.models import Incident, TimelineEvent
 from warroom.db.status_models import CustomerEmail, EmailKind, PublicUpdate
 from warroom.domain.durations import humanize
 from warroom.domain.errors import BadInput, Refused
@@ -24,7 +24,7 @@ from warroom.domain.timefmt import utc_text
 from warroom.domain.types import EventKind, MitigationKind, Stage
 from warroom.services import subscribers
 from warroom.services.reading import public_status
-from warroom.services.records import Op, load, person, record, touch
+from warroom.services.records import Op, finish_actions, load, person, record, touch
 from warroom.services.status_views import default_title
 from warroom.services.statuspage import components_of_services
 
@@ -240,18 +240,14 @@ def send(op: Op, number: int, *, base_url: str) -> Draft:
     stored.sent_at = op.at
     stored.sent_by_id = person(op, op.actor).id
     stored.recipients = len(audience)
-    action = op.session.scalars(
-        select(Action).where(
-            Action.incident_id == incident.id,
-            Action.key == "customer-email",
-            Action.done_at.is_(None),
-            Action.cancelled_at.is_(None),
-        )
-    ).first()
-    if action is not None:
-        action.done_at = op.at
-        action.done_by_id = person(op, op.actor).id
-        action.note = f"sent to {len(audience)} recipient(s)"
+    finish_actions(
+        op.session,
+        incident.id,
+        ["customer-email"],
+        at=op.at,
+        note=f"sent to {len(audience)} recipient(s)",
+        by_id=person(op, op.actor).id,
+    )
     record(
         op,
         incident,

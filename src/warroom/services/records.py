@@ -3,6 +3,7 @@ reading it as domain facts, and writing the timeline."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -331,6 +332,31 @@ def add_actions(
     op.session.flush()
     op.added_actions += added
     return added
+
+
+def finish_actions(
+    session: Session,
+    incident_id: int,
+    keys: Iterable[str],
+    *,
+    at: datetime,
+    note: str,
+    by_id: int | None = None,
+) -> list[Action]:
+    """Mark the incident's open checklist actions ``keys`` done (a transport did them)."""
+    found = list(
+        session.scalars(
+            select(Action).where(
+                Action.incident_id == incident_id,
+                Action.key.in_(list(keys)),
+                Action.done_at.is_(None),
+                Action.cancelled_at.is_(None),
+            )
+        )
+    )
+    for action in found:
+        action.done_at, action.note, action.done_by_id = at, note, by_id
+    return found
 
 
 def cancel_actions(

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Action, Incident, Service, StatusUpdate
+from warroom.db.models import Incident, Service, StatusUpdate
 from warroom.db.status_models import Component, ComponentService, PublicUpdate, StatusPageRow
 from warroom.domain.errors import BadInput, NotFound, Refused
 from warroom.domain.policy import Policy
@@ -32,7 +32,7 @@ from warroom.domain.statuspage import (
 )
 from warroom.domain.types import EventKind, PublicStatus, Severity, Stage
 from warroom.services.reading import public_status
-from warroom.services.records import Op, insert_ignoring_duplicates, record, touch
+from warroom.services.records import Op, finish_actions, insert_ignoring_duplicates, record, touch
 
 _ALPHABET = string.ascii_lowercase + string.digits
 # What the status page says when it finishes the checklist's manual status-page actions.
@@ -157,17 +157,9 @@ def add_public_update(op: Op, incident: Incident, status: PublicStatus, body: st
 
 
 def _finish_action(op: Op, incident: Incident, key: str) -> None:
-    action = op.session.scalars(
-        select(Action).where(
-            Action.incident_id == incident.id,
-            Action.key == key,
-            Action.done_at.is_(None),
-            Action.cancelled_at.is_(None),
-        )
-    ).first()
-    if action is not None:
-        action.done_at = op.at
-        action.note = "published on the status page"
+    for action in finish_actions(
+        op.session, incident.id, [key], at=op.at, note="published on the status page"
+    ):
         record(op, incident, EventKind.ACTION, f"done: {action.title}", action=action.key)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
@@ -34,13 +34,17 @@ RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Name = Annotated[str, Path(min_length=1, max_length=100)]
 
 
+class ActsFor(Protocol):
+    on_behalf_of: str | None
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     on_behalf_of: str | None = Field(None, description="Act for this person (admin tokens only).")
 
 
-def by(caller: Caller, body: Strict | None = None) -> str:
+def by(caller: Caller, body: ActsFor | None = None) -> str:
     """Who the write is recorded as: the token's person, or whom an admin acts for."""
     if body is not None and body.on_behalf_of:
         if caller.access is not Access.ADMIN:

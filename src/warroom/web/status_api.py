@@ -10,16 +10,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import Field
 
 from warroom.db.status_models import Component
 from warroom.domain.statuspage import ComponentStatus
-from warroom.domain.types import Access
 from warroom.services import comms, statuspage, subscribers
 from warroom.services.records import Op
-from warroom.services.tokens import Caller
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
+from warroom.web.paging_api import by
 from warroom.web.writes import Body, number_of
 
 router = APIRouter(prefix="/api/v1", tags=["status page"])
@@ -29,15 +28,6 @@ IncidentId = Annotated[str, Path(max_length=30)]
 
 class Strict(Body):
     on_behalf_of: str | None = Field(None, description="Act for this person (admin tokens only).")
-
-
-def by(caller: Caller, body: Strict | None) -> str:
-    """Who the write is recorded as: the token's person, or whom an admin acts for."""
-    if body is not None and body.on_behalf_of:
-        if caller.access is not Access.ADMIN:
-            raise HTTPException(403, "acting on behalf of someone else needs an admin token")
-        return body.on_behalf_of
-    return caller.handle
 
 
 def component_row(component: Component, status: ComponentStatus) -> dict[str, Any]:
