@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from warroom.domain.errors import BadInput, Conflict, Unavailable
 
 DEFAULT_DATABASE_FILE = "warroom.db"
+log = logging.getLogger("warroom.db")
 
 
 def default_url(cwd: Path | None = None) -> str:
@@ -71,7 +75,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     # copied back (with its fsync) every 40 MB rather than every 4 MB. Together a third more
     # alerts per second in a storm (bench/ingest.py).
     cursor.execute("PRAGMA mmap_size=268435456")
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={Checkpoints.AUTOCHECKPOINT}")
     cursor.close()
 
 
@@ -121,3 +125,66 @@ def _operational(exc: DBAPIError) -> Exception:
     if "database is locked" in text:
         return Conflict("the database is busy with another change; nothing was saved: retry")
     return Unavailable(f"the database is unreachable: {text}")
+
+
+class Checkpoints:
+    """SQLite's write-ahead log copied back into the database by a thread of its own.
+
+    By default the commit that crosses ``wal_autocheckpoint`` does the copying (tens of
+    megabytes and an fsync), so one request in a few hundred waits for it. A busy writer
+    (ingestion's group commit) turns that off for its connection and calls :meth:`due` after
+    each commit instead: this thread then runs a passive checkpoint, which never blocks
+    readers or writers, at most every ``interval`` seconds. SQLite does the work with the
+    interpreter lock released, so it runs beside the writer on another core.
+    """
+
+    AUTOCHECKPOINT = 10000  # pages, as _sqlite_pragmas sets it for every other connection
+
+    def __init__(self, engine: Engine, interval: float = 0.5, idle: float = 10.0) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._idle = idle
+        self._due = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def writer_connection(self, connection: Any) -> None:
+        """A connection whose commits leave checkpoints to this thread."""
+        connection.cursor().execute("PRAGMA wal_autocheckpoint=0")
+
+    def writer_done(self, connection: Any) -> None:
+        """Before the connection goes back to the pool, where others expect the default."""
+        connection.cursor().execute(f"PRAGMA wal_autocheckpoint={self.AUTOCHECKPOINT}")
+
+    def due(self) -> None:
+        self._due.set()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="warroom-wal-checkpoint", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        connection: Any = None
+        try:
+            while True:
+                if not self._due.wait(self._idle):
+                    with self._lock:
+                        if not self._due.is_set():
+                            self._thread = None
+                            return
+                self._due.clear()
+                try:
+                    if connection is None:
+                        connection = self._engine.raw_connection()
+                    connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception as exc:  # noqa: BLE001 - the next commit asks again
+                    log.warning("checkpointing the write-ahead log failed: %s", exc)
+                    if connection is not None:
+                        connection.invalidate()
+                        connection = None
+                time.sleep(self._interval)
+        finally:
+            if connection is not None:
+                connection.close()

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from warroom.db.engine import Checkpoints
 from warroom.db.listen import CHANNEL
 from warroom.domain.alerts import AlertSource, Malformed, Notification, Observation, Signal
 from warroom.domain.errors import Unavailable
@@ -105,6 +106,18 @@ PG_TYPES = {
 }
 
 
+FIRE_COLUMNS = (
+    "INSERT INTO alerts (integration_id, source, dedup_key, open_key, status, severity_hint, "
+    "summary, labels, links, starts_at, ends_at, count, first_seen_at, last_seen_at, "
+    "resolved_at, pending) "
+)
+FIRE_UPDATE = (
+    "count = alerts.count + 1, last_seen_at = excluded.last_seen_at, "
+    "summary = excluded.summary, labels = excluded.labels, links = excluded.links, "
+    "severity_hint = excluded.severity_hint"
+)
+
+
 class Sql:
     """The statements in one database's dialect, and its way of writing values."""
 
@@ -120,17 +133,8 @@ class Sql:
             f"{p('detail')}, {p('alerts')}) "
             "ON CONFLICT (integration_id, idempotency_key) DO NOTHING RETURNING id"
         )
-        upsert = (
-            " ON CONFLICT (integration_id, open_key) DO UPDATE SET count = alerts.count + 1, "
-            "last_seen_at = excluded.last_seen_at, summary = excluded.summary, "
-            "labels = excluded.labels, links = excluded.links, "
-            "severity_hint = excluded.severity_hint"
-        )
-        columns = (
-            "INSERT INTO alerts (integration_id, source, dedup_key, open_key, status, "
-            "severity_hint, summary, labels, links, starts_at, ends_at, count, first_seen_at, "
-            "last_seen_at, resolved_at, pending) "
-        )
+        upsert = " ON CONFLICT (integration_id, open_key) DO UPDATE SET " + FIRE_UPDATE
+        columns = FIRE_COLUMNS
         # The guard against late firing notices is one query per batch, not a NOT EXISTS per
         # row: SQLite runs an INSERT ... SELECT that reads its own table through a temporary
         # copy, three times slower.
@@ -182,6 +186,21 @@ class Sql:
             "AND acknowledged_at IS NULL"
         )
 
+    def fire_all(self, cursor: Any, rows: list[dict[str, Any]]) -> None:
+        """The firing upsert for many rows. SQLite takes them as one multi-row statement,
+        which binds and steps in one call instead of one per row (a third less time for a
+        storm); it applies the rows in order, so a key twice in one request counts twice.
+        PostgreSQL refuses a row that conflicts with another of the same statement, so it
+        gets the rows one by one, in its pipeline."""
+        if self.postgres:
+            cursor.executemany(self.fire, rows)
+            return
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            cursor.execute(
+                _sqlite_fire(len(chunk)), [row[name] for row in chunk for name in FIRE_PARAMETERS]
+            )
+
     def p(self, name: str) -> str:
         """A parameter. PostgreSQL is told each one's type: one used both as a value and in a
         comparison would otherwise be ambiguous to it."""
@@ -196,6 +215,21 @@ class Sql:
 
     def json(self, value: dict[str, str]) -> str:
         return orjson.dumps(value).decode()
+
+
+FIRE_PARAMETERS = ("i", "source", "key", "key", "hint", "summary", "labels", "links", "starts")
+FIRE_PARAMETERS += ("now", "now")
+ROWS_PER_STATEMENT = 500  # 11 parameters a row, well under SQLite's limit of 32,766
+
+
+@lru_cache(maxsize=64)
+def _sqlite_fire(rows: int) -> str:
+    """Sql.fire for SQLite with ``rows`` rows of positional parameters."""
+    row = "(?, ?, ?, ?, 'firing', ?, ?, ?, ?, ?, NULL, 1, ?, ?, NULL, TRUE)"
+    return (
+        FIRE_COLUMNS + "VALUES " + ", ".join([row] * rows) + " ON CONFLICT (integration_id, "
+        "open_key) DO UPDATE SET " + FIRE_UPDATE
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -327,6 +361,8 @@ def apply(cursor: Any, sql: Sql, job: Job) -> Outcome:
     if "fire" in statements:
         statements["fire"] = _not_stale(cursor, sql, job.sender.id, statements["fire"])
     statements["fire"] = statements.get("fire", []) + statements.pop("fire_unordered", [])
+    if statements["fire"]:
+        sql.fire_all(cursor, statements.pop("fire"))
     for name in ORDER:
         if statements.get(name):
             cursor.executemany(getattr(sql, name), statements[name])
@@ -344,6 +380,7 @@ class GroupCommit:
         self._engine = engine
         self._writer = writer
         self._sql = Sql(engine.dialect.name)
+        self._checkpoints = None if self._sql.postgres else Checkpoints(engine)
         self._queue: queue.SimpleQueue[tuple[Job, Future[Outcome]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -377,6 +414,8 @@ class GroupCommit:
                 try:
                     if connection is None:
                         connection = self._engine.raw_connection()
+                        if self._checkpoints is not None:
+                            self._checkpoints.writer_connection(connection)
                     self._commit(connection, batch)
                 except Exception as exc:  # noqa: BLE001 - the connection is gone or broken
                     log.warning("storing alert notifications failed: %s", exc)
@@ -386,7 +425,16 @@ class GroupCommit:
                         connection = None
         finally:
             if connection is not None:
-                connection.close()
+                self._release(connection)
+
+    def _release(self, connection: Any) -> None:
+        try:
+            if self._checkpoints is not None:
+                self._checkpoints.writer_done(connection)
+        except Exception:  # noqa: BLE001 - a broken connection is not pooled again
+            connection.invalidate()
+            return
+        connection.close()
 
     def _next_batch(self) -> list[tuple[Job, Future[Outcome]]] | None:
         try:
@@ -434,6 +482,8 @@ class GroupCommit:
                 if self._sql.postgres and any(outcome.alerts for outcome in outcomes):
                     cursor.execute(f"NOTIFY {CHANNEL}")  # wakes the workers of every node
                 connection.commit()
+            if self._checkpoints is not None:
+                self._checkpoints.due()
         except dbapi.OperationalError:
             connection.rollback()  # raises if the connection is gone: _run starts afresh
             _fail(batch, Unavailable("the database is busy or unreachable; nothing was stored"))
