@@ -217,8 +217,8 @@ class Sql:
         return orjson.dumps(value).decode()
 
 
-FIRE_PARAMETERS = ("i", "source", "key", "key", "hint", "summary", "labels", "links", "starts")
-FIRE_PARAMETERS += ("now", "now")
+FIRE_PARAMETERS: tuple[str, ...] = ("i", "source", "key", "key", "hint", "summary", "labels")
+FIRE_PARAMETERS += ("links", "starts", "now", "now")
 ROWS_PER_STATEMENT = 500  # 11 parameters a row, well under SQLite's limit of 32,766
 
 
