@@ -88,7 +88,26 @@ def test_it_refuses_a_malformed_alertmanager_body_and_keeps_it(sender: Sender) -
     assert sender.alerts() == []
     [kept] = sender.requests()
     assert (kept.outcome, kept.detail) == ("refused", "alerts must be a list")
-    assert kept.body == fixture("alertmanager/malformed.json")
+    assert kept.raw == fixture("alertmanager/malformed.json")
+
+
+def test_it_keeps_a_large_body_compressed_and_gives_it_back_byte_for_byte(
+    sender: Sender,
+) -> None:
+    firing = json.loads(fixture("alertmanager/firing.json"))
+    alert = firing["alerts"][0]
+    firing["alerts"] = [
+        alert | {"fingerprint": f"{n:016x}", "labels": alert["labels"] | {"n": str(n)}}
+        for n in range(40)
+    ]
+    body = json.dumps(firing, indent=1).encode()
+    response = sender.post(AM, body)
+    assert response.status_code == 202, response.text
+    [kept] = sender.requests()
+    assert kept.body_encoding == "deflate"
+    assert len(kept.body) < len(body) / 4
+    assert kept.raw == body
+    assert len(sender.alerts()) == 40
 
 
 def test_it_answers_404_to_an_unknown_or_revoked_key(sender: Sender) -> None:

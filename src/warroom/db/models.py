@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -390,6 +391,9 @@ class Integration(Base):
     service: Mapped[Service] = relationship(lazy="joined")
 
 
+DEFLATE = "deflate"  # InboundRequest.body_encoding: zlib-compressed
+
+
 class InboundRequest(Base):
     """The raw body of every request an integration accepted, kept as it arrived; its
     idempotency key makes a replay a no-op. Refused bodies are kept too, with the reason."""
@@ -402,10 +406,16 @@ class InboundRequest(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     received_at: Mapped[datetime]
     content_type: Mapped[str] = mapped_column(String(200))
+    # As received, or compressed as ``body_encoding`` says (``raw`` is the received bytes).
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    body_encoding: Mapped[str | None] = mapped_column(String(16))
     outcome: Mapped[str] = mapped_column(String(16))  # accepted, ignored or refused
     detail: Mapped[str | None] = mapped_column(Text)
     alerts: Mapped[int] = mapped_column(default=0)
+
+    @property
+    def raw(self) -> bytes:
+        return zlib.decompress(self.body) if self.body_encoding == DEFLATE else self.body
 
 
 class Alert(Base):

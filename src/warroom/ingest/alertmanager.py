@@ -4,6 +4,9 @@ point, which embeds an Alertmanager and sends the same envelope as version 1
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 from warroom.domain.alerts import (
@@ -15,7 +18,14 @@ from warroom.domain.alerts import (
     clip,
 )
 from warroom.domain.classifier import ANSWER_KEYS
-from warroom.ingest.common import bounded_key, digest, instant, need_object, strings
+from warroom.ingest.common import (
+    bounded_key,
+    cached_instant,
+    digest,
+    instant,
+    need_object,
+    strings,
+)
 
 LINK_FIELDS = {
     "generatorURL": "source",
@@ -44,9 +54,10 @@ def parse(data: Any, *, grafana: bool = False) -> Notification:
     alerts = body.get("alerts")
     if not isinstance(alerts, list):
         raise Malformed("alerts must be a list")
-    observations = [_alert(item, f"alerts[{i}]", grafana) for i, item in enumerate(alerts)]
+    # The hot path of a storm: one pass per alert, errors located only when there is one.
+    observations = [_alert(item, i, grafana) for i, item in enumerate(alerts)]
     episodes = sorted(
-        f"{o.key}|{o.starts_at.isoformat() if o.starts_at else ''}|{o.signal.value}"
+        f"{o.key}|{_iso(o.starts_at) if o.starts_at else ''}|{SIGNAL_TEXT[o.signal]}"
         for o in observations
     )
     key = digest([str(body.get("groupKey", "")), str(body.get("status", "")), *episodes])
@@ -59,26 +70,41 @@ def parse(data: Any, *, grafana: bool = False) -> Notification:
     return Notification(key, observations)
 
 
-def _alert(item: object, where: str, grafana: bool) -> Observation:
-    alert = need_object(item, where)
+SIGNALS = {"firing": Signal.FIRE, "resolved": Signal.RESOLVE}
+SIGNAL_TEXT = {signal: signal.value for signal in Signal}  # an enum's .value is a slow lookup
+LINKS = tuple(LINK_FIELDS.items())
+ANSWERS = frozenset(ANSWER_KEYS)
+_iso = lru_cache(maxsize=4096)(datetime.isoformat)  # a group's alerts share their times
+
+
+def _alert(item: object, index: int, grafana: bool) -> Observation:
+    if type(item) is not dict:
+        raise Malformed(f"alerts[{index}] must be a JSON object")
+    alert: dict[str, Any] = item
     status = alert.get("status")
-    if status not in ("firing", "resolved"):
-        raise Malformed(f"{where}.status must be firing or resolved, not {status!r}")
-    labels = strings(alert.get("labels"), f"{where}.labels")
-    annotations = strings(alert.get("annotations"), f"{where}.annotations")
+    signal = SIGNALS.get(status) if type(status) is str else None
+    if signal is None:
+        raise Malformed(f"alerts[{index}].status must be firing or resolved, not {status!r}")
+    labels = alert.get("labels")
+    if type(labels) is not dict or not all(map(isinstance, labels.values(), repeat(str))):
+        labels = strings(labels, f"alerts[{index}].labels")
+    annotations = alert.get("annotations")
+    if type(annotations) is not dict or not all(map(isinstance, annotations.values(), repeat(str))):
+        annotations = strings(annotations, f"alerts[{index}].annotations")
     fingerprint = alert.get("fingerprint")
-    if not isinstance(fingerprint, str) or not fingerprint:
+    if type(fingerprint) is not str or not fingerprint:
         # Older senders and hand-written bodies: the label set identifies the alert.
         fingerprint = digest(f"{k}={v}" for k, v in sorted(labels.items()))[:16]
-    links = {
-        name: url
-        for field, name in LINK_FIELDS.items()
-        if isinstance(url := alert.get(field), str) and url
-    }
+    links = {}
+    for field, name in LINKS:
+        url = alert.get(field)
+        if url and type(url) is str:
+            links[name] = url
     if runbook := annotations.get("runbook_url"):
         links["runbook"] = runbook
     # Classifier answers may come as annotations (e.g. error_rate_pct); labels win.
-    carried = {k: v for k, v in annotations.items() if k in ANSWER_KEYS}
+    if carried := annotations.keys() & ANSWERS:
+        labels = {k: annotations[k] for k in carried} | labels
     severity = labels.get("severity")
     if grafana and labels.get("alertname") in DATA_QUALITY:
         # No data is a problem with the data source, not proof the service is down.
@@ -91,13 +117,22 @@ def _alert(item: object, where: str, grafana: bool) -> Observation:
         or f"alert {fingerprint}"
     )
     return Observation(
-        signal=Signal.FIRE if status == "firing" else Signal.RESOLVE,
-        key=bounded_key(fingerprint),
-        summary=clip(summary, SUMMARY_MAX),
-        severity=severity,
-        service=labels.get("service"),
-        labels=carried | labels,
-        links=links,
-        starts_at=instant(alert.get("startsAt"), f"{where}.startsAt"),
-        ends_at=instant(alert.get("endsAt"), f"{where}.endsAt"),
+        signal,
+        bounded_key(fingerprint),
+        clip(summary, SUMMARY_MAX),
+        severity,
+        labels.get("service"),
+        labels,
+        links,
+        _time(alert.get("startsAt"), index, "startsAt"),
+        _time(alert.get("endsAt"), index, "endsAt"),
     )
+
+
+def _time(value: object, index: int, name: str) -> datetime | None:
+    if type(value) is str:
+        try:
+            return cached_instant(value)
+        except ValueError:
+            pass  # instant() says what is wrong with it
+    return instant(value, f"alerts[{index}].{name}")

@@ -81,6 +81,15 @@ def instant(value: object, where: str) -> datetime | None:
 
 
 @lru_cache(maxsize=4096)
+def cached_instant(value: str) -> datetime | None:
+    """``instant`` for a string, cached (a group's alerts and its repeat notifications carry
+    the same times). Raises ``ValueError`` where ``instant`` says why."""
+    if not value or value.startswith(ZERO_TIME_PREFIX):
+        return None
+    return _instant(value)
+
+
+@lru_cache(maxsize=4096)
 def _instant(value: str) -> datetime:
     """Cached: a group's alerts and its repeat notifications carry the same times."""
     text = value

@@ -30,7 +30,7 @@ from warroom.ingest import alertmanager, cloudwatch, datadog, generic, opsgenie,
 from warroom.ingest.common import MAX_BODY, load_json
 from warroom.ingest.grafana import check_signature
 from warroom.ingest.sns import SnsVerifier
-from warroom.ingest.store import GroupCommit, Job
+from warroom.ingest.store import GroupCommit, Job, packed
 from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED, INGEST_REPLAYS
 from warroom.runtime import Runtime
 from warroom.services.integrations import Found, find, key_hash
@@ -161,20 +161,22 @@ class Ingestion:
         self, found: Found, body: bytes, ctype: str, parse: Callable[[], Notification]
     ) -> tuple[Notification, bool]:
         """Durable before the answer. ``parse`` runs on the writer thread, which the request
-        waits for anyway. Returns the notification and whether it was new (not a replay)."""
+        waits for anyway; the body is compressed here, beside it. Returns the notification and
+        whether it was new (not a replay)."""
         parsed: list[Notification] = []
 
         def parse_once() -> Notification:
             parsed.append(parse())
             return parsed[0]
 
-        job = Job(found.sender, None, body, ctype, self.runtime.clock(), parse=parse_once)
+        now = self.runtime.clock()
+        job = Job(found.sender, None, body, ctype, now, parse=parse_once, kept=packed(body))
         outcome = await asyncio.wrap_future(self.writer.submit(job))
         return parsed[0], self.counted(found, outcome.replay, outcome.alerts)
 
     def store_sync(self, found: Found, notification: Notification, body: bytes, ctype: str) -> bool:
         """The same for the vendor-compatible routes, which run on a thread of their own."""
-        job = Job(found.sender, notification, body, ctype, self.runtime.clock())
+        job = Job(found.sender, notification, body, ctype, self.runtime.clock(), kept=packed(body))
         outcome = self.writer.write(job)
         return self.counted(found, outcome.replay, outcome.alerts)
 

@@ -1,0 +1,28 @@
+"""Inbound request bodies kept compressed: ``body_encoding`` says how (NULL: as received).
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-28 05:40:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("inbound_requests", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("body_encoding", sa.String(length=16), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("inbound_requests", schema=None) as batch_op:
+        batch_op.drop_column("body_encoding")
