@@ -269,6 +269,14 @@ def test_it_refuses_a_body_over_512_kb_with_413(sender: Sender) -> None:
     assert sender.alerts() == []
 
 
+def test_it_answers_404_to_a_path_below_an_ingestion_key(sender: Sender) -> None:
+    key = sender.key(AM)
+    path = f"/api/v1/ingest/alertmanager/{key}/extra"
+    response = sender.http.post(path, content=fixture("alertmanager/firing.json"))
+    assert response.status_code == 404
+    assert sender.alerts() == []
+
+
 def test_it_counts_ingestion_requests_by_route_template_for_prometheus(sender: Sender) -> None:
     sample = (
         'warroom_http_requests_total{method="POST",'

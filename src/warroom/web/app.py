@@ -28,6 +28,7 @@ from warroom.web import (
 )
 from warroom.web.deps import RuntimeDep
 from warroom.web.ingest import Ingestion
+from warroom.web.ingest_surface import IngestSurface
 from warroom.web.slack_routes import SlackRoutes
 from warroom.web.status_page import PublicSurface, Surface
 from warroom.web.subscribe import SubscribeRoutes
@@ -63,7 +64,9 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
     # First in the table: the busiest routes are matched before the rest are tried.
     surface = Surface(app.state.runtime)
     app.state.status_surface = surface
-    # Outermost: the public status surface is served before any other middleware runs.
+    # Outermost: the public status surface and ingestion are served before any other
+    # middleware runs.
+    app.add_middleware(IngestSurface, ingestion=ingestion)
     app.add_middleware(PublicSurface, surface=surface)
     subscribe = SubscribeRoutes(app.state.runtime, surface)
     slack = SlackRoutes(app.state.runtime)
@@ -93,10 +96,12 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
 
 
 def served(app: FastAPI) -> ASGIApp:
-    """The app as ``warroom serve`` runs it: the public status surface is answered before
-    any of FastAPI's own layers (the busiest routes during an outage pay for none of them).
-    Inside the app the same layer serves it for everyone else (tests, the CLI's local mode)."""
-    return PublicSurface(app, surface=app.state.status_surface)
+    """The app as ``warroom serve`` runs it: the public status surface and ingestion are
+    answered before any of FastAPI's own layers (the busiest routes during an outage or an
+    alert storm pay for none of them). Inside the app the same layers serve them for
+    everyone else (tests, the CLI's local mode)."""
+    ingest = IngestSurface(app, ingestion=app.state.ingestion)
+    return PublicSurface(ingest, surface=app.state.status_surface)
 
 
 def from_environment() -> ASGIApp:

@@ -85,7 +85,7 @@ def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> Resp
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
-def _problem(status: int, title: str, detail: str, kind: str, **headers: str) -> Response:
+def problem(status: int, title: str, detail: str, kind: str, **headers: str) -> Response:
     body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
     return Response(orjson.dumps(body), status, headers or None, media_type=PROBLEM_JSON)
 
@@ -209,10 +209,10 @@ class Ingestion:
         source = PATH_SOURCES.get(name)
         if source is None:
             known = ", ".join(PATH_SOURCES)
-            return _problem(404, "Not found", f"{name!r} is not a source: use {known}", "not-found")
+            return problem(404, "Not found", f"{name!r} is not a source: use {known}", "not-found")
         key = request.path_params.get("key") or _bearer(request)
         if not key:
-            return _problem(
+            return problem(
                 401,
                 "Unauthorized",
                 "the integration key goes in the URL or as a Bearer token",
@@ -222,7 +222,7 @@ class Ingestion:
             body = await _read(request)
         except TooLarge:
             INGEST_REFUSED.labels(source.value, "too-large").inc()
-            return _problem(413, "Payload too large", "the body is over 512 KB", "too-large")
+            return problem(413, "Payload too large", "the body is over 512 KB", "too-large")
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             found = await self.lookup_async(key, source)
@@ -230,14 +230,14 @@ class Ingestion:
             return _unavailable()
         if found is None:
             INGEST_REFUSED.labels(source.value, "unknown-key").inc()
-            return _problem(
+            return problem(
                 404, "Not found", f"no active {source.value} integration has this key", "not-found"
             )
         try:
             self.limits.take(found.sender.id, found.options.get("rate_limit"))
         except Limited:
             INGEST_REFUSED.labels(source.value, "rate-limited").inc()
-            return _problem(
+            return problem(
                 429,
                 "Too many requests",
                 "this integration's rate limit is reached: retry later",
@@ -255,10 +255,10 @@ class Ingestion:
                 )
         except Unsigned as exc:
             self.refuse(found, body, ctype, exc.message, "unsigned")
-            return _problem(401, "Unauthorized", exc.message, "unsigned")
+            return problem(401, "Unauthorized", exc.message, "unsigned")
         except Malformed as exc:
             self.refuse(found, body, ctype, exc.message, "malformed")
-            return _problem(400, "Bad request", exc.message, "malformed")
+            return problem(400, "Bad request", exc.message, "malformed")
         except Unavailable as exc:
             return _unavailable(exc.message)
         except OperationalError:
@@ -453,7 +453,7 @@ def _bearer(request: Request) -> str | None:
 def _unavailable(
     detail: str = "the database is unreachable; nothing was stored: retry",
 ) -> Response:
-    return _problem(
+    return problem(
         503,
         "Service unavailable",
         detail,
