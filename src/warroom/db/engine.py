@@ -135,10 +135,14 @@ class Checkpoints:
     (ingestion's group commit) turns that off for its connection and calls :meth:`due` after
     each commit instead: this thread then runs a passive checkpoint, which never blocks
     readers or writers, at most every ``interval`` seconds. SQLite does the work with the
-    interpreter lock released, so it runs beside the writer on another core.
+    interpreter lock released, so it runs beside the writer on another core. The log file
+    stays bounded: past ``RESTART_FRAMES`` a restarting checkpoint briefly holds new writers.
     """
 
     AUTOCHECKPOINT = 10000  # pages, as _sqlite_pragmas sets it for every other connection
+    # Past this many pages in the log (about 80 MB), new writers wait while the rest of it is
+    # copied back, and the log then starts again from its beginning.
+    RESTART_FRAMES = 2 * AUTOCHECKPOINT
 
     def __init__(self, engine: Engine, interval: float = 0.5, idle: float = 10.0) -> None:
         self._engine = engine
@@ -178,7 +182,12 @@ class Checkpoints:
                 try:
                     if connection is None:
                         connection = self._engine.raw_connection()
-                    connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    cursor = connection.cursor()
+                    _, frames, _ = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames > self.RESTART_FRAMES:
+                        # A writer that never pauses keeps appending while a passive
+                        # checkpoint copies, so the log would never start over: make it.
+                        cursor.execute("PRAGMA wal_checkpoint(RESTART)")
                 except Exception as exc:  # noqa: BLE001 - the next commit asks again
                     log.warning("checkpointing the write-ahead log failed: %s", exc)
                     if connection is not None:
