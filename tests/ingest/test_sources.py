@@ -56,6 +56,31 @@ def test_it_counts_a_repeated_alertmanager_alert_once_and_groups_a_new_one(
     assert any(joined in line for line in sender.timeline(first.incident_id or 0))
 
 
+def test_it_answers_a_replay_alike_whether_its_bytes_or_only_its_alerts_repeat(
+    sender: Sender,
+) -> None:
+    first = sender.post(AM, fixture("alertmanager/firing.json"))
+    same_bytes = sender.post(AM, fixture("alertmanager/firing.json"))
+    reformatted = json.dumps(json.loads(fixture("alertmanager/firing.json")), indent=4).encode()
+    same_alerts = sender.post(AM, reformatted)
+    assert first.json() == {"status": "accepted", "alerts": 1, "replay": False}
+    for response in (same_bytes, same_alerts):
+        assert response.status_code == 202
+        assert response.json() == {"status": "accepted", "alerts": 1, "replay": True}
+    [alert] = sender.alerts()
+    assert alert.count == 1
+    assert len(sender.requests()) == 1
+
+
+def test_it_refuses_a_malformed_body_again_rather_than_calling_it_a_replay(
+    sender: Sender,
+) -> None:
+    for _ in range(2):
+        response = sender.post(AM, fixture("alertmanager/malformed.json"))
+        assert response.status_code == 400
+    assert [kept.outcome for kept in sender.requests()] == ["refused", "refused"]
+
+
 def test_it_resolves_the_alert_an_alertmanager_resolved_notification_names(
     sender: Sender,
 ) -> None:

@@ -399,7 +399,10 @@ class InboundRequest(Base):
     idempotency key makes a replay a no-op. Refused bodies are kept too, with the reason."""
 
     __tablename__ = "inbound_requests"
-    __table_args__ = (UniqueConstraint("integration_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("integration_id", "idempotency_key"),
+        Index("ix_inbound_requests_digest", "integration_id", "body_digest"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"))
@@ -409,6 +412,9 @@ class InboundRequest(Base):
     # As received, or compressed as ``body_encoding`` says (``raw`` is the received bytes).
     body: Mapped[bytes] = mapped_column(LargeBinary)
     body_encoding: Mapped[str | None] = mapped_column(String(16))
+    # SHA-256 of the received bytes, for sources whose idempotency key depends on them alone:
+    # the same body again is a replay, recognised without parsing it.
+    body_digest: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))  # accepted, ignored or refused
     detail: Mapped[str | None] = mapped_column(Text)
     alerts: Mapped[int] = mapped_column(default=0)

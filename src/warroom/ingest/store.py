@@ -66,7 +66,10 @@ class Sender:
 @dataclass(frozen=True)
 class Outcome:
     replay: bool
-    alerts: int
+    alerts: int  # alerts stored by this request: none for a replay
+    # What the request said, for its answer: how many alerts, and why it was ignored.
+    told: int = 0
+    ignored: str | None = None
 
 
 PACK_FROM = 1024  # bytes: smaller bodies are kept as they came
@@ -97,6 +100,9 @@ class Job:
     parse: Callable[[], Notification] | None = None
     # The body as it is kept (``packed``), when the request's thread packed it already.
     kept: tuple[bytes, str | None] | None = None
+    # The body's SHA-256, for sources whose idempotency key is a function of the body alone
+    # (and that sign nothing): a body stored before is then a replay, known without parsing.
+    digest: str | None = None
 
     def parsed(self) -> Job:
         if self.notification is not None or self.parse is None:
@@ -119,6 +125,7 @@ PG_TYPES = {
     "ctype": "text",
     "body": "bytea",
     "encoding": "text",
+    "digest": "text",
     "outcome": "text",
     "detail": "text",
     "alerts": "integer",
@@ -147,10 +154,15 @@ class Sql:
         no_time = "NULL::timestamptz" if self.postgres else "NULL"
         self.request = (
             "INSERT INTO inbound_requests (integration_id, idempotency_key, received_at, "
-            "content_type, body, body_encoding, outcome, detail, alerts) VALUES "
+            "content_type, body, body_encoding, body_digest, outcome, detail, alerts) VALUES "
             f"({p('i')}, {p('key')}, {p('now')}, {p('ctype')}, {p('body')}, {p('encoding')}, "
-            f"{p('outcome')}, {p('detail')}, {p('alerts')}) "
+            f"{p('digest')}, {p('outcome')}, {p('detail')}, {p('alerts')}) "
             "ON CONFLICT (integration_id, idempotency_key) DO NOTHING RETURNING id"
+        )
+        self.known = (
+            "SELECT outcome, detail, alerts FROM inbound_requests "
+            f"WHERE integration_id = {p('i')} AND body_digest = {p('digest')} "
+            "AND outcome <> 'refused' LIMIT 1"
         )
         upsert = " ON CONFLICT (integration_id, open_key) DO UPDATE SET " + FIRE_UPDATE
         columns = FIRE_COLUMNS
@@ -376,13 +388,15 @@ def apply(cursor: Any, sql: Sql, job: Job) -> Outcome:
             "ctype": job.content_type[:200],
             "body": body,
             "encoding": encoding,
+            "digest": job.digest if job.outcome == "accepted" else None,
             "outcome": job.outcome if not notification.ignored else "ignored",
             "detail": job.detail or notification.ignored,
             "alerts": len(notification.observations),
         },
     ).fetchone()
+    told = len(notification.observations)
     if inserted is None:
-        return Outcome(replay=True, alerts=0)
+        return Outcome(replay=True, alerts=0, told=told, ignored=notification.ignored)
     statements = _rows(sql, job)
     if "fire" in statements:
         statements["fire"] = _not_stale(cursor, sql, job.sender.id, statements["fire"])
@@ -392,7 +406,18 @@ def apply(cursor: Any, sql: Sql, job: Job) -> Outcome:
     for name in ORDER:
         if statements.get(name):
             cursor.executemany(getattr(sql, name), statements[name])
-    return Outcome(replay=False, alerts=len(notification.observations))
+    return Outcome(replay=False, alerts=told, told=told, ignored=notification.ignored)
+
+
+def known(cursor: Any, sql: Sql, job: Job) -> Outcome | None:
+    """A replay recognised by its body: what the first request was answered."""
+    if job.digest is None or job.outcome != "accepted":
+        return None
+    row = cursor.execute(sql.known, {"i": job.sender.id, "digest": job.digest}).fetchone()
+    if row is None:
+        return None
+    outcome, detail, alerts = row
+    return Outcome(True, 0, told=alerts, ignored=detail if outcome == "ignored" else None)
 
 
 class GroupCommit:
@@ -489,13 +514,21 @@ class GroupCommit:
 
     def _commit(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
         ready = []
+        cursor = connection.cursor()
         for job, future in batch:
+            # A database error here escapes to _run, which fails the batch as unavailable.
+            replayed = known(cursor, self._sql, job)
+            if replayed is not None:
+                future.set_result(replayed)
+                continue
             try:
                 ready.append((job.parsed(), future))
             except Exception as exc:  # noqa: BLE001 - a refusal (or worse) is that request's
                 _fail([(job, future)], exc)
         if ready:
             self._write(connection, ready)
+        elif self._sql.postgres:
+            connection.rollback()  # only read: end the transaction the reads began
 
     def _write(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
         """Write a batch; every future is settled when this returns, or the error escapes to

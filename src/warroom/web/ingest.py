@@ -27,10 +27,10 @@ from starlette.routing import Route
 from warroom.domain.alerts import AlertSource, Malformed, Notification, Signal, Unsigned
 from warroom.domain.errors import Unavailable
 from warroom.ingest import alertmanager, cloudwatch, datadog, generic, opsgenie, pagerduty
-from warroom.ingest.common import MAX_BODY, load_json
+from warroom.ingest.common import MAX_BODY, body_digest, load_json
 from warroom.ingest.grafana import check_signature
 from warroom.ingest.sns import SnsVerifier
-from warroom.ingest.store import GroupCommit, Job, packed
+from warroom.ingest.store import GroupCommit, Job, Outcome, packed
 from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED, INGEST_REPLAYS
 from warroom.runtime import Runtime
 from warroom.services.integrations import Found, find, key_hash
@@ -158,21 +158,23 @@ class Ingestion:
             self._writer.close()
 
     async def store(
-        self, found: Found, body: bytes, ctype: str, parse: Callable[[], Notification]
-    ) -> tuple[Notification, bool]:
+        self,
+        found: Found,
+        body: bytes,
+        ctype: str,
+        parse: Callable[[], Notification],
+        digest: str | None = None,
+    ) -> Outcome:
         """Durable before the answer. ``parse`` runs on the writer thread, which the request
-        waits for anyway; the body is compressed here, beside it. Returns the notification and
-        whether it was new (not a replay)."""
-        parsed: list[Notification] = []
-
-        def parse_once() -> Notification:
-            parsed.append(parse())
-            return parsed[0]
-
+        waits for anyway; the body is compressed here, beside it. ``digest`` (the body's
+        SHA-256) lets the writer recognise a replayed body without parsing it."""
         now = self.runtime.clock()
-        job = Job(found.sender, None, body, ctype, now, parse=parse_once, kept=packed(body))
+        job = Job(
+            found.sender, None, body, ctype, now, parse=parse, kept=packed(body), digest=digest
+        )
         outcome = await asyncio.wrap_future(self.writer.submit(job))
-        return parsed[0], self.counted(found, outcome.replay, outcome.alerts)
+        self.counted(found, outcome.replay, outcome.alerts)
+        return outcome
 
     def store_sync(self, found: Found, notification: Notification, body: bytes, ctype: str) -> bool:
         """The same for the vendor-compatible routes, which run on a thread of their own."""
@@ -248,10 +250,15 @@ class Ingestion:
         try:
             if source is AlertSource.CLOUDWATCH:  # may fetch a certificate: not on the writer
                 checked = await run_in_threadpool(self.parse, found, body, ctype, headers)
-                notification, fresh = await self.store(found, body, ctype, lambda: checked)
+                outcome = await self.store(found, body, ctype, lambda: checked)
             else:
-                notification, fresh = await self.store(
-                    found, body, ctype, lambda: self.parse(found, body, ctype, headers)
+                outcome = await self.store(
+                    found,
+                    body,
+                    ctype,
+                    lambda: self.parse(found, body, ctype, headers),
+                    # Alertmanager's key is a function of its body alone, and it signs nothing.
+                    body_digest(body) if source is AlertSource.ALERTMANAGER else None,
                 )
         except Unsigned as exc:
             self.refuse(found, body, ctype, exc.message, "unsigned")
@@ -264,10 +271,10 @@ class Ingestion:
         except OperationalError:
             return _unavailable()
         answer = {
-            "status": "ignored" if notification.ignored else "accepted",
-            "alerts": len(notification.observations),
-            "replay": not fresh,
-        } | ({"detail": notification.ignored} if notification.ignored else {})
+            "status": "ignored" if outcome.ignored else "accepted",
+            "alerts": outcome.told,
+            "replay": outcome.replay,
+        } | ({"detail": outcome.ignored} if outcome.ignored else {})
         return _json(answer, 202)
 
     def parse(self, found: Found, body: bytes, ctype: str, headers: dict[str, str]) -> Notification:

@@ -1,4 +1,5 @@
-"""Inbound request bodies kept compressed: ``body_encoding`` says how (NULL: as received).
+"""Inbound request bodies kept compressed (``body_encoding`` says how; NULL: as received),
+and their digest, by which a replayed body is recognised without parsing it.
 
 Revision ID: 0007
 Revises: 0006
@@ -21,8 +22,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("inbound_requests", schema=None) as batch_op:
         batch_op.add_column(sa.Column("body_encoding", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("body_digest", sa.String(length=64), nullable=True))
+        batch_op.create_index(
+            "ix_inbound_requests_digest", ["integration_id", "body_digest"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("inbound_requests", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbound_requests_digest")
+        batch_op.drop_column("body_digest")
         batch_op.drop_column("body_encoding")
