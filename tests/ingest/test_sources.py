@@ -59,16 +59,20 @@ def test_it_counts_a_repeated_alertmanager_alert_once_and_groups_a_new_one(
 def test_it_answers_a_replay_alike_whether_its_bytes_or_only_its_alerts_repeat(
     sender: Sender,
 ) -> None:
-    first = sender.post(AM, fixture("alertmanager/firing.json"))
-    same_bytes = sender.post(AM, fixture("alertmanager/firing.json"))
-    reformatted = json.dumps(json.loads(fixture("alertmanager/firing.json")), indent=4).encode()
-    same_alerts = sender.post(AM, reformatted)
-    assert first.json() == {"status": "accepted", "alerts": 1, "replay": False}
+    # Large enough to be looked up by its digest; the reformatted copy is parsed.
+    firing = json.loads(fixture("alertmanager/firing.json"))
+    alert = firing["alerts"][0]
+    firing["alerts"] = [alert | {"fingerprint": f"{n:016x}"} for n in range(20)]
+    body = json.dumps(firing).encode()
+    assert len(body) > 4096
+    first = sender.post(AM, body)
+    same_bytes = sender.post(AM, body)
+    same_alerts = sender.post(AM, json.dumps(firing, indent=4).encode())
+    assert first.json() == {"status": "accepted", "alerts": 20, "replay": False}
     for response in (same_bytes, same_alerts):
         assert response.status_code == 202
-        assert response.json() == {"status": "accepted", "alerts": 1, "replay": True}
-    [alert] = sender.alerts()
-    assert alert.count == 1
+        assert response.json() == {"status": "accepted", "alerts": 20, "replay": True}
+    assert [alert.count for alert in sender.alerts()] == [1] * 20
     assert len(sender.requests()) == 1
 
 
