@@ -238,17 +238,17 @@ def test_it_never_loses_a_resolution_that_lands_while_its_alert_is_being_grouped
     fire(sender, "latency")
     body = {"summary": "errors is failing", "dedup_key": "errors"}
     assert sender.post(GENERIC, json.dumps(body).encode()).status_code == 202  # pending
-    real_propose = domain_alerts.propose
+    real_route = domain_alerts.routed_service
     raced: list[int] = []
 
-    def propose_while_the_sender_resolves(*args: Any) -> Any:
+    def route_while_the_sender_resolves(*args: Any) -> Any:
         if not raced:  # the pass has read "errors" as firing; it resolves before the pass writes
             raced.append(1)
             resolved = {"status": "resolved", "dedup_key": "errors"}
             assert sender.post(GENERIC, json.dumps(resolved).encode()).status_code == 202
-        return real_propose(*args)
+        return real_route(*args)
 
-    monkeypatch.setattr(alerts, "propose", propose_while_the_sender_resolves)
+    monkeypatch.setattr(alerts, "routed_service", route_while_the_sender_resolves)
     runtime = sender.world.runtime
 
     def one_pass() -> None:  # group_alerts without the writer lock the sender's write needs

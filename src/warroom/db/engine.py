@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
@@ -51,7 +52,11 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 10}, **kwargs)
+        # orjson reads the JSON columns (alert labels, event details) several times faster
+        # than the standard library, which matters when grouping reads a storm's alerts.
+        engine = create_engine(
+            url, connect_args={"timeout": 10}, json_deserializer=orjson.loads, **kwargs
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from warroom.domain.classifier import ANSWER_KEYS, classify, parse_answers
 from warroom.domain.errors import BadInput
-from warroom.domain.policy import Policy
+from warroom.domain.policy import Policy, RoutingRule
 from warroom.domain.types import Severity
 
 
@@ -124,6 +124,21 @@ def group_key(labels: Mapping[str, str], service: str | None, by: tuple[str, ...
     return key or None
 
 
+def first_rule(labels: Mapping[str, str], policy: Policy) -> RoutingRule | None:
+    """The routing rule an alert's labels match first, if any."""
+    for rule in policy.routing:
+        if all(labels.get(name) == value for name, value in rule.match.items()):
+            return rule
+    return None
+
+
+def routed_service(labels: Mapping[str, str], service: str | None, policy: Policy) -> str | None:
+    """``propose(...).service`` without the severity: what grouping needs of every alert,
+    where the rest is needed only for an alert that opens an incident."""
+    rule = first_rule(labels, policy)
+    return service_name(rule.service if rule is not None and rule.service else service)
+
+
 def propose(
     labels: Mapping[str, str],
     hint: str | None,
@@ -136,18 +151,17 @@ def propose(
     reasons: list[str] = []
     team = None
     candidates: list[Severity] = []
-    for rule in policy.routing:
-        if all(labels.get(name) == value for name, value in rule.match.items()):
-            described = ", ".join(f"{k}={v}" for k, v in rule.match.items()) or "every alert"
-            if rule.service:
-                service = rule.service
-            team = rule.team
-            if rule.severity is not None:
-                candidates.append(rule.severity)
-                reasons.append(f"routing rule {described} proposes {rule.severity.value}")
-            else:
-                reasons.append(f"routing rule {described} routes to {service or team}")
-            break
+    rule = first_rule(labels, policy)
+    if rule is not None:
+        described = ", ".join(f"{k}={v}" for k, v in rule.match.items()) or "every alert"
+        if rule.service:
+            service = rule.service
+        team = rule.team
+        if rule.severity is not None:
+            candidates.append(rule.severity)
+            reasons.append(f"routing rule {described} proposes {rule.severity.value}")
+        else:
+            reasons.append(f"routing rule {described} routes to {service or team}")
     if hint:
         mapped = policy.alerts.severity_map.get(hint.strip().lower())
         if mapped is None and _looks_like_severity(hint):
@@ -164,7 +178,8 @@ def propose(
         else:
             candidates.append(classification.severity)
             reasons.extend(classification.reasons)
-    severity = min(candidates, key=lambda s: s.rank) if candidates else None
+    # The most severe: SEV0 < SEV1 < … as text, so no key function per alert of a storm.
+    severity = min(candidates) if candidates else None
     return Proposal(service_name(service), team, severity, tuple(reasons))
 
 

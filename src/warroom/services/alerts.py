@@ -28,6 +28,7 @@ from warroom.domain.alerts import (
     clip,
     group_key,
     propose,
+    routed_service,
     service_name,
 )
 from warroom.domain.errors import BadInput, Conflict
@@ -46,6 +47,9 @@ from warroom.services.records import (
 )
 
 BATCH = 1000
+# What the timeline was told last (Alert.noted), as plain text: an enum's .value is slow in
+# the loop over a storm's alerts.
+FIRING, RESOLVED = AlertStatus.FIRING.value, AlertStatus.RESOLVED.value
 TITLE_MAX = 300
 LISTED = 3  # alerts named in a timeline entry; the rest are counted
 # Serialises grouping across workers on PostgreSQL, so two alerts of one group arriving
@@ -174,21 +178,33 @@ def group_pending(op: Op, limit: int = BATCH) -> int:
     if not pending:
         return 0
     work = _Pass(op)
-    proposals: dict[int, tuple[Proposal, str | None]] = {}
+    # Each unlinked alert's service (after routing rules) and group. The severity proposal
+    # waits until an alert opens an incident: in a storm most alerts join one.
+    routes: dict[int, _Route] = {}
     for alert in pending:
         if alert.incident_id is None:
             name = service_name(alert.labels.get("service")) or alert.default_service
-            proposal = propose(alert.labels, alert.severity_hint, name, op.policy)
-            if proposal.service is None:  # a routing rule named no valid service
-                proposal = replace(proposal, service=alert.default_service)
-            key = group_key(alert.labels, proposal.service, op.policy.alerts.group_by)
-            proposals[alert.id] = (proposal, key)
-    work.preload(
-        {p.service for p, _ in proposals.values() if p.service},
-        {key for _, key in proposals.values() if key},
-    )
+            routed = routed_service(alert.labels, name, op.policy) or alert.default_service
+            key = group_key(alert.labels, routed, op.policy.alerts.group_by)
+            routes[alert.id] = _Route(name, routed, key)
+    work.preload({r.service for r in routes.values()}, {r.key for r in routes.values() if r.key})
     for alert in pending:
-        _settle(work, alert, proposals.get(alert.id))
+        _settle(work, alert, routes.get(alert.id))
+    _settled(session, pending)
+    _tell(work)
+    session.flush()
+    return len(pending)
+
+
+@dataclass(frozen=True)
+class _Route:
+    name: str  # the service the alert names (or its integration's)
+    service: str  # after routing rules
+    key: str | None  # its group
+
+
+def _settled(session: Session, pending: list[Pending]) -> None:
+    """Write what the pass decided, each alert only if it is as the pass read it."""
     settled = session.connection().execute(
         SETTLED,
         [
@@ -209,41 +225,41 @@ def group_pending(op: Op, limit: int = BATCH) -> int:
             f"{len(pending) - settled.rowcount} alert(s) changed while being grouped; "
             "the next pass takes them"
         )
-    _tell(work)
-    session.flush()
-    return len(pending)
 
 
-def _settle(work: _Pass, alert: Pending, proposed: tuple[Proposal, str | None] | None) -> None:
-    if proposed is not None and not _group(work, alert, *proposed):
-        alert.noted = alert.status.value  # first seen resolved: nothing is wrong now
+def _settle(work: _Pass, alert: Pending, route: _Route | None) -> None:
+    if route is not None and not _group(work, alert, route):
+        alert.noted = RESOLVED  # first seen resolved: nothing is wrong now
         return
     number = alert.incident_id
     assert number is not None
-    if alert.acknowledged_at is not None and alert.noted == AlertStatus.FIRING.value:
+    if alert.acknowledged_at is not None and alert.noted == FIRING:
         alert.noted = "acknowledged"
         work.acknowledged[number].append(alert)
-    if alert.status is AlertStatus.RESOLVED and alert.noted != AlertStatus.RESOLVED.value:
-        alert.noted = AlertStatus.RESOLVED.value
+    if alert.status is AlertStatus.RESOLVED and alert.noted != RESOLVED:
+        alert.noted = RESOLVED
         work.resolved[number].append(alert)
 
 
-def _group(work: _Pass, alert: Pending, proposal: Proposal, key: str | None) -> bool:
+def _group(work: _Pass, alert: Pending, route: _Route) -> bool:
     """Attach the alert to its group's incident, or open one. ``False``: neither."""
-    if proposal.service:
-        alert.service = work.service(proposal.service)
+    key = route.key
+    alert.service = work.service(route.service)
     incident = work.joinable(key) if key else None
     if incident is None:
         if alert.status is AlertStatus.RESOLVED:
             return False
-        incident = _open(work.op, alert, proposal, key)
+        op = work.op
+        proposal = propose(alert.labels, alert.severity_hint, route.name, op.policy)
+        incident = _open(op, alert, replace(proposal, service=route.service), key)
         work.incidents[incident.id] = incident
         if key:
             work.groups[key] = incident
     else:
-        alert.incident_id = incident.id
-        work.joined[incident.id].append(alert)
-    alert.noted = AlertStatus.FIRING.value
+        number = incident.id
+        alert.incident_id = number
+        work.joined[number].append(alert)
+    alert.noted = FIRING
     return True
 
 
