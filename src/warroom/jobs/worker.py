@@ -49,9 +49,6 @@ RETRY_SECONDS = 2.0
 GROUP_EVERY = 0.2  # seconds between grouping passes while alerts keep coming
 STORM = 50  # alerts grouped in one go that make the next pass wait GROUP_EVERY
 GROUP_PASS = 200  # alerts per grouping pass: a backlog is grouped pass by pass, pages between
-# Alerts per pass while a backlog lasts: each pass has a fixed cost (the groups' incidents
-# looked up, a timeline entry per incident), which small passes pay again and again.
-BACKLOG_PASS = 1000
 
 
 def claim(session: Session, now: datetime, worker: str, limit: int) -> list[Timer]:
@@ -164,7 +161,7 @@ def run(
     seen = wakeup.generation if wakeup else 0
     next_grouping = 0.0
     waiting_to_group = False
-    backlog = backlogged = False
+    backlog = False
     while not stop.is_set():
         try:
             while not stop.is_set() and fire_due(
@@ -185,11 +182,10 @@ def run(
                 try:
                     # One pass, then the pages it started go out before the next: during a
                     # storm the first pages do not wait for the last alert to be grouped.
-                    limit = BACKLOG_PASS if backlogged else GROUP_PASS
                     grouped = group_alerts(
-                        sessions, policy, now=clock(), writer=writer, limit=limit
+                        sessions, policy, now=clock(), writer=writer, limit=GROUP_PASS
                     )
-                    backlog = backlogged = grouped >= limit
+                    backlog = grouped >= GROUP_PASS
                 except (WarroomError, SQLAlchemyError) as exc:
                     # Grouping failing must not stop timers and deliveries: they go on, and
                     # grouping is tried again after the usual pause.
@@ -198,7 +194,7 @@ def run(
                 else:
                     # A quiet moment (a few alerts) is grouped as soon as they arrive, so the
                     # first page goes out at once; a storm waits GROUP_EVERY between passes.
-                    pause = GROUP_EVERY if STORM <= grouped < limit else 0.0
+                    pause = GROUP_EVERY if STORM <= grouped < GROUP_PASS else 0.0
                     next_grouping = time.monotonic() + pause
             # Pages first: a person waiting to be paged matters more than a webhook.
             while (
