@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -12,12 +15,14 @@ from warroom.db.engine import make_engine
 from warroom.db.models import Base
 from warroom.db.schema import (
     SCHEMA_REVISION,
+    alembic_config,
     current_revision,
     ensure_current,
     head_revision,
     upgrade,
 )
 from warroom.domain.errors import BadInput
+from warroom.ingest.store import packed
 
 
 def test_it_has_migrations_that_match_the_models(database_url: str) -> None:
@@ -139,3 +144,31 @@ EVENT = (
     "INSERT INTO timeline_events (incident_id, at, recorded_at, kind, summary, data) VALUES "
     "({incident}, '2026-03-02 10:00:00', '2026-03-02 10:00:00', 'detected', 'x', '{{}}')"
 )
+
+
+def test_it_gives_compressed_bodies_back_when_downgraded(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'warroom.db'}")
+    upgrade(engine)
+    body = b'{"alerts": [' + b'{"status": "firing"}, ' * 200 + b"{}]}"
+    kept, encoding = packed(body)
+    assert encoding == "deflate"
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # no integration needed here
+        connection.execute(
+            text(
+                "INSERT INTO inbound_requests (integration_id, received_at, content_type, "
+                "body, body_encoding, outcome, alerts) VALUES (1, '2026-03-02 10:00:00.000000', "
+                "'application/json', :body, :encoding, 'accepted', 201)"
+            ),
+            {"body": kept, "encoding": encoding},
+        )
+        connection.commit()
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT body FROM inbound_requests")).scalar() == body
+        columns = {column["name"] for column in inspect(connection).get_columns("inbound_requests")}
+    assert "body_encoding" not in columns
+    engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from warroom.domain.errors import BadInput, Conflict, Unavailable
 
 DEFAULT_DATABASE_FILE = "warroom.db"
 log = logging.getLogger("warroom.db")
+BUSY_TIMEOUT_MS = 10000
 
 
 def default_url(cwd: Path | None = None) -> str:
@@ -55,7 +57,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # orjson reads the JSON columns (alert labels, event details) several times faster
         # than the standard library, which matters when grouping reads a storm's alerts.
         engine = create_engine(
-            url, connect_args={"timeout": 10}, json_deserializer=orjson.loads, **kwargs
+            url, connect_args={"timeout": 10}, json_deserializer=_json_loads, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -67,11 +69,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     )
 
 
+def _json_loads(text: str) -> Any:
+    """orjson, and the standard library for what only it reads (NaN, lone surrogates)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # SQLite's default page cache is 2 MB: an alert storm's indexes outgrow it at once, and
     # every insert then reads pages back from the operating system.
@@ -148,6 +158,7 @@ class Checkpoints:
     # Past this many pages in the log (about 80 MB), new writers wait while the rest of it is
     # copied back, and the log then starts again from its beginning.
     RESTART_FRAMES = 2 * AUTOCHECKPOINT
+    WAIT_MS = 50  # the checkpoint connection's busy timeout
 
     def __init__(self, engine: Engine, interval: float = 0.5, idle: float = 10.0) -> None:
         self._engine = engine
@@ -187,6 +198,9 @@ class Checkpoints:
                 try:
                     if connection is None:
                         connection = self._engine.raw_connection()
+                        # A restarting checkpoint holds new writers while it waits for
+                        # readers: briefly, then it gives up until the next commit asks.
+                        connection.cursor().execute(f"PRAGMA busy_timeout={self.WAIT_MS}")
                     cursor = connection.cursor()
                     _, frames, _ = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if frames > self.RESTART_FRAMES:
@@ -201,4 +215,14 @@ class Checkpoints:
                 time.sleep(self._interval)
         finally:
             if connection is not None:
-                connection.close()
+                _pooled_again(connection)
+
+
+def _pooled_again(connection: Any) -> None:
+    """Back to the pool with the busy timeout every other connection has."""
+    try:
+        connection.cursor().execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    except Exception:  # noqa: BLE001 - a broken connection is not pooled again
+        connection.invalidate()
+        return
+    connection.close()

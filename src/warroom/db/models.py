@@ -401,7 +401,14 @@ class InboundRequest(Base):
     __tablename__ = "inbound_requests"
     __table_args__ = (
         UniqueConstraint("integration_id", "idempotency_key"),
-        Index("ix_inbound_requests_digest", "integration_id", "body_digest"),
+        # Only the rows that have one: most requests (small bodies, other sources) do not.
+        Index(
+            "ix_inbound_requests_digest",
+            "integration_id",
+            "body_digest",
+            sqlite_where=text("body_digest IS NOT NULL"),
+            postgresql_where=text("body_digest IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

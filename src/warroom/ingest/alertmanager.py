@@ -103,8 +103,8 @@ def _alert(item: object, index: int, grafana: bool) -> Observation:
     if runbook := annotations.get("runbook_url"):
         links["runbook"] = runbook
     # Classifier answers may come as annotations (e.g. error_rate_pct); labels win.
-    if carried := annotations.keys() & ANSWERS:
-        labels = {k: annotations[k] for k in carried} | labels
+    if not annotations.keys().isdisjoint(ANSWERS):
+        labels = {k: v for k, v in annotations.items() if k in ANSWERS} | labels
     severity = labels.get("severity")
     if grafana and labels.get("alertname") in DATA_QUALITY:
         # No data is a problem with the data source, not proof the service is down.

@@ -519,7 +519,8 @@ class GroupCommit:
             # A database error here escapes to _run, which fails the batch as unavailable.
             replayed = known(cursor, self._sql, job)
             if replayed is not None:
-                future.set_result(replayed)
+                if not future.done():  # its request may have been cancelled meanwhile
+                    future.set_result(replayed)
                 continue
             try:
                 ready.append((job.parsed(), future))
@@ -541,8 +542,6 @@ class GroupCommit:
                 if self._sql.postgres and any(outcome.alerts for outcome in outcomes):
                     cursor.execute(f"NOTIFY {CHANNEL}")  # wakes the workers of every node
                 connection.commit()
-            if self._checkpoints is not None:
-                self._checkpoints.due()
         except dbapi.OperationalError:
             connection.rollback()  # raises if the connection is gone: _run starts afresh
             _fail(batch, Unavailable("the database is busy or unreachable; nothing was stored"))
@@ -563,6 +562,11 @@ class GroupCommit:
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
+        if self._checkpoints is not None:
+            try:
+                self._checkpoints.due()
+            except Exception as exc:  # noqa: BLE001 - committed and answered all the same
+                log.warning("asking for a checkpoint failed: %s", exc)
 
 
 def _fail(batch: list[tuple[Job, Future[Outcome]]], error: Exception) -> None:

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from warroom.domain.alerts import AlertSource, Malformed, Notification, Signal, Unsigned
-from warroom.domain.errors import Unavailable
+from warroom.domain.errors import Conflict, Unavailable
 from warroom.ingest import alertmanager, cloudwatch, datadog, generic, opsgenie, pagerduty
 from warroom.ingest.common import MAX_BODY, body_digest, load_json
 from warroom.ingest.grafana import check_signature
@@ -230,7 +230,7 @@ class Ingestion:
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             found = await self.lookup_async(key, source)
-        except (Unavailable, OperationalError):
+        except (Unavailable, Conflict, OperationalError):  # a locked database is transient too
             return _unavailable()
         if found is None:
             INGEST_REFUSED.labels(source.value, "unknown-key").inc()

@@ -10,11 +10,15 @@ import logging
 import time
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from warroom.domain.errors import WarroomError
 from warroom.metrics import HTTP_DURATION, HTTP_REQUESTS
 from warroom.web.ingest import Ingestion, problem
+from warroom.web.problems import for_error, unreachable
 
 log = logging.getLogger("warroom.web")
 
@@ -46,8 +50,13 @@ class IngestSurface:
         params = {"source": parts[0]} | ({"key": parts[1]} if len(parts) == 2 else {})
         route = WITH_KEY if len(parts) == 2 else WITHOUT_KEY
         scope["path_params"] = params
+        response: Response
         try:
             response = await self.ingestion.endpoint(Request(scope, receive))
+        except WarroomError as exc:  # as the app's own handlers would answer it
+            response = for_error(exc)
+        except OperationalError:
+            response = unreachable()
         except Exception:
             log.exception("ingesting a notification failed")
             response = problem(

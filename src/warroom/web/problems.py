@@ -46,6 +46,11 @@ def problem(
 
 def _warroom(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WarroomError)
+    return for_error(exc)
+
+
+def for_error(exc: WarroomError) -> JSONResponse:
+    """The problem details a warroom error is answered with, wherever it is caught."""
     if isinstance(exc, Refused):
         return problem(
             409,
@@ -77,6 +82,10 @@ def _unavailable(detail: str) -> JSONResponse:
 
 
 def _operational(_request: Request, exc: Exception) -> JSONResponse:
+    return unreachable()
+
+
+def unreachable() -> JSONResponse:
     return _unavailable("the database is unreachable; nothing was changed: retry shortly")
 
 
