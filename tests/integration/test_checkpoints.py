@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def test_it_keeps_the_log_bounded_under_a_writer_that_never_pauses(tmp_path: Pat
     # (without the restarting checkpoint it grows to all 19).
     assert largest < 6 * 1024 * 1024
     assert cursor.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 400 * 20
+    checkpoints.close()
     checkpoints.writer_done(connection)
     connection.close()
     other = engine.raw_connection()
@@ -58,6 +60,34 @@ def test_it_copies_the_log_back_after_a_commit_without_the_writer(tmp_path: Path
     while database.stat().st_size < 200 * len(ROW) and time.monotonic() < deadline:
         time.sleep(0.01)  # the rows are in the log until the thread copies them back
     assert database.stat().st_size > 200 * len(ROW)
+    checkpoints.close()
+    checkpoints.writer_done(connection)
+    connection.close()
+    engine.dispose()
+
+
+def test_it_stops_its_thread_on_close_and_starts_again_when_asked(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    checkpoints = Checkpoints(engine, interval=0.005, idle=30.0)
+    connection = engine.raw_connection()
+    checkpoints.writer_connection(connection)
+    cursor = connection.cursor()
+    cursor.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
+    connection.commit()
+    before = set(threading.enumerate())
+    checkpoints.due()
+    [thread] = [t for t in set(threading.enumerate()) - before if t.name.endswith("checkpoint")]
+    checkpoints.close()  # at once, not after the 30 s idle time
+    assert not thread.is_alive()
+    cursor.executemany("INSERT INTO t (body) VALUES (?)", [(ROW,)] * 200)
+    connection.commit()
+    checkpoints.due()
+    database = tmp_path / "w.db"
+    deadline = time.monotonic() + 10
+    while database.stat().st_size < 200 * len(ROW) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert database.stat().st_size > 200 * len(ROW)
+    checkpoints.close()
     checkpoints.writer_done(connection)
     connection.close()
     engine.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -165,6 +164,7 @@ class Checkpoints:
         self._interval = interval
         self._idle = idle
         self._due = threading.Event()
+        self._closing = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -175,6 +175,18 @@ class Checkpoints:
     def writer_done(self, connection: Any) -> None:
         """Before the connection goes back to the pool, where others expect the default."""
         connection.cursor().execute(f"PRAGMA wal_autocheckpoint={self.AUTOCHECKPOINT}")
+
+    def close(self) -> None:
+        """Stop the thread, which hands its connection back to the pool. A later commit that
+        asks for a checkpoint starts it again."""
+        self._closing.set()
+        self._due.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(5.0)
+        self._due.clear()
+        self._closing.clear()
 
     def due(self) -> None:
         self._due.set()
@@ -189,9 +201,9 @@ class Checkpoints:
         connection: Any = None
         try:
             while True:
-                if not self._due.wait(self._idle):
+                if not self._due.wait(self._idle) or self._closing.is_set():
                     with self._lock:
-                        if not self._due.is_set():
+                        if not self._due.is_set() or self._closing.is_set():
                             self._thread = None
                             return
                 self._due.clear()
@@ -212,7 +224,7 @@ class Checkpoints:
                     if connection is not None:
                         connection.invalidate()
                         connection = None
-                time.sleep(self._interval)
+                self._closing.wait(self._interval)  # at most one checkpoint an interval
         finally:
             if connection is not None:
                 _pooled_again(connection)

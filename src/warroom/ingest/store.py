@@ -13,21 +13,17 @@ it carries.
 - Acknowledgements mark the open row.
 
 This is the hot path, so it speaks SQL to the driver directly (no ORM objects, no statement
-compilation per request), and :class:`GroupCommit` writes the requests that arrive together in
-one transaction: one commit, one fsync on PostgreSQL, for all of them. Grouping into incidents
-happens after the commit, in the worker (:mod:`warroom.services.alerts`), marked ``pending``.
+compilation per request), and :mod:`warroom.ingest.writer` writes the requests that arrive
+together in one transaction: one commit, one fsync on PostgreSQL, for all of them. Grouping
+into incidents happens after the commit, in the worker (:mod:`warroom.services.alerts`),
+marked ``pending``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import queue
-import threading
 import zlib
 from collections.abc import Callable
-from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -36,21 +32,12 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine
 
-from warroom.db.engine import Checkpoints
-from warroom.db.listen import CHANNEL
 from warroom.db.models import DEFLATE
-from warroom.domain.alerts import AlertSource, Malformed, Notification, Observation, Signal
-from warroom.domain.errors import Unavailable
-
-log = logging.getLogger("warroom.ingest")
+from warroom.domain.alerts import AlertSource, Notification, Observation, Signal
 
 KEY_LIMIT = 128  # the idempotency key column; longer keys are stored as their digest
 HINT_LIMIT = 32
-BATCH = 64  # requests per group commit at most
-IDLE_SECONDS = 10.0  # an idle writer thread closes its connection and exits
-STOP = None  # queued by close()
 
 
 @dataclass(frozen=True)
@@ -418,158 +405,3 @@ def known(cursor: Any, sql: Sql, job: Job) -> Outcome | None:
         return None
     outcome, detail, alerts = row
     return Outcome(True, 0, told=alerts, ignored=detail if outcome == "ignored" else None)
-
-
-class GroupCommit:
-    """One writer thread with its own connection: the requests waiting when it is free are
-    written in one transaction and committed together, then each sender is answered. A failed
-    batch is retried request by request, so one bad request fails alone."""
-
-    def __init__(
-        self, engine: Engine, writer: Callable[[], AbstractContextManager[object]]
-    ) -> None:
-        self._engine = engine
-        self._writer = writer
-        self._sql = Sql(engine.dialect.name)
-        self._checkpoints = None if self._sql.postgres else Checkpoints(engine)
-        self._queue: queue.SimpleQueue[tuple[Job, Future[Outcome]] | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def submit(self, job: Job) -> Future[Outcome]:
-        future: Future[Outcome] = Future()
-        self._queue.put((job, future))
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="warroom-ingest-writer", daemon=True
-                )
-                self._thread.start()
-        return future
-
-    def write(self, job: Job) -> Outcome:
-        return self.submit(job).result()
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Finish what is queued, then stop the thread and close its connection."""
-        with self._lock:
-            thread = self._thread
-        if thread is not None:
-            self._queue.put(STOP)
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        connection: Any = None
-        try:
-            while (batch := self._next_batch()) is not None:
-                try:
-                    if connection is None:
-                        connection = self._engine.raw_connection()
-                        if self._checkpoints is not None:
-                            self._checkpoints.writer_connection(connection)
-                    self._commit(connection, batch)
-                except Exception as exc:  # noqa: BLE001 - the connection is gone or broken
-                    log.warning("storing alert notifications failed: %s", exc)
-                    _fail(batch, Unavailable(f"the database is unreachable: {exc}"))
-                    if connection is not None:
-                        connection.invalidate()  # a fresh one for the next batch
-                        connection = None
-        finally:
-            if connection is not None:
-                self._release(connection)
-
-    def _release(self, connection: Any) -> None:
-        try:
-            if self._checkpoints is not None:
-                self._checkpoints.writer_done(connection)
-        except Exception:  # noqa: BLE001 - a broken connection is not pooled again
-            connection.invalidate()
-            return
-        connection.close()
-
-    def _next_batch(self) -> list[tuple[Job, Future[Outcome]]] | None:
-        try:
-            first = self._queue.get(timeout=IDLE_SECONDS)
-        except queue.Empty:
-            with self._lock:
-                if self._queue.empty():
-                    self._thread = None
-                    return None
-            first = self._queue.get()
-        if first is STOP:
-            with self._lock:
-                self._thread = None
-            return None
-        batch = [first]
-        while len(batch) < BATCH:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is STOP:
-                self._queue.put(STOP)  # stop once this batch is written
-                break
-            batch.append(item)
-        return batch
-
-    def _commit(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
-        ready = []
-        cursor = connection.cursor()
-        for job, future in batch:
-            # A database error here escapes to _run, which fails the batch as unavailable.
-            replayed = known(cursor, self._sql, job)
-            if replayed is not None:
-                if not future.done():  # its request may have been cancelled meanwhile
-                    future.set_result(replayed)
-                continue
-            try:
-                ready.append((job.parsed(), future))
-            except Exception as exc:  # noqa: BLE001 - a refusal (or worse) is that request's
-                _fail([(job, future)], exc)
-        if ready:
-            self._write(connection, ready)
-        elif self._sql.postgres:
-            connection.rollback()  # only read: end the transaction the reads began
-
-    def _write(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
-        """Write a batch; every future is settled when this returns, or the error escapes to
-        :meth:`_run` (a broken connection), which fails the batch."""
-        dbapi = self._engine.dialect.loaded_dbapi
-        try:
-            with self._writer():
-                cursor = connection.cursor()
-                outcomes = [apply(cursor, self._sql, job) for job, _ in batch]
-                if self._sql.postgres and any(outcome.alerts for outcome in outcomes):
-                    cursor.execute(f"NOTIFY {CHANNEL}")  # wakes the workers of every node
-                connection.commit()
-        except dbapi.OperationalError:
-            connection.rollback()  # raises if the connection is gone: _run starts afresh
-            _fail(batch, Unavailable("the database is busy or unreachable; nothing was stored"))
-            return
-        except Exception as exc:
-            connection.rollback()
-            if len(batch) > 1:
-                for item in batch:
-                    self._write(connection, [item])
-                return
-            if isinstance(exc, dbapi.DataError):
-                refused: Exception = Malformed(f"the database refused a value: {exc}".strip())
-            else:
-                log.exception("storing an alert notification failed")
-                refused = Unavailable("storing the notification failed; nothing was stored")
-            _fail(batch, refused)
-            return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if not future.done():
-                future.set_result(outcome)
-        if self._checkpoints is not None:
-            try:
-                self._checkpoints.due()
-            except Exception as exc:  # noqa: BLE001 - committed and answered all the same
-                log.warning("asking for a checkpoint failed: %s", exc)
-
-
-def _fail(batch: list[tuple[Job, Future[Outcome]]], error: Exception) -> None:
-    for _, future in batch:
-        if not future.done():
-            future.set_exception(error)

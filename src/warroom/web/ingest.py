@@ -30,7 +30,8 @@ from warroom.ingest import alertmanager, cloudwatch, datadog, generic, opsgenie,
 from warroom.ingest.common import MAX_BODY, body_digest, load_json
 from warroom.ingest.grafana import check_signature
 from warroom.ingest.sns import SnsVerifier
-from warroom.ingest.store import GroupCommit, Job, Outcome, packed
+from warroom.ingest.store import Job, Outcome, packed
+from warroom.ingest.writer import GroupCommit
 from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED, INGEST_REPLAYS
 from warroom.runtime import Runtime
 from warroom.services.integrations import Found, find, key_hash
