@@ -55,11 +55,7 @@ def test_it_copies_the_log_back_after_a_commit_without_the_writer(tmp_path: Path
     cursor.executemany("INSERT INTO t (body) VALUES (?)", [(ROW,)] * 200)
     connection.commit()
     checkpoints.due()
-    database = tmp_path / "w.db"
-    deadline = time.monotonic() + 10
-    while database.stat().st_size < 200 * len(ROW) and time.monotonic() < deadline:
-        time.sleep(0.01)  # the rows are in the log until the thread copies them back
-    assert database.stat().st_size > 200 * len(ROW)
+    assert _copied_back(tmp_path / "w.db", 200 * len(ROW))
     checkpoints.close()
     checkpoints.writer_done(connection)
     connection.close()
@@ -82,12 +78,17 @@ def test_it_stops_its_thread_on_close_and_starts_again_when_asked(tmp_path: Path
     cursor.executemany("INSERT INTO t (body) VALUES (?)", [(ROW,)] * 200)
     connection.commit()
     checkpoints.due()
-    database = tmp_path / "w.db"
-    deadline = time.monotonic() + 10
-    while database.stat().st_size < 200 * len(ROW) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert database.stat().st_size > 200 * len(ROW)
+    assert _copied_back(tmp_path / "w.db", 200 * len(ROW))
     checkpoints.close()
     checkpoints.writer_done(connection)
     connection.close()
     engine.dispose()
+
+
+def _copied_back(database: Path, size: int) -> bool:
+    """Whether the database file grows to ``size`` within 10 s: rows stay in the log until
+    the thread copies them back."""
+    deadline = time.monotonic() + 10
+    while database.stat().st_size < size and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return database.stat().st_size > size

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
@@ -16,8 +15,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from warroom.domain.errors import WarroomError
-from warroom.metrics import HTTP_DURATION, HTTP_REQUESTS
 from warroom.web.ingest import Ingestion, problem
+from warroom.web.metrics import RouteMetrics
 from warroom.web.problems import for_error, unreachable
 
 log = logging.getLogger("warroom.web")
@@ -34,8 +33,7 @@ class IngestSurface:
     def __init__(self, app: ASGIApp, ingestion: Ingestion) -> None:
         self.app = app
         self.ingestion = ingestion
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[tuple[str, str], Any] = {}
+        self.metrics = RouteMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -63,16 +61,4 @@ class IngestSurface:
                 500, "Internal error", "storing the notification failed; retry", "internal"
             )
         await response(scope, receive, send)
-        self._record(scope["method"], route, response.status_code, started)
-
-    def _record(self, method: str, route: str, status: int, started: float) -> None:
-        """The request metrics, with their children looked up once per route and status."""
-        counter = self._counters.get((method, route, status))
-        if counter is None:
-            counter = HTTP_REQUESTS.labels(method, route, str(status))
-            self._counters[(method, route, status)] = counter
-        timer = self._timers.get((method, route))
-        if timer is None:
-            timer = self._timers[(method, route)] = HTTP_DURATION.labels(method, route)
-        counter.inc()
-        timer.observe(time.perf_counter() - started)
+        self.metrics.record(scope["method"], route, response.status_code, started)

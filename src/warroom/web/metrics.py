@@ -123,6 +123,27 @@ class RequestMetrics:
             HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
 
 
+class RouteMetrics:
+    """The request metrics for the layers that answer before the app (the public status
+    surface, ingestion): the same counters, with their children looked up once per route and
+    status rather than per request."""
+
+    def __init__(self) -> None:
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def record(self, method: str, route: str, status: int, started: float) -> None:
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = HTTP_REQUESTS.labels(method, route, str(status))
+            self._counters[(method, route, status)] = counter
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[(method, route)] = HTTP_DURATION.labels(method, route)
+        counter.inc()
+        timer.observe(time.perf_counter() - started)
+
+
 def _template(scope: Scope) -> str:
     """The route the router chose (it leaves it in the scope), or ``unmatched``."""
     return str(getattr(scope.get("route"), "path", "unmatched"))

@@ -19,17 +19,16 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from warroom.domain.errors import NotFound, Unavailable, WarroomError
-from warroom.metrics import HTTP_DURATION, HTTP_REQUESTS
 from warroom.runtime import Runtime
 from warroom.services.status_views import Snapshot, current_revision, snapshot
 from warroom.web import status_render
+from warroom.web.metrics import RouteMetrics
 from warroom.web.status_render import Stale
 
 CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
@@ -256,8 +255,7 @@ class PublicSurface:
     def __init__(self, app: ASGIApp, surface: Surface) -> None:
         self.app = app
         self.surface = surface
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[tuple[str, str], Any] = {}
+        self.metrics = RouteMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -269,17 +267,7 @@ class PublicSurface:
             return
         started = time.perf_counter()
         status = await self._answer(key, scope, send)
-        # The metric children are looked up once per route and status, not per request.
-        method, route = scope["method"], _ROUTE.get(key[:5], key)
-        counter = self._counters.get((method, route, status))
-        if counter is None:
-            counter = HTTP_REQUESTS.labels(method, route, str(status))
-            self._counters[(method, route, status)] = counter
-        timer = self._timers.get((method, route))
-        if timer is None:
-            timer = self._timers[(method, route)] = HTTP_DURATION.labels(method, route)
-        counter.inc()
-        timer.observe(time.perf_counter() - started)
+        self.metrics.record(scope["method"], _ROUTE.get(key[:5], key), status, started)
 
     async def _answer(self, key: str, scope: Scope, send: Send) -> int:
         try:
