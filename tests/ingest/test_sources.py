@@ -4,6 +4,7 @@ malformed, and a bad signature where the source signs."""
 from __future__ import annotations
 
 import json
+import time
 
 from tests.ingest.conftest import GRAFANA_SECRET, Sender, fixture
 from warroom.domain.alerts import AlertSource
@@ -82,6 +83,10 @@ def test_it_refuses_a_malformed_body_again_rather_than_calling_it_a_replay(
     for _ in range(2):
         response = sender.post(AM, fixture("alertmanager/malformed.json"))
         assert response.status_code == 400
+    # A refusal is answered before its record is written: wait for it, boundedly.
+    deadline = time.monotonic() + 10
+    while len(sender.requests()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert [kept.outcome for kept in sender.requests()] == ["refused", "refused"]
 
 
