@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import World
 from tests.web.conftest import serving
-from warroom.db.models import Alert, InboundRequest, Incident
+from warroom.db.models import Alert, AlertIntake, InboundRequest, Incident
 from warroom.domain.alerts import AlertSource
 from warroom.ingest.sns import SIGNED_KEYS, SnsVerifier
 from warroom.jobs.grouping import group_alerts
@@ -166,7 +167,14 @@ class Sender:
         return group_alerts(runtime.sessions, runtime.policy, now=runtime.clock())
 
     def alerts(self) -> list[Alert]:
+        """The alerts, once the ingestion writer has folded its intake into them (within
+        ``SETTLE_SECONDS`` of a 2xx on SQLite; at once on PostgreSQL)."""
+        deadline = time.monotonic() + 10
         with self.world.runtime.reading() as session:
+            while session.scalar(select(func.count()).select_from(AlertIntake)):
+                assert time.monotonic() < deadline, "the intake was not folded into alerts"
+                session.rollback()  # a fresh snapshot
+                time.sleep(0.01)
             return list(session.scalars(select(Alert).order_by(Alert.id)))
 
     def incidents(self) -> list[Incident]:

@@ -253,6 +253,8 @@ def test_it_never_loses_a_resolution_that_lands_while_its_alert_is_being_grouped
 
     def one_pass() -> None:  # group_alerts without the writer lock the sender's write needs
         with unit_of_work(runtime.sessions) as session:
+            alerts.fold_intake(session)
+        with unit_of_work(runtime.sessions) as session:
             now = runtime.clock()
             alerts.group_pending(Op(session, runtime.policy, "warroom", now, now))
 

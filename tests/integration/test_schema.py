@@ -172,3 +172,36 @@ def test_it_gives_compressed_bodies_back_when_downgraded(tmp_path: Path) -> None
         columns = {column["name"] for column in inspect(connection).get_columns("inbound_requests")}
     assert "body_encoding" not in columns
     engine.dispose()
+
+
+def test_it_folds_the_waiting_intake_into_alerts_when_downgraded(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'warroom.db'}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        for key, summary in (("disk", "disk 91%"), ("cpu", "cpu hot"), ("disk", "disk 97%")):
+            connection.execute(
+                text(
+                    "INSERT INTO alert_intake (integration_id, source, dedup_key, summary, "
+                    "labels, links, starts_at, received_at) VALUES (1, 'alertmanager', :key, "
+                    ":summary, '{}', '{}', '2026-03-02 10:00:00.000000', "
+                    "'2026-03-02 10:00:01.000000')"
+                ),
+                {"key": key, "summary": summary},
+            )
+        connection.commit()
+    config = alembic_config()
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # no integration needed here
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+    with engine.connect() as connection:
+        alerts = connection.execute(
+            text("SELECT dedup_key, status, count, summary FROM alerts ORDER BY id")
+        ).all()
+        tables = inspect(connection).get_table_names()
+    assert [tuple(row) for row in alerts] == [
+        ("disk", "firing", 2, "disk 97%"),
+        ("cpu", "firing", 1, "cpu hot"),
+    ]
+    assert "alert_intake" not in tables
+    engine.dispose()

@@ -431,6 +431,29 @@ class InboundRequest(Base):
         return zlib.decompress(self.body) if self.body_encoding == DEFLATE else self.body
 
 
+class AlertIntake(Base):
+    """Firing notices stored before their 2xx and not yet folded into ``alerts`` (SQLite).
+
+    A storm's new alerts would each change a page of the open-key index at random, and every
+    commit writes each changed page again: one page per alert. Appended here instead, they
+    cost a few pages per request, and ``warroom.ingest.store.settle`` folds them into
+    ``alerts`` in bulk, in arrival order, within moments (decision 95). No foreign key: the
+    rows live for milliseconds, and folding them in checks the integration."""
+
+    __tablename__ = "alert_intake"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int]
+    source: Mapped[AlertSource] = mapped_column(str_enum(AlertSource, 16))
+    dedup_key: Mapped[str] = mapped_column(String(255))
+    severity_hint: Mapped[str | None] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    links: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    starts_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+
 class Alert(Base):
     """One alert from a monitoring tool, in the shape every source normalises to. The same key
     while open is one row with a count; after it resolves, the key opens a new row."""

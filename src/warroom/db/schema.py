@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 SCRIPT_LOCATION = "warroom:migrations"
 FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s"
 # The newest migration. A test checks it against the migration scripts' head.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 
 def alembic_config() -> Config:

@@ -57,6 +57,7 @@ class Outcome:
     # What the request said, for its answer: how many alerts, and why it was ignored.
     told: int = 0
     ignored: str | None = None
+    queued: int = 0  # firing notices appended to the intake, for settle() to fold in
 
 
 PACK_FROM = 1024  # bytes: smaller bodies are kept as they came
@@ -129,6 +130,18 @@ FIRE_UPDATE = (
     "summary = excluded.summary, labels = excluded.labels, links = excluded.links, "
     "severity_hint = excluded.severity_hint"
 )
+INTAKE_COLUMNS = (
+    "INSERT INTO alert_intake (integration_id, source, dedup_key, severity_hint, summary, "
+    "labels, links, starts_at, received_at) "
+)
+# The intake's notices up to a given one, in arrival order, as the firing upsert: SQLite
+# applies the rows of one statement in order, so a key twice counts twice.
+SETTLE = (
+    FIRE_COLUMNS + "SELECT integration_id, source, dedup_key, dedup_key, 'firing', "
+    "severity_hint, summary, labels, links, starts_at, NULL, 1, received_at, received_at, "
+    "NULL, TRUE FROM alert_intake WHERE id <= ? ORDER BY id "
+    "ON CONFLICT (integration_id, open_key) DO UPDATE SET " + FIRE_UPDATE
+)
 
 
 class Sql:
@@ -136,6 +149,9 @@ class Sql:
 
     def __init__(self, dialect: str) -> None:
         self.postgres = dialect == "postgresql"
+        # SQLite appends a request's firing notices to the intake (decision 95). PostgreSQL
+        # writes them straight to alerts: its index pages are not written again per commit.
+        self.intake = not self.postgres
         p = self.p
         # An untyped NULL in a SELECT list is text to PostgreSQL: say what it is.
         no_time = "NULL::timestamptz" if self.postgres else "NULL"
@@ -219,6 +235,14 @@ class Sql:
                 _sqlite_fire(len(chunk)), list(chain.from_iterable(map(FIRE_VALUES, chunk)))
             )
 
+    def queue_all(self, cursor: Any, rows: list[dict[str, Any]]) -> None:
+        """Firing notices appended to the intake (SQLite), in order."""
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            cursor.execute(
+                _sqlite_intake(len(chunk)), list(chain.from_iterable(map(INTAKE_VALUES, chunk)))
+            )
+
     def p(self, name: str) -> str:
         """A parameter. PostgreSQL is told each one's type: one used both as a value and in a
         comparison would otherwise be ambiguous to it."""
@@ -238,6 +262,8 @@ class Sql:
 FIRE_PARAMETERS: tuple[str, ...] = ("i", "source", "key", "key", "hint", "summary", "labels")
 FIRE_PARAMETERS += ("links", "starts", "now", "now")
 FIRE_VALUES = itemgetter(*FIRE_PARAMETERS)  # a row's values in that order, as a tuple
+INTAKE_PARAMETERS = ("i", "source", "key", "hint", "summary", "labels", "links", "starts", "now")
+INTAKE_VALUES = itemgetter(*INTAKE_PARAMETERS)
 ROWS_PER_STATEMENT = 500  # 11 parameters a row, well under SQLite's limit of 32,766
 
 
@@ -249,6 +275,12 @@ def _sqlite_fire(rows: int) -> str:
         FIRE_COLUMNS + "VALUES " + ", ".join([row] * rows) + " ON CONFLICT (integration_id, "
         "open_key) DO UPDATE SET " + FIRE_UPDATE
     )
+
+
+@lru_cache(maxsize=64)
+def _sqlite_intake(rows: int) -> str:
+    """Sql.queue_all's statement with ``rows`` rows of positional parameters."""
+    return INTAKE_COLUMNS + "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
 
 
 @lru_cache(maxsize=4096)
@@ -387,6 +419,14 @@ def apply(cursor: Any, sql: Sql, job: Job) -> Outcome:
     statements = _rows(sql, job)
     if "fire" in statements:
         statements["fire"] = _not_stale(cursor, sql, job.sender.id, statements["fire"])
+    if sql.intake:
+        if statements.keys() <= {"fire"}:  # only firing notices, as in a storm: appended
+            fire = statements.get("fire", [])
+            if fire:
+                sql.queue_all(cursor, fire)
+            return Outcome(False, told, told, notification.ignored, queued=len(fire))
+        # Anything else applies to alerts as they stand after every notice before it.
+        settle(cursor.execute, sql)
     statements["fire"] = statements.get("fire", []) + statements.pop("fire_unordered", [])
     if statements["fire"]:
         sql.fire_all(cursor, statements.pop("fire"))
@@ -394,6 +434,20 @@ def apply(cursor: Any, sql: Sql, job: Job) -> Outcome:
         if statements.get(name):
             cursor.executemany(getattr(sql, name), statements[name])
     return Outcome(replay=False, alerts=told, told=told, ignored=notification.ignored)
+
+
+def settle(execute: Callable[..., Any], sql: Sql) -> int:
+    """Fold the intake into alerts, on an open transaction: every notice waiting, in arrival
+    order, then none waiting. ``execute`` runs a statement with positional parameters (a
+    driver cursor's, or a SQLAlchemy connection's ``exec_driver_sql``). Returns how many
+    notices were folded in."""
+    if not sql.intake:
+        return 0
+    last = execute("SELECT MAX(id) FROM alert_intake").fetchone()[0]
+    if last is None:
+        return 0
+    execute(SETTLE, (last,))
+    return int(execute("DELETE FROM alert_intake WHERE id <= ?", (last,)).rowcount)
 
 
 def known(cursor: Any, sql: Sql, job: Job) -> Outcome | None:

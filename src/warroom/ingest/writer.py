@@ -1,12 +1,17 @@
 """The ingestion writer: one thread with its own connection that writes the requests waiting
 when it is free in one transaction (:func:`warroom.ingest.store.apply` each), commits them
-together, then answers each sender. One commit (one fsync on PostgreSQL) for all of them."""
+together, then answers each sender. One commit (one fsync on PostgreSQL) for all of them.
+
+On SQLite a storm's firing notices are appended to the intake, and a second thread, the
+:class:`Settler`, folds them into alerts in bulk (decision 95). It runs one statement with the
+interpreter lock released, so the writer parses the next requests meanwhile."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
@@ -18,13 +23,19 @@ from warroom.db.engine import Checkpoints
 from warroom.db.listen import CHANNEL
 from warroom.domain.alerts import Malformed
 from warroom.domain.errors import Unavailable
-from warroom.ingest.store import Job, Outcome, Sql, apply, known
+from warroom.ingest.store import Job, Outcome, Sql, apply, known, settle
 
 log = logging.getLogger("warroom.ingest")
 
 BATCH = 64  # requests per group commit at most
 IDLE_SECONDS = 10.0  # an idle writer thread closes its connection and exits
 STOP = None  # queued by close()
+# The intake is folded into alerts once this many notices wait, and at the latest this long
+# after the first of them was committed: a storm's alerts reach grouping and the API within
+# moments, in batches large enough that each index page is written about once per batch.
+SETTLE_ROWS = 5000
+SETTLE_SECONDS = 0.05
+RETRY_SECONDS = 1.0  # after a failed fold: the notices wait, durable, in the intake
 
 
 class GroupCommit:
@@ -33,12 +44,18 @@ class GroupCommit:
     batch is retried request by request, so one bad request fails alone."""
 
     def __init__(
-        self, engine: Engine, writer: Callable[[], AbstractContextManager[object]]
+        self,
+        engine: Engine,
+        writer: Callable[[], AbstractContextManager[object]],
+        settled: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._writer = writer
         self._sql = Sql(engine.dialect.name)
         self._checkpoints = None if self._sql.postgres else Checkpoints(engine)
+        self._settler = (
+            Settler(engine, writer, self._checkpoints, settled) if self._sql.intake else None
+        )
         self._queue: queue.SimpleQueue[tuple[Job, Future[Outcome]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -64,6 +81,8 @@ class GroupCommit:
         if thread is not None:
             self._queue.put(STOP)
             thread.join(timeout)
+        if self._settler is not None:
+            self._settler.close(timeout)
         if self._checkpoints is not None:
             self._checkpoints.close()
 
@@ -85,16 +104,7 @@ class GroupCommit:
                         connection = None
         finally:
             if connection is not None:
-                self._release(connection)
-
-    def _release(self, connection: Any) -> None:
-        try:
-            if self._checkpoints is not None:
-                self._checkpoints.writer_done(connection)
-        except Exception:  # noqa: BLE001 - a broken connection is not pooled again
-            connection.invalidate()
-            return
-        connection.close()
+                _release(connection, self._checkpoints)
 
     def _next_batch(self) -> list[tuple[Job, Future[Outcome]]] | None:
         try:
@@ -171,11 +181,131 @@ class GroupCommit:
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
+        queued = sum(outcome.queued for outcome in outcomes)
+        if queued and self._settler is not None:
+            self._settler.queued(queued)
         if self._checkpoints is not None:
             try:
                 self._checkpoints.due()
             except Exception as exc:  # noqa: BLE001 - committed and answered all the same
                 log.warning("asking for a checkpoint failed: %s", exc)
+
+
+class Settler:
+    """Folds the intake into alerts (:func:`warroom.ingest.store.settle`) on a thread with its
+    own connection: once ``SETTLE_ROWS`` notices wait, or ``SETTLE_SECONDS`` after the first.
+    It takes turns with the other writers of this process on their lock. Notices left in the
+    intake by a stopped process are folded in by the worker's next grouping pass."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        writer: Callable[[], AbstractContextManager[object]],
+        checkpoints: Checkpoints | None,
+        settled: Callable[[], None],
+    ) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._checkpoints = checkpoints
+        self._settled = settled
+        self._sql = Sql(engine.dialect.name)
+        self._wake = threading.Condition()
+        self._waiting = 0
+        self._since: float | None = None  # when the first waiting notice was committed
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def queued(self, rows: int) -> None:
+        with self._wake:
+            self._waiting += rows
+            if self._since is None:
+                self._since = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="warroom-alert-settler", daemon=True
+                )
+                self._thread.start()
+            if self._waiting >= SETTLE_ROWS:
+                self._wake.notify()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Fold in what waits, then stop the thread."""
+        with self._wake:
+            self._closing = True
+            thread = self._thread
+            self._wake.notify()
+        if thread is not None:
+            thread.join(timeout)
+        with self._wake:
+            self._closing = False
+
+    def _run(self) -> None:
+        connection: Any = None
+        try:
+            while self._due():
+                try:
+                    if connection is None:
+                        connection = self._engine.raw_connection()
+                        if self._checkpoints is not None:
+                            self._checkpoints.writer_connection(connection)
+                    with self._writer():
+                        folded = settle(connection.cursor().execute, self._sql)
+                        connection.commit()
+                except Exception as exc:  # noqa: BLE001 - the notices wait in the intake
+                    log.warning("folding alert notifications into alerts failed: %s", exc)
+                    if connection is not None:
+                        connection.invalidate()
+                        connection = None
+                    if not self._later():
+                        return  # closing: the worker's next grouping pass folds them in
+                    continue
+                if self._checkpoints is not None:
+                    self._checkpoints.due()
+                if folded:
+                    self._settled()
+        finally:
+            if connection is not None:
+                _release(connection, self._checkpoints)
+
+    def _due(self) -> bool:
+        """Wait until a fold is due: True, or False when closing with nothing waiting."""
+        with self._wake:
+            while True:
+                if self._since is not None and (
+                    self._closing
+                    or self._waiting >= SETTLE_ROWS
+                    or time.monotonic() >= self._since + SETTLE_SECONDS
+                ):
+                    self._waiting, self._since = 0, None
+                    return True
+                if self._closing:
+                    self._thread = None
+                    return False
+                self._wake.wait(
+                    None if self._since is None else self._since + SETTLE_SECONDS - time.monotonic()
+                )
+
+    def _later(self) -> bool:
+        """After a failed fold: try again in ``RETRY_SECONDS``, unless closing."""
+        with self._wake:
+            if self._closing:
+                self._thread = None
+                return False
+            self._waiting = max(self._waiting, 1)
+            if self._since is None:
+                self._since = time.monotonic() + RETRY_SECONDS - SETTLE_SECONDS
+            return True
+
+
+def _release(connection: Any, checkpoints: Checkpoints | None) -> None:
+    """A writer's connection back to the pool, as the pool's other connections are."""
+    try:
+        if checkpoints is not None:
+            checkpoints.writer_done(connection)
+    except Exception:  # noqa: BLE001 - a broken connection is not pooled again
+        connection.invalidate()
+        return
+    connection.close()
 
 
 def _fail(batch: list[tuple[Job, Future[Outcome]]], error: Exception) -> None:

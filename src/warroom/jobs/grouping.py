@@ -15,7 +15,7 @@ from warroom.domain.errors import Conflict
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import Writer
 from warroom.metrics import ALERTS_GROUPED
-from warroom.services.alerts import BATCH, group_pending
+from warroom.services.alerts import BATCH, fold_intake, group_pending
 from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, settle
 
@@ -32,6 +32,8 @@ def group_alerts(
 ) -> int:
     """One step: settle up to ``limit`` pending alerts; returns how many."""
     try:
+        with writer(), unit_of_work(sessions) as session:
+            fold_intake(session)
         with writer(), unit_of_work(sessions) as session:
             op = Op(session=session, policy=policy, actor=SYSTEM_ACTOR, at=now, now=now)
             done = group_pending(op, limit)

@@ -34,6 +34,7 @@ from warroom.domain.alerts import (
 from warroom.domain.errors import BadInput, Conflict
 from warroom.domain.facts import ClosureEvidence
 from warroom.domain.types import ACTIVE_STAGES, EventKind, ReportSource, Stage
+from warroom.ingest.store import Sql, settle
 from warroom.services import directory
 from warroom.services.records import (
     Op,
@@ -55,6 +56,7 @@ LISTED = 3  # alerts named in a timeline entry; the rest are counted
 # Serialises grouping across workers on PostgreSQL, so two alerts of one group arriving
 # together open one incident, not two. (SQLite has one writer at a time anyway.)
 GROUPING_LOCK = 0x5741_5252_4F4F_4D01
+INTAKE = Sql("sqlite")  # SQLite's statements for the intake (decision 95)
 
 
 @dataclass
@@ -167,6 +169,15 @@ SETTLED = (
     )
     .execution_options(synchronize_session=False)
 )
+
+
+def fold_intake(session: Session) -> int:
+    """Fold in the firing notices the ingestion writer appended and has not folded into
+    alerts yet, or that a stopped process left behind (SQLite, decision 95). Its own short
+    transaction, before a grouping pass: the pass itself only reads until it writes."""
+    if session.get_bind().dialect.name == "postgresql":
+        return 0
+    return settle(session.connection().exec_driver_sql, INTAKE)
 
 
 def group_pending(op: Op, limit: int = BATCH) -> int:

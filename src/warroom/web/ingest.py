@@ -153,7 +153,9 @@ class Ingestion:
     @property
     def writer(self) -> GroupCommit:
         if self._writer is None:
-            self._writer = GroupCommit(self.runtime.engine, self.runtime.writer)
+            self._writer = GroupCommit(
+                self.runtime.engine, self.runtime.writer, self.runtime.wakeup.notify
+            )
         return self._writer
 
     def close(self) -> None:
