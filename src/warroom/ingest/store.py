@@ -91,11 +91,19 @@ class Job:
     # The body's SHA-256, for sources whose idempotency key is a function of the body alone
     # (and that sign nothing): a body stored before is then a replay, known without parsing.
     digest: str | None = None
+    # Each statement's parameters (``prepared``), made before the writer takes its turn on
+    # the database, so that the turn is spent on SQL only.
+    rows: dict[str, list[dict[str, Any]]] | None = None
 
     def parsed(self) -> Job:
         if self.notification is not None or self.parse is None:
             return self
         return replace(self, notification=self.parse(), parse=None)
+
+    def prepared(self, sql: Sql) -> Job:
+        """Parsed, with each statement's parameters."""
+        job = self.parsed()
+        return replace(job, rows=_rows(sql, job)) if job.rows is None else job
 
 
 PG_TYPES = {
@@ -134,12 +142,13 @@ INTAKE_COLUMNS = (
     "INSERT INTO alert_intake (integration_id, source, dedup_key, severity_hint, summary, "
     "labels, links, starts_at, received_at) "
 )
-# The intake's notices up to a given one, in arrival order, as the firing upsert: SQLite
-# applies the rows of one statement in order, so a key twice counts twice.
+# The intake's notices in arrival order, as the firing upsert: SQLite applies the rows of one
+# statement in order, so a key twice counts twice. ("WHERE true" tells SQLite's parser that
+# ON CONFLICT belongs to the INSERT.)
 SETTLE = (
     FIRE_COLUMNS + "SELECT integration_id, source, dedup_key, dedup_key, 'firing', "
     "severity_hint, summary, labels, links, starts_at, NULL, 1, received_at, received_at, "
-    "NULL, TRUE FROM alert_intake WHERE id <= ? ORDER BY id "
+    "NULL, TRUE FROM alert_intake WHERE true ORDER BY id "
     "ON CONFLICT (integration_id, open_key) DO UPDATE SET " + FIRE_UPDATE
 )
 
@@ -283,6 +292,12 @@ def _sqlite_intake(rows: int) -> str:
     return INTAKE_COLUMNS + "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
 
 
+@lru_cache(maxsize=64)
+def _sqlite_guard(keys: int) -> str:
+    """Sql.resolved_since for SQLite with ``keys`` keys, positional."""
+    return Sql("sqlite").resolved_since.replace(":i", "?").replace("{keys}", ", ".join("?" * keys))
+
+
 @lru_cache(maxsize=4096)
 def _sqlite_time(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -333,7 +348,8 @@ def _alert(
         labels = {**labels, "service": o.service}
     hint = o.severity or sender.severity
     starts = o.starts_at
-    return common | {
+    return {
+        **common,
         "key": o.key,
         "hint": hint[:HINT_LIMIT] if hint else None,
         "summary": o.summary or o.key,
@@ -372,11 +388,14 @@ def _not_stale(
     keys = list({row["key"] for row in fires})
     for start in range(0, len(keys), GUARD_CHUNK):
         chunk = keys[start : start + GUARD_CHUNK]
-        names = {f"k{n}": key for n, key in enumerate(chunk)}
-        placeholders = ", ".join(sql.p("key").replace("key", name) for name in names)
-        cursor.execute(
-            sql.resolved_since.replace("{keys}", placeholders), {"i": integration, **names}
-        )
+        if sql.postgres:
+            names = {f"k{n}": key for n, key in enumerate(chunk)}
+            placeholders = ", ".join(sql.p("key").replace("key", name) for name in names)
+            cursor.execute(
+                sql.resolved_since.replace("{keys}", placeholders), {"i": integration, **names}
+            )
+        else:  # positional: SQLite binds them without a name lookup each
+            cursor.execute(_sqlite_guard(len(chunk)), (integration, *chunk))
         resolved.update(cursor.fetchall())
     if not resolved:
         return fires
@@ -416,7 +435,8 @@ def apply(cursor: Any, sql: Sql, job: Job) -> Outcome:
     told = len(notification.observations)
     if inserted is None:
         return Outcome(replay=True, alerts=0, told=told, ignored=notification.ignored)
-    statements = _rows(sql, job)
+    # A copy: a batch that fails is applied again request by request.
+    statements = dict(job.rows) if job.rows is not None else _rows(sql, job)
     if "fire" in statements:
         statements["fire"] = _not_stale(cursor, sql, job.sender.id, statements["fire"])
     if sql.intake:
@@ -440,14 +460,15 @@ def settle(execute: Callable[..., Any], sql: Sql) -> int:
     """Fold the intake into alerts, on an open transaction: every notice waiting, in arrival
     order, then none waiting. ``execute`` runs a statement with positional parameters (a
     driver cursor's, or a SQLAlchemy connection's ``exec_driver_sql``). Returns how many
-    notices were folded in."""
+    notices were folded in.
+
+    The transaction holds SQLite's only write lock from the first statement, so nothing can
+    join the intake between the two: it is emptied whole, which SQLite does by dropping its
+    pages instead of deleting row by row."""
     if not sql.intake:
         return 0
-    last = execute("SELECT MAX(id) FROM alert_intake").fetchone()[0]
-    if last is None:
-        return 0
-    execute(SETTLE, (last,))
-    return int(execute("DELETE FROM alert_intake WHERE id <= ?", (last,)).rowcount)
+    execute(SETTLE)
+    return int(execute("DELETE FROM alert_intake").rowcount)
 
 
 def known(cursor: Any, sql: Sql, job: Job) -> Outcome | None:

@@ -33,9 +33,11 @@ STOP = None  # queued by close()
 # The intake is folded into alerts once this many notices wait, and at the latest this long
 # after the first of them was committed: a storm's alerts reach grouping and the API within
 # moments, in batches large enough that each index page is written about once per batch.
-SETTLE_ROWS = 5000
-SETTLE_SECONDS = 0.05
+SETTLE_ROWS = 20000
+SETTLE_SECONDS = 0.2
 RETRY_SECONDS = 1.0  # after a failed fold: the notices wait, durable, in the intake
+# While waiting for its turn on the database, the writer looks for new requests this often.
+ARRIVALS_SECONDS = 0.001
 
 
 class GroupCommit:
@@ -119,21 +121,37 @@ class GroupCommit:
             with self._lock:
                 self._thread = None
             return None
-        batch = [first]
-        while len(batch) < BATCH:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is STOP:
-                self._queue.put(STOP)  # stop once this batch is written
-                break
-            batch.append(item)
-        return batch
+        return [first, *self._arrived(BATCH - 1)]
 
     def _commit(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
-        ready = []
         cursor = connection.cursor()
+        ready = self._ready(cursor, batch)
+        turn = self._writer()
+        take, give = getattr(turn, "acquire", None), getattr(turn, "release", None)
+        if take is None or give is None:  # no lock to wait for (PostgreSQL)
+            if ready:
+                self._write(connection, ready)
+            elif self._sql.postgres:
+                connection.rollback()  # only read: end the transaction the reads began
+            return
+        # While another writer holds the database (the settler folding the intake, mostly,
+        # with the interpreter lock released), parse the requests that arrive meanwhile: they
+        # join this transaction instead of waiting for the next.
+        while not take(timeout=ARRIVALS_SECONDS):
+            if more := self._arrived(BATCH - len(ready)):
+                ready += self._ready(cursor, more)
+        try:
+            if ready:
+                self._write(connection, ready)
+        finally:
+            give()
+
+    def _ready(
+        self, cursor: Any, batch: list[tuple[Job, Future[Outcome]]]
+    ) -> list[tuple[Job, Future[Outcome]]]:
+        """The batch's jobs parsed, without those answered already: replays recognised by
+        their body, and refusals."""
+        ready = []
         for job, future in batch:
             # A database error here escapes to _run, which fails the batch as unavailable.
             replayed = known(cursor, self._sql, job)
@@ -142,13 +160,24 @@ class GroupCommit:
                     future.set_result(replayed)
                 continue
             try:
-                ready.append((job.parsed(), future))
+                ready.append((job.prepared(self._sql), future))
             except Exception as exc:  # noqa: BLE001 - a refusal (or worse) is that request's
                 _fail([(job, future)], exc)
-        if ready:
-            self._write(connection, ready)
-        elif self._sql.postgres:
-            connection.rollback()  # only read: end the transaction the reads began
+        return ready
+
+    def _arrived(self, room: int) -> list[tuple[Job, Future[Outcome]]]:
+        """Up to ``room`` requests queued now, without waiting."""
+        arrived: list[tuple[Job, Future[Outcome]]] = []
+        while len(arrived) < room:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is STOP:
+                self._queue.put(STOP)  # stop once this batch is written
+                break
+            arrived.append(item)
+        return arrived
 
     def _write(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
         """Write a batch; every future is settled when this returns, or the error escapes to
