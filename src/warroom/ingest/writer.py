@@ -30,11 +30,13 @@ log = logging.getLogger("warroom.ingest")
 BATCH = 64  # requests per group commit at most
 IDLE_SECONDS = 10.0  # an idle writer thread closes its connection and exits
 STOP = None  # queued by close()
-# The intake is folded into alerts once this many notices wait, and at the latest this long
-# after the first of them was committed: a storm's alerts reach grouping and the API within
-# moments, in batches large enough that each index page is written about once per batch.
+# The intake is folded into alerts once this many notices wait, at the latest this long
+# after the first of them was committed, and at once when no request has added to it for
+# SETTLE_IDLE_SECONDS: a storm's alerts reach grouping and the API within moments, in folds
+# large enough that each index page is written about once per fold.
 SETTLE_ROWS = 20000
 SETTLE_SECONDS = 0.2
+SETTLE_IDLE_SECONDS = 0.005
 RETRY_SECONDS = 1.0  # after a failed fold: the notices wait, durable, in the intake
 # While waiting for its turn on the database, the writer looks for new requests this often.
 ARRIVALS_SECONDS = 0.001
@@ -241,21 +243,22 @@ class Settler:
         self._wake = threading.Condition()
         self._waiting = 0
         self._since: float | None = None  # when the first waiting notice was committed
+        self._last = 0.0  # when the last was
         self._closing = False
         self._thread: threading.Thread | None = None
 
     def queued(self, rows: int) -> None:
         with self._wake:
             self._waiting += rows
-            if self._since is None:
-                self._since = time.monotonic()
+            self._last = time.monotonic()
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="warroom-alert-settler", daemon=True
                 )
                 self._thread.start()
-            if self._waiting >= SETTLE_ROWS:
-                self._wake.notify()
+            if self._since is None or self._waiting >= SETTLE_ROWS:
+                self._since = self._since or self._last
+                self._wake.notify()  # a fold is now to come, or due at once
 
     def close(self, timeout: float = 10.0) -> None:
         """Fold in what waits, then stop the thread."""
@@ -300,19 +303,17 @@ class Settler:
         """Wait until a fold is due: True, or False when closing with nothing waiting."""
         with self._wake:
             while True:
-                if self._since is not None and (
-                    self._closing
-                    or self._waiting >= SETTLE_ROWS
-                    or time.monotonic() >= self._since + SETTLE_SECONDS
-                ):
+                if self._since is None:
+                    if self._closing:
+                        self._thread = None
+                        return False
+                    self._wake.wait()
+                    continue
+                due = min(self._since + SETTLE_SECONDS, self._last + SETTLE_IDLE_SECONDS)
+                if self._closing or self._waiting >= SETTLE_ROWS or time.monotonic() >= due:
                     self._waiting, self._since = 0, None
                     return True
-                if self._closing:
-                    self._thread = None
-                    return False
-                self._wake.wait(
-                    None if self._since is None else self._since + SETTLE_SECONDS - time.monotonic()
-                )
+                self._wake.wait(due - time.monotonic())
 
     def _later(self) -> bool:
         """After a failed fold: try again in ``RETRY_SECONDS``, unless closing."""
@@ -321,8 +322,8 @@ class Settler:
                 self._thread = None
                 return False
             self._waiting = max(self._waiting, 1)
-            if self._since is None:
-                self._since = time.monotonic() + RETRY_SECONDS - SETTLE_SECONDS
+            if self._since is None:  # due again in RETRY_SECONDS
+                self._since = self._last = time.monotonic() + RETRY_SECONDS
             return True
 
 
