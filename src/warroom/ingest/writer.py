@@ -138,9 +138,11 @@ class GroupCommit:
             return
         # While another writer holds the database (the settler folding the intake, mostly,
         # with the interpreter lock released), parse the requests that arrive meanwhile: they
-        # join this transaction instead of waiting for the next.
+        # join this transaction instead of waiting for the next. They join ``batch`` too, which
+        # _run fails whole if the database fails.
         while not take(timeout=ARRIVALS_SECONDS):
-            if more := self._arrived(BATCH - len(ready)):
+            if more := self._arrived(BATCH - len(batch)):
+                batch += more
                 ready += self._ready(cursor, more)
         try:
             if ready:
