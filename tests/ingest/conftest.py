@@ -177,6 +177,11 @@ class Sender:
                 time.sleep(0.01)
             return list(session.scalars(select(Alert).order_by(Alert.id)))
 
+    def waiting(self) -> int:
+        """Firing notices in the intake, not folded into alerts yet."""
+        with self.world.runtime.reading() as session:
+            return int(session.scalar(select(func.count()).select_from(AlertIntake)) or 0)
+
     def incidents(self) -> list[Incident]:
         with self.world.runtime.reading() as session:
             return list(session.scalars(select(Incident).order_by(Incident.id)))

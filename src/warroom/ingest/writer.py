@@ -13,8 +13,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from contextlib import AbstractContextManager
+from concurrent.futures import Future, InvalidStateError
+from contextlib import AbstractContextManager, suppress
 from typing import Any
 
 from sqlalchemy import Engine
@@ -160,8 +160,7 @@ class GroupCommit:
             # A database error here escapes to _run, which fails the batch as unavailable.
             replayed = known(cursor, self._sql, job)
             if replayed is not None:
-                if not future.done():  # its request may have been cancelled meanwhile
-                    future.set_result(replayed)
+                _answer(future, replayed)
                 continue
             try:
                 ready.append((job.prepared(self._sql), future))
@@ -212,8 +211,7 @@ class GroupCommit:
             _fail(batch, refused)
             return
         for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if not future.done():
-                future.set_result(outcome)
+            _answer(future, outcome)
         queued = sum(outcome.queued for outcome in outcomes)
         if queued and self._settler is not None:
             self._settler.queued(queued)
@@ -226,7 +224,8 @@ class GroupCommit:
 
 class Settler:
     """Folds the intake into alerts (:func:`warroom.ingest.store.settle`) on a thread with its
-    own connection: once ``SETTLE_ROWS`` notices wait, or ``SETTLE_SECONDS`` after the first.
+    own connection: ``SETTLE_IDLE_SECONDS`` after the last notice, and during a storm once
+    ``SETTLE_ROWS`` notices wait or ``SETTLE_SECONDS`` after the first.
     It takes turns with the other writers of this process on their lock. Notices left in the
     intake by a stopped process are folded in by the worker's next grouping pass."""
 
@@ -246,6 +245,7 @@ class Settler:
         self._waiting = 0
         self._since: float | None = None  # when the first waiting notice was committed
         self._last = 0.0  # when the last was
+        self._retry_at = 0.0  # after a failed fold, not before this
         self._closing = False
         self._thread: threading.Thread | None = None
 
@@ -293,11 +293,16 @@ class Settler:
                     if not self._later():
                         return  # closing: the worker's next grouping pass folds them in
                     continue
-                if self._checkpoints is not None:
-                    self._checkpoints.due()
-                if folded:
-                    self._settled()
+                try:
+                    if self._checkpoints is not None:
+                        self._checkpoints.due()
+                    if folded:
+                        self._settled()
+                except Exception as exc:  # noqa: BLE001 - folded all the same
+                    log.warning("after folding alert notifications: %s", exc)
         finally:
+            with self._wake:
+                self._thread = None  # the next notice starts another
             if connection is not None:
                 _release(connection, self._checkpoints)
 
@@ -307,11 +312,13 @@ class Settler:
             while True:
                 if self._since is None:
                     if self._closing:
-                        self._thread = None
                         return False
                     self._wake.wait()
                     continue
-                due = min(self._since + SETTLE_SECONDS, self._last + SETTLE_IDLE_SECONDS)
+                due = max(
+                    min(self._since + SETTLE_SECONDS, self._last + SETTLE_IDLE_SECONDS),
+                    self._retry_at,
+                )
                 if self._closing or self._waiting >= SETTLE_ROWS or time.monotonic() >= due:
                     self._waiting, self._since = 0, None
                     return True
@@ -321,11 +328,10 @@ class Settler:
         """After a failed fold: try again in ``RETRY_SECONDS``, unless closing."""
         with self._wake:
             if self._closing:
-                self._thread = None
                 return False
             self._waiting = max(self._waiting, 1)
-            if self._since is None:  # due again in RETRY_SECONDS
-                self._since = self._last = time.monotonic() + RETRY_SECONDS
+            self._since = self._since or time.monotonic()
+            self._retry_at = time.monotonic() + RETRY_SECONDS
             return True
 
 
@@ -340,7 +346,14 @@ def _release(connection: Any, checkpoints: Checkpoints | None) -> None:
     connection.close()
 
 
+def _answer(future: Future[Outcome], outcome: Outcome) -> None:
+    """Settle a request's future, unless its request was cancelled (the client went away),
+    which may happen at any moment: its work is committed all the same."""
+    with suppress(InvalidStateError):
+        future.set_result(outcome)
+
+
 def _fail(batch: list[tuple[Job, Future[Outcome]]], error: Exception) -> None:
     for _, future in batch:
-        if not future.done():
+        with suppress(InvalidStateError):
             future.set_exception(error)
