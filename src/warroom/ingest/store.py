@@ -462,9 +462,9 @@ def settle(execute: Callable[..., Any], sql: Sql) -> int:
     driver cursor's, or a SQLAlchemy connection's ``exec_driver_sql``). Returns how many
     notices were folded in.
 
-    The transaction holds SQLite's only write lock from the first statement, so nothing can
-    join the intake between the two: it is emptied whole, which SQLite does by dropping its
-    pages instead of deleting row by row."""
+    From the fold on, the transaction holds SQLite's only write lock (and one whose snapshot
+    is stale cannot start writing), so nothing joins the intake between the fold and the
+    delete: it is emptied whole, which SQLite does by dropping its pages, not row by row."""
     if not sql.intake:
         return 0
     # An empty intake is left alone: a DELETE that deletes nothing still writes a page.
