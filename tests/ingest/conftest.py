@@ -170,11 +170,10 @@ class Sender:
         """The alerts, once the ingestion writer has folded its intake into them (within
         ``SETTLE_SECONDS`` of a 2xx on SQLite; at once on PostgreSQL)."""
         deadline = time.monotonic() + 10
+        while self.waiting():
+            assert time.monotonic() < deadline, "the intake was not folded into alerts"
+            time.sleep(0.01)
         with self.world.runtime.reading() as session:
-            while session.scalar(select(func.count()).select_from(AlertIntake)):
-                assert time.monotonic() < deadline, "the intake was not folded into alerts"
-                session.rollback()  # a fresh snapshot
-                time.sleep(0.01)
             return list(session.scalars(select(Alert).order_by(Alert.id)))
 
     def waiting(self) -> int:

@@ -435,8 +435,8 @@ def apply(cursor: Any, sql: Sql, job: Job) -> Outcome:
     told = len(notification.observations)
     if inserted is None:
         return Outcome(replay=True, alerts=0, told=told, ignored=notification.ignored)
-    # A copy: a batch that fails is applied again request by request.
-    statements = dict(job.rows) if job.rows is not None else _rows(sql, job)
+    assert job.rows is not None, "jobs are prepared before they are applied"
+    statements = dict(job.rows)  # a copy: a batch that fails is applied again one by one
     if "fire" in statements:
         statements["fire"] = _not_stale(cursor, sql, job.sender.id, statements["fire"])
     if sql.intake:

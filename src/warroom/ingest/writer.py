@@ -128,27 +128,26 @@ class GroupCommit:
     def _commit(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
         cursor = connection.cursor()
         ready = self._ready(cursor, batch)
+        # SQLite: this process's writers take turns on a lock (Runtime.writer). While another
+        # holds it (the settler folding the intake, mostly, with the interpreter lock
+        # released), parse the requests that arrive meanwhile: they join this transaction
+        # instead of waiting for the next, and ``batch`` too, which _run fails whole if the
+        # database fails. PostgreSQL has no lock to wait for.
         turn = self._writer()
         take, give = getattr(turn, "acquire", None), getattr(turn, "release", None)
-        if take is None or give is None:  # no lock to wait for (PostgreSQL)
+        if take is not None:
+            while not take(timeout=ARRIVALS_SECONDS):
+                if more := self._arrived(BATCH - len(batch)):
+                    batch += more
+                    ready += self._ready(cursor, more)
+        try:
             if ready:
                 self._write(connection, ready)
             elif self._sql.postgres:
                 connection.rollback()  # only read: end the transaction the reads began
-            return
-        # While another writer holds the database (the settler folding the intake, mostly,
-        # with the interpreter lock released), parse the requests that arrive meanwhile: they
-        # join this transaction instead of waiting for the next. They join ``batch`` too, which
-        # _run fails whole if the database fails.
-        while not take(timeout=ARRIVALS_SECONDS):
-            if more := self._arrived(BATCH - len(batch)):
-                batch += more
-                ready += self._ready(cursor, more)
-        try:
-            if ready:
-                self._write(connection, ready)
         finally:
-            give()
+            if give is not None:
+                give()
 
     def _ready(
         self, cursor: Any, batch: list[tuple[Job, Future[Outcome]]]
@@ -183,16 +182,16 @@ class GroupCommit:
         return arrived
 
     def _write(self, connection: Any, batch: list[tuple[Job, Future[Outcome]]]) -> None:
-        """Write a batch; every future is settled when this returns, or the error escapes to
-        :meth:`_run` (a broken connection), which fails the batch."""
+        """Write a batch, in the writer's turn (:meth:`_commit` holds it); every future is
+        settled when this returns, or the error escapes to :meth:`_run` (a broken
+        connection), which fails the batch."""
         dbapi = self._engine.dialect.loaded_dbapi
         try:
-            with self._writer():
-                cursor = connection.cursor()
-                outcomes = [apply(cursor, self._sql, job) for job, _ in batch]
-                if self._sql.postgres and any(outcome.alerts for outcome in outcomes):
-                    cursor.execute(f"NOTIFY {CHANNEL}")  # wakes the workers of every node
-                connection.commit()
+            cursor = connection.cursor()
+            outcomes = [apply(cursor, self._sql, job) for job, _ in batch]
+            if self._sql.postgres and any(outcome.alerts for outcome in outcomes):
+                cursor.execute(f"NOTIFY {CHANNEL}")  # wakes the workers of every node
+            connection.commit()
         except dbapi.OperationalError:
             connection.rollback()  # raises if the connection is gone: _run starts afresh
             _fail(batch, Unavailable("the database is busy or unreachable; nothing was stored"))
