@@ -24,6 +24,7 @@ MANIFEST = ".warroom-export"
 
 
 def write_tree(root: Path, tree: dict[str, bytes]) -> int:
+    """Write the files in the tree's order (linked pages before the pages linking to them)."""
     try:
         root.mkdir(parents=True, exist_ok=True)
         previous = _manifest(root)

@@ -289,16 +289,17 @@ def rss(snapshot: Snapshot) -> bytes:
 
 def files(snapshot: Snapshot) -> dict[str, bytes]:
     """The whole public surface as files, by path relative to the export's root, laid out
-    like the URLs so any web server can serve the directory as it is."""
+    like the URLs so any web server can serve the directory as it is. Incident pages come
+    first: written in this order, every page and document that links to one finds it."""
     found = {
-        "status/index.html": page_html(snapshot).encode(),
-        "status/history.atom": atom(snapshot),
-        "status/history.rss": rss(snapshot),
+        f"status/incidents/{incident.public_id}/index.html": incident_html(
+            snapshot, incident, stale=None
+        ).encode()
+        for incident in snapshot.incidents
     }
     for path, body in json_documents(snapshot).items():
         found[f"api/v2/{path}"] = body
-    for incident in snapshot.incidents:
-        found[f"status/incidents/{incident.public_id}/index.html"] = incident_html(
-            snapshot, incident, stale=None
-        ).encode()
+    found["status/index.html"] = page_html(snapshot).encode()
+    found["status/history.atom"] = atom(snapshot)
+    found["status/history.rss"] = rss(snapshot)
     return found
