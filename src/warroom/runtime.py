@@ -27,6 +27,7 @@ from warroom.notify.dispatch import Transports
 from warroom.services.lifecycle import record_refusal
 from warroom.services.records import Op
 from warroom.services.timers import settle
+from warroom.services.tokens import Callers
 from warroom.wakeup import Wakeup
 
 T = TypeVar("T")
@@ -59,6 +60,11 @@ class Runtime:
     @cached_property
     def policy(self) -> Policy:
         return load_policy(self.settings.policy_path())
+
+    @cached_property
+    def callers(self) -> Callers:
+        """API tokens seen in the last seconds (decision 96)."""
+        return Callers()
 
     @cached_property
     def transports(self) -> Transports:

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from tests.conftest import World
 from tests.web.conftest import serving
 from warroom.config import Settings
+from warroom.db.models import ApiToken
+from warroom.domain.errors import BadInput
 from warroom.domain.types import Access
 from warroom.jobs.worker import fire_one
 from warroom.runtime import Runtime
 from warroom.services import tokens
+from warroom.services.records import Op
 from warroom.web.app import create_app
 
 
@@ -58,8 +63,57 @@ def test_it_revokes_a_token(client: httpx.Client, world: World) -> None:
     with world.runtime.reading() as session:
         [stored] = tokens.listing(session)
     assert stored.secret_hash not in auth["Authorization"]  # only the hash is kept
+    assert client.get("/api/v1/incidents", headers=auth).status_code == 200  # now cached
     world.act("admin", lambda op: tokens.revoke(op, stored.id))
     assert client.get("/api/v1/incidents", headers=auth).status_code == 401
+
+
+def test_it_refuses_a_token_revoked_elsewhere_once_its_cache_window_ends(
+    client: httpx.Client, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = token(world, "alice")
+    assert client.get("/api/v1/incidents", headers=auth).status_code == 200
+    # Another node (or the CLI on the database) revokes it: this process is not told.
+    with world.runtime.sessions.begin() as session:
+        session.execute(update(ApiToken).values(revoked_at=world.clock()))
+    assert client.get("/api/v1/incidents", headers=auth).status_code == 200  # still trusted
+    later = time.monotonic() + tokens.CALLER_CACHE_SECONDS + 0.1
+    monkeypatch.setattr("warroom.services.tokens.time.monotonic", lambda: later)
+    assert client.get("/api/v1/incidents", headers=auth).status_code == 401
+
+
+def test_it_keeps_no_lookup_that_a_revocation_overtook(world: World) -> None:
+    _, secret = world.act(
+        "admin", lambda op: tokens.create(op, holder="alice", access=Access.MEMBER, name="t")
+    )
+    callers = tokens.Callers()
+    seen = tokens.REVOCATIONS.count
+    with world.runtime.reading() as session:
+        found = tokens.authenticate(session, secret, world.clock())
+    assert found is not None
+    with world.runtime.reading() as session:
+        [stored] = tokens.listing(session)
+    world.act("admin", lambda op: tokens.revoke(op, stored.id))  # commits meanwhile
+    callers.keep(secret, found, seen=seen)
+    assert callers.get(secret) is None
+
+
+def test_it_does_not_forget_tokens_for_a_revocation_that_rolled_back(world: World) -> None:
+    _, secret = world.act(
+        "admin", lambda op: tokens.create(op, holder="alice", access=Access.MEMBER, name="t")
+    )
+    before = tokens.REVOCATIONS.count
+
+    def revoke_then_fail(op: Op) -> None:
+        [stored] = tokens.listing(op.session)
+        tokens.revoke(op, stored.id)
+        raise BadInput("changed my mind")
+
+    with pytest.raises(BadInput):
+        world.act("admin", revoke_then_fail)
+    assert tokens.REVOCATIONS.count == before
+    with world.runtime.reading() as session:
+        assert tokens.authenticate(session, secret, world.clock()) is not None
 
 
 def test_it_runs_the_lifecycle_as_the_tokens_person(client: httpx.Client, world: World) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from warroom.db.models import ApiToken, Person
@@ -67,6 +69,8 @@ def revoke(op: Op, token_id: int) -> ApiToken:
         raise NotFound(f"token {token_id} does not exist")
     if token.revoked_at is None:
         token.revoked_at = op.now
+        # After the commit: a lookup that read the token before it must not be cached.
+        event.listen(op.session, "after_commit", REVOCATIONS.bump, once=True)
     return token
 
 
@@ -105,3 +109,49 @@ def authenticate(session: Session, secret: str, now: datetime) -> Caller | None:
         # A write at most once a minute, not on every request.
         session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     return Caller(handle, access, token_id)
+
+
+class Revocations:
+    """A count of the revocations this process has committed. Every cache of callers in the
+    process forgets what it knew when it moves, so a token revoked on this node is refused at
+    once, and a lookup that read the token before the revocation committed is not kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def bump(self, _session: object = None) -> None:
+        with self._lock:
+            self.count += 1
+
+
+REVOCATIONS = Revocations()
+CALLER_CACHE_SECONDS = 5.0
+
+
+@dataclass
+class Callers:
+    """Who a secret belongs to, trusted for a few seconds (decision 96): authentication is not
+    a database round trip on every request. Unknown secrets are not remembered. A token
+    revoked on this node is refused at once; on another node (or by the CLI on the database
+    directly) within ``CALLER_CACHE_SECONDS``."""
+
+    seconds: float = CALLER_CACHE_SECONDS
+    limit: int = 10_000
+    _known: dict[str, tuple[Caller, float]] = field(default_factory=dict, repr=False)
+    _count: int = field(default=0, repr=False)
+
+    def get(self, secret: str) -> Caller | None:
+        if self._count != REVOCATIONS.count:
+            self._known, self._count = {}, REVOCATIONS.count
+        found = self._known.get(_hash(secret))
+        return found[0] if found is not None and found[1] >= time.monotonic() else None
+
+    def keep(self, secret: str, caller: Caller, *, seen: int) -> None:
+        """Remember ``caller``, read when the revocation count was ``seen``: a lookup that a
+        revocation overtook is not kept."""
+        if seen != REVOCATIONS.count:
+            return
+        if len(self._known) >= self.limit:
+            self._known = {}  # bounded; the next requests look their tokens up again
+        self._known[_hash(secret)] = (caller, time.monotonic() + self.seconds)

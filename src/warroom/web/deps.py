@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from warroom.domain.types import Access
 from warroom.runtime import Runtime
-from warroom.services.tokens import Caller, authenticate
+from warroom.services.tokens import REVOCATIONS, Caller, authenticate
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
@@ -24,17 +25,28 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_caller(
+async def get_caller(
     runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None
 ) -> Caller:
-    scheme, _, secret = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    """async: a token seen in the last seconds is answered from the cache without leaving the
+    event loop; only a lookup goes to a thread."""
+    scheme, _, given = (authorization or "").partition(" ")
+    secret = given.strip()
+    if scheme.lower() != "bearer" or not secret:
         raise HTTPException(401, "an API token is required: Authorization: Bearer <token>", BEARER)
-    with runtime.reading() as session:
-        caller = authenticate(session, secret.strip(), runtime.clock())
+    caller = runtime.callers.get(secret)
     if caller is None:
-        raise HTTPException(401, "the API token is unknown or revoked", BEARER)
+        seen = REVOCATIONS.count
+        caller = await run_in_threadpool(_look_up, runtime, secret)
+        if caller is None:
+            raise HTTPException(401, "the API token is unknown or revoked", BEARER)
+        runtime.callers.keep(secret, caller, seen=seen)
     return caller
+
+
+def _look_up(runtime: Runtime, secret: str) -> Caller | None:
+    with runtime.reading() as session:
+        return authenticate(session, secret, runtime.clock())
 
 
 def _requiring(needed: Access) -> Callable[[Caller], Awaitable[Caller]]:
