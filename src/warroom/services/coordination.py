@@ -3,7 +3,7 @@ checklist's manual actions and customer visibility (product.md §3, §4)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from warroom.db.models import Action, Incident, StatusUpdate
 from warroom.domain.actions import ActionSpec, declaration_actions
@@ -77,6 +77,12 @@ def note(
     return incident
 
 
+# Run on every status update: built once.
+UPDATE_COUNT = select(func.count(), func.max(StatusUpdate.at)).where(
+    StatusUpdate.incident_id == bindparam("incident")
+)
+
+
 def post_update(
     op: Op,
     number: int,
@@ -101,11 +107,7 @@ def post_update(
         next_steps=_text("--next", text.next_steps),
         eta=text.eta.strip() or "Unknown",
     )
-    count, last_at = op.session.execute(
-        select(func.count(), func.max(StatusUpdate.at)).where(
-            StatusUpdate.incident_id == incident.id
-        )
-    ).one()
+    count, last_at = op.session.execute(UPDATE_COUNT, {"incident": incident.id}).one()
     if last_at is not None and op.at < as_utc(last_at):
         raise BadInput(
             f"{utc_text(op.at)} is before update #{count} ({utc_text(last_at)}): "

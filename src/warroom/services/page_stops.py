@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from warroom.db.models import Action, DeliveryState, Incident, Page, PageDelivery, Timer, TimerState
@@ -82,14 +82,16 @@ def cancel_timers(op: Op, page: Page) -> None:
         timer.state, timer.cancelled_at = TimerState.CANCELLED, op.now
 
 
+# Read after every write: built once.
+OPEN_PAGES_OF = (
+    select(Page)
+    .where(Page.incident_id == bindparam("incident"), Page.state == PageState.OPEN)
+    .order_by(Page.id)
+)
+
+
 def open_pages(session: Session, incident_id: int) -> list[Page]:
-    return list(
-        session.scalars(
-            select(Page)
-            .where(Page.incident_id == incident_id, Page.state == PageState.OPEN)
-            .order_by(Page.id)
-        )
-    )
+    return list(session.scalars(OPEN_PAGES_OF, {"incident": incident_id}))
 
 
 def acknowledge_incident_pages(op: Op, incident: Incident) -> list[Page]:

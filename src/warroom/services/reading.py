@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from warroom.db.models import Action, Incident, RoleAssignment, Service, StatusUpdate, TimelineEvent
@@ -128,15 +128,36 @@ class Progress:
     actions: list[StoredAction]
 
 
+# Read after every write and on every incident read: built once (building and keying a
+# statement costs about what running it on SQLite does).
+UPDATES_OF = (
+    select(StatusUpdate)
+    .where(StatusUpdate.incident_id == bindparam("incident"))
+    .order_by(StatusUpdate.number)
+)
+ORDERED_ACTIONS_OF = (
+    select(Action).where(Action.incident_id == bindparam("incident")).order_by(Action.id)
+)
+STAGE_EVENTS_OF = select(TimelineEvent.at, TimelineEvent.data).where(
+    TimelineEvent.incident_id == bindparam("incident"),
+    TimelineEvent.kind == EventKind.STAGE,
+    TimelineEvent.origin_incident_id.is_(None),
+)
+ROLE_HISTORY_OF = (
+    select(RoleAssignment)
+    .where(RoleAssignment.incident_id == bindparam("incident"))
+    .order_by(RoleAssignment.assigned_at, RoleAssignment.id)
+)
+TIMELINE_OF = (
+    select(TimelineEvent)
+    .where(TimelineEvent.incident_id == bindparam("incident"))
+    .order_by(TimelineEvent.at, TimelineEvent.id)
+)
+
+
 def progress(session: Session, incident: Incident, policy: Policy, now: datetime) -> Progress:
     current = facts(session, incident)
-    updates = list(
-        session.scalars(
-            select(StatusUpdate)
-            .where(StatusUpdate.incident_id == incident.id)
-            .order_by(StatusUpdate.number)
-        )
-    )
+    updates = list(session.scalars(UPDATES_OF, {"incident": incident.id}))
     updates_schedule = schedule(
         current,
         policy,
@@ -146,22 +167,14 @@ def progress(session: Session, incident: Incident, policy: Policy, now: datetime
     )
     stored = [
         StoredAction(a.key, a.title, a.due_at, a.done_at, a.cancelled_at is not None, a.note)
-        for a in session.scalars(
-            select(Action).where(Action.incident_id == incident.id).order_by(Action.id)
-        )
+        for a in session.scalars(ORDERED_ACTIONS_OF, {"incident": incident.id})
     ]
     return Progress(current, updates, updates_schedule, stored)
 
 
 def _stage_changes(session: Session, incident_id: int) -> list[datetime]:
     """When the incident entered a new stage after detection (its own entries, not merged)."""
-    rows = session.execute(
-        select(TimelineEvent.at, TimelineEvent.data).where(
-            TimelineEvent.incident_id == incident_id,
-            TimelineEvent.kind == EventKind.STAGE,
-            TimelineEvent.origin_incident_id.is_(None),
-        )
-    )
+    rows = session.execute(STAGE_EVENTS_OF, {"incident": incident_id})
     return [
         at
         for at, data in rows
@@ -190,13 +203,7 @@ def detail(session: Session, incident: Incident, policy: Policy, now: datetime) 
         updates=updates_schedule,
         major_since=incident.major_since,
     )
-    history = list(
-        session.scalars(
-            select(RoleAssignment)
-            .where(RoleAssignment.incident_id == incident.id)
-            .order_by(RoleAssignment.assigned_at, RoleAssignment.id)
-        )
-    )
+    history = list(session.scalars(ROLE_HISTORY_OF, {"incident": incident.id}))
     return Detail(
         incident,
         current,
@@ -210,13 +217,7 @@ def detail(session: Session, incident: Incident, policy: Policy, now: datetime) 
 
 
 def _timeline(session: Session, incident_id: int) -> list[TimelineEvent]:
-    return list(
-        session.scalars(
-            select(TimelineEvent)
-            .where(TimelineEvent.incident_id == incident_id)
-            .order_by(TimelineEvent.at, TimelineEvent.id)
-        )
-    )
+    return list(session.scalars(TIMELINE_OF, {"incident": incident_id}))
 
 
 def _event(row: TimelineEvent) -> Event:

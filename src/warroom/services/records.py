@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -71,20 +71,39 @@ def normalise_actor(handle: str) -> str:
         raise BadInput(str(exc)) from None
 
 
+# Statements run on (nearly) every write are built once: building and keying a statement
+# costs about what running it on SQLite does.
+PERSON_BY_HANDLE = select(Person).where(Person.handle == bindparam("handle"))
+ROLE_HOLDERS = (
+    select(RoleAssignment.role, Person.handle)
+    .join(Person, Person.id == RoleAssignment.person_id)
+    .where(
+        RoleAssignment.incident_id == bindparam("incident"), RoleAssignment.relieved_at.is_(None)
+    )
+    .order_by(RoleAssignment.assigned_at, RoleAssignment.id)
+)
+HOLDERS_OF_ROLE = select(RoleAssignment).where(
+    RoleAssignment.incident_id == bindparam("incident"),
+    RoleAssignment.role == bindparam("role"),
+    RoleAssignment.relieved_at.is_(None),
+)
+ACTIONS_OF = select(Action).where(Action.incident_id == bindparam("incident"))
+
+
 def person(op: Op, handle: str) -> Person:
     """The person with this handle, created on first use (safe under concurrent first uses)."""
     handle = normalise_actor(handle)
     if handle in op._people:
         return op._people[handle]
-    by_handle = select(Person).where(Person.handle == handle)
+    by_handle = {"handle": handle}
     with op.session.no_autoflush:  # people are inserted at once, never left pending
-        found = op.session.scalars(by_handle).one_or_none()
+        found = op.session.scalars(PERSON_BY_HANDLE, by_handle).one_or_none()
     if found is None:  # the first use: one statement more, once per person
         statement = insert_ignoring_duplicates(op.session, Person).values(
             handle=handle, created_at=op.now
         )
         op.session.execute(statement)
-        found = op.session.scalars(by_handle).one()
+        found = op.session.scalars(PERSON_BY_HANDLE, by_handle).one()
     op._people[handle] = found
     return found
 
@@ -141,12 +160,7 @@ def no_roles_yet(session: Session, incident_id: int) -> None:
 
 
 def _read_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
-    rows = session.execute(
-        select(RoleAssignment.role, Person.handle)
-        .join(Person, Person.id == RoleAssignment.person_id)
-        .where(RoleAssignment.incident_id == incident_id, RoleAssignment.relieved_at.is_(None))
-        .order_by(RoleAssignment.assigned_at, RoleAssignment.id)
-    ).all()
+    rows = session.execute(ROLE_HOLDERS, {"incident": incident_id}).all()
     roles: dict[Role, list[str]] = {}
     for role, handle in rows:
         roles.setdefault(role, []).append(handle)
@@ -249,13 +263,7 @@ def acknowledge_implied(op: Op, incident: Incident, how: str) -> None:
 def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
     """Give ``role`` to ``handle``; a single-holder role is handed over. False if already held."""
     holder = person(op, handle)
-    current = op.session.scalars(
-        select(RoleAssignment).where(
-            RoleAssignment.incident_id == incident.id,
-            RoleAssignment.role == role,
-            RoleAssignment.relieved_at.is_(None),
-        )
-    ).all()
+    current = op.session.scalars(HOLDERS_OF_ROLE, {"incident": incident.id, "role": role}).all()
     if any(row.person_id == holder.id for row in current):
         return False
     latest = max((row.assigned_at for row in current), default=None)
@@ -305,10 +313,7 @@ def add_actions(
     """Store pending actions. One still pending is kept; one cancelled gets a fresh occurrence
     (``-2``, ``-3``); one done is not asked for twice unless ``again`` (a second closure is
     announced again, a channel is not created twice)."""
-    existing = {
-        a.key: a
-        for a in op.session.scalars(select(Action).where(Action.incident_id == incident.id))
-    }
+    existing = {a.key: a for a in op.session.scalars(ACTIONS_OF, {"incident": incident.id})}
     added = []
     for spec in specs:
         key, occurrence = spec.key, 1

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from warroom.db.models import Incident, Report, Timer, TimerState
 from warroom.domain.actions import ActionSpec
@@ -30,6 +30,10 @@ from warroom.services.records import Op, add_actions, record
 
 SYSTEM_ACTOR = "warroom"
 log = logging.getLogger("warroom.timers")
+
+
+# Read after every write: built once.
+TIMERS_OF = select(Timer).where(Timer.incident_id == bindparam("incident"))
 
 
 def settle(op: Op) -> None:
@@ -58,7 +62,7 @@ def reconcile(op: Op, incident: Incident) -> None:
     }
     stored = {
         (timer.kind, timer.key): timer
-        for timer in op.session.scalars(select(Timer).where(Timer.incident_id == incident.id))
+        for timer in op.session.scalars(TIMERS_OF, {"incident": incident.id})
         if timer.kind not in SELF_MANAGED
     }
     for identity, timer in stored.items():

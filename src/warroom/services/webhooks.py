@@ -79,15 +79,19 @@ def event_payload(event: TimelineEvent, actor: str | None) -> dict[str, Any]:
     }
 
 
+# Read on every write: built once (building and keying a statement costs about what running
+# it on SQLite does).
+ACTIVE_EVENT_HOOKS = select(Webhook.id).where(
+    Webhook.disabled_at.is_(None), Webhook.audience == WebhookAudience.EVENTS
+)
+
+
 def enqueue(op: Op, event: TimelineEvent, actor: str | None) -> None:
     """Queue the event for every active webhook, in the transaction that records it."""
     if op.webhooks is None:
-        active = select(Webhook.id).where(
-            Webhook.disabled_at.is_(None), Webhook.audience == WebhookAudience.EVENTS
-        )
         # Nothing this write has pending changes the webhooks: no need to flush first.
         with op.session.no_autoflush:
-            op.webhooks = list(op.session.scalars(active))
+            op.webhooks = list(op.session.scalars(ACTIVE_EVENT_HOOKS))
     for hook_id in op.webhooks:
         op.session.add(delivery(op, hook_id, event_payload(event, actor)))
 
