@@ -263,7 +263,10 @@ def acknowledge_implied(op: Op, incident: Incident, how: str) -> None:
 def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
     """Give ``role`` to ``handle``; a single-holder role is handed over. False if already held."""
     holder = person(op, handle)
-    current = op.session.scalars(HOLDERS_OF_ROLE, {"incident": incident.id, "role": role}).all()
+    # Only this function creates or relieves assignments, and it flushes before it returns:
+    # nothing pending can change the answer, so the rest of the write is flushed later, once.
+    with op.session.no_autoflush:
+        current = op.session.scalars(HOLDERS_OF_ROLE, {"incident": incident.id, "role": role}).all()
     if any(row.person_id == holder.id for row in current):
         return False
     latest = max((row.assigned_at for row in current), default=None)
@@ -313,7 +316,10 @@ def add_actions(
     """Store pending actions. One still pending is kept; one cancelled gets a fresh occurrence
     (``-2``, ``-3``); one done is not asked for twice unless ``again`` (a second closure is
     announced again, a channel is not created twice)."""
-    existing = {a.key: a for a in op.session.scalars(ACTIONS_OF, {"incident": incident.id})}
+    # Only this function creates actions, and it flushes before it returns: nothing pending
+    # can be missing from the answer, so the rest of the write is flushed later, once.
+    with op.session.no_autoflush:
+        existing = {a.key: a for a in op.session.scalars(ACTIONS_OF, {"incident": incident.id})}
     added = []
     for spec in specs:
         key, occurrence = spec.key, 1
