@@ -90,8 +90,25 @@ OPEN_PAGES_OF = (
 )
 
 
+OPEN_PAGES = "warroom.open_pages"
+
+
 def open_pages(session: Session, incident_id: int) -> list[Page]:
-    return list(session.scalars(OPEN_PAGES_OF, {"incident": incident_id}))
+    """The incident's open pages, read once per transaction: a write asks several times
+    (acknowledging, starting, stopping). Pages are created open only by
+    :func:`warroom.services.paging.start`, which adds them with :func:`opened`, and never
+    reopen, so a page stopped since the read is left out by its state."""
+    known: dict[int, list[Page]] = session.info.setdefault(OPEN_PAGES, {})
+    if incident_id not in known:
+        known[incident_id] = list(session.scalars(OPEN_PAGES_OF, {"incident": incident_id}))
+    return [page for page in known[incident_id] if page.state is PageState.OPEN]
+
+
+def opened(session: Session, page: Page) -> None:
+    """A page just started: :func:`open_pages` answers with it from now on."""
+    known: dict[int, list[Page]] = session.info.get(OPEN_PAGES, {})
+    if page.incident_id in known:
+        known[page.incident_id].append(page)
 
 
 def acknowledge_incident_pages(op: Op, incident: Incident) -> list[Page]:

@@ -55,6 +55,7 @@ from warroom.services.page_stops import (
     end_pages,
     end_unwanted,
     needs_paging,
+    opened,
 )
 from warroom.services.paging_targets import (
     Reached,
@@ -185,6 +186,7 @@ def start(
     )
     op.session.add(page)
     op.session.flush()
+    opened(op.session, page)
     _page_tier(op, incident, page, snap)
     return page
 

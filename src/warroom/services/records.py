@@ -3,7 +3,7 @@ reading it as domain facts, and writing the timeline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -263,10 +263,20 @@ def acknowledge_implied(op: Op, incident: Incident, how: str) -> None:
 def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
     """Give ``role`` to ``handle``; a single-holder role is handed over. False if already held."""
     holder = person(op, handle)
-    # Only this function creates or relieves assignments, and it flushes before it returns:
-    # nothing pending can change the answer, so the rest of the write is flushed later, once.
-    with op.session.no_autoflush:
-        current = op.session.scalars(HOLDERS_OF_ROLE, {"incident": incident.id, "role": role}).all()
+    known: dict[Role, tuple[str, ...]] | None = op.session.info.get(ROLES_CACHE, {}).get(
+        incident.id
+    )
+    current: Sequence[RoleAssignment]
+    if known is not None and role not in known:
+        current = ()  # the session already knows the role is vacant (a new incident's are)
+    else:
+        # Only this function creates or relieves assignments, and it flushes before it
+        # returns: nothing pending can change the answer, so the rest of the write is flushed
+        # later, once.
+        with op.session.no_autoflush:
+            current = op.session.scalars(
+                HOLDERS_OF_ROLE, {"incident": incident.id, "role": role}
+            ).all()
     if any(row.person_id == holder.id for row in current):
         return False
     latest = max((row.assigned_at for row in current), default=None)
