@@ -12,13 +12,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.config import Settings, load_policy
 from warroom.db.engine import default_url, make_engine, session_factory, unit_of_work
 from warroom.db.listen import announce
+from warroom.db.models import Incident
 from warroom.db.schema import ensure_current
 from warroom.domain.errors import BadInput, Conflict, Refused, Unavailable
 from warroom.domain.policy import Policy
@@ -32,6 +33,7 @@ from warroom.wakeup import Wakeup
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 3
+HOLD_INCIDENT = select(Incident.id).where(Incident.id == bindparam("incident")).with_for_update()
 
 
 def system_now() -> datetime:
@@ -104,6 +106,14 @@ class Runtime:
         instead of in SQLite's busy handler, whose back-off sleeps cost tail latency."""
         return self._write_lock if self.engine.dialect.name == "sqlite" else nullcontext()
 
+    def _hold(self, session: Session, incident: int) -> None:
+        """On PostgreSQL, writes to one incident take turns on its row (SQLite's writer lock
+        already serialises every write). The clock is read once the turn has come, so a write
+        never carries an earlier time than one committed before it, and concurrent writers
+        wait instead of losing the optimistic race and running again."""
+        if self.engine.dialect.name == "postgresql":
+            session.execute(HOLD_INCIDENT, {"incident": incident})
+
     @contextmanager
     def reading(self) -> Iterator[Session]:
         with unit_of_work(self.sessions) as session:
@@ -127,6 +137,8 @@ class Runtime:
             for attempt in range(1, WRITE_ATTEMPTS + 1):
                 try:
                     with self.writer(), unit_of_work(self.sessions) as session:
+                        if incident is not None:
+                            self._hold(session, incident)
                         op = self.op(session, by=by, at=at, entered_by=entered_by)
                         result = action(op)
                         settle(op)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from tests.conftest import World
 from warroom.db.engine import unit_of_work
 from warroom.db.models import Incident, Report, TimelineEvent
-from warroom.domain.errors import BadInput, Conflict, Refused
+from warroom.domain.errors import BadInput, Conflict, Refused, Unavailable
 from warroom.domain.types import (
     DismissReason,
     MitigationKind,
@@ -559,3 +561,89 @@ def test_it_runs_a_write_that_lost_a_race_again_on_the_new_state(world: World) -
         kinds = [(e["kind"], e["actor"]) for e in timeline(session, number)]
     assert kinds.count(("update", "alice")) == 1  # the lost run left nothing behind
     assert ("stage", "bob") in kinds
+
+
+def test_it_takes_concurrent_updates_to_one_incident_in_turn(world: World) -> None:
+    """Two people post an update at the same moment. The second must not be refused for
+    being earlier than the first, nor run again: writes to one incident take turns, and
+    each reads the clock when its turn comes."""
+    number = declared_sev1(world)
+    text = UpdateText(issue="Checkout failing", impact="EU", progress="Rollback", next_steps="-")
+    alice_started, alice_may_go = threading.Event(), threading.Event()
+    runs: list[str] = []
+    errors: list[Exception] = []
+
+    def alice(op: Op) -> None:
+        runs.append("alice")
+        alice_started.set()
+        alice_may_go.wait(10)  # she is slow to type; bob posts meanwhile
+        coordination.post_update(op, number, text)
+
+    def in_thread(by: str, action: Callable[[Op], object]) -> threading.Thread:
+        def run() -> None:
+            try:
+                world.runtime.write(action, by=by, at=None, incident=number)
+            except (BadInput, Conflict) as exc:  # what losing the race looked like
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    world.later(minutes=1)
+    first = in_thread("alice", alice)
+    assert alice_started.wait(10)
+    world.later(seconds=5)
+    second = in_thread("bob", lambda op: coordination.post_update(op, number, text))
+    second.join(1)  # bob waits for alice's turn to end
+    alice_may_go.set()
+    first.join(10)
+    second.join(10)
+    assert errors == []
+    assert runs == ["alice"]  # nobody ran twice
+    with world.runtime.reading() as session:
+        updates = [
+            (e["actor"], e["data"]["number"])
+            for e in timeline(session, number)
+            if e["kind"] == "update"
+        ]
+    assert updates == [("alice", 1), ("bob", 2)]
+
+
+def test_it_runs_again_a_write_that_postgresql_chose_to_end_a_deadlock(world: World) -> None:
+    """Each write holds its own incident and then updates the other's: PostgreSQL ends the
+    deadlock by rolling one back, and that one runs again instead of failing."""
+    if world.runtime.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite runs one write at a time")
+    first, second = declared_sev1(world), declared_sev1(world)
+    text = UpdateText(issue="Checkout failing", impact="EU", progress="Rollback", next_steps="-")
+    holding = {first: threading.Event(), second: threading.Event()}
+    runs: list[int] = []
+    errors: list[Exception] = []
+
+    def crossing(own: int, other: int) -> threading.Thread:
+        def action(op: Op) -> None:
+            runs.append(own)
+            holding[own].set()
+            holding[other].wait(10)
+            coordination.post_update(op, other, text)
+
+        def run() -> None:
+            try:
+                world.runtime.write(action, by="alice", at=None, incident=own)
+            except (Conflict, Unavailable) as exc:  # what the deadlock looked like
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    world.later(minutes=1)
+    threads = [crossing(first, second), crossing(second, first)]
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert sorted(runs) in ([first, first, second], [first, second, second])  # one ran again
+    with world.runtime.reading() as session:
+        for number in (first, second):
+            assert [e["kind"] for e in timeline(session, number)].count("update") == 1

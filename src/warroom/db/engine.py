@@ -138,6 +138,10 @@ def _operational(exc: DBAPIError) -> Exception:
     text = str(exc.orig or exc).strip().splitlines()[0]
     if "database is locked" in text:
         return Conflict("the database is busy with another change; nothing was saved: retry")
+    if str(getattr(exc.orig, "sqlstate", "") or "").startswith("40"):
+        # PostgreSQL rolled the transaction back (a deadlock between two writes, a
+        # serialization failure): run again, like a lost optimistic race.
+        return Conflict("a concurrent change got in the way; nothing was saved: retry")
     return Unavailable(f"the database is unreachable: {text}")
 
 
