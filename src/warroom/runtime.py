@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +33,7 @@ from warroom.wakeup import Wakeup
 
 T = TypeVar("T")
 WRITE_ATTEMPTS = 3
-HOLD_INCIDENT = select(Incident.id).where(Incident.id == bindparam("incident")).with_for_update()
+HELD = "warroom.held_incident"
 
 
 def system_now() -> datetime:
@@ -112,7 +112,9 @@ class Runtime:
         never carries an earlier time than one committed before it, and concurrent writers
         wait instead of losing the optimistic race and running again."""
         if self.engine.dialect.name == "postgresql":
-            session.execute(HOLD_INCIDENT, {"incident": incident})
+            # Read whole, and kept (the session holds objects weakly): the write's own reads
+            # of it are then answered from the session.
+            session.info[HELD] = session.get(Incident, incident, with_for_update={"of": Incident})
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
