@@ -110,11 +110,14 @@ class Runtime:
         """On PostgreSQL, writes to one incident take turns on its row (SQLite's writer lock
         already serialises every write). The clock is read once the turn has come, so a write
         never carries an earlier time than one committed before it, and concurrent writers
-        wait instead of losing the optimistic race and running again."""
+        wait instead of losing the optimistic race and running again. ``FOR NO KEY UPDATE``:
+        rows that only point at the incident (its timeline, timers) are not held up."""
         if self.engine.dialect.name == "postgresql":
             # Read whole, and kept (the session holds objects weakly): the write's own reads
             # of it are then answered from the session.
-            session.info[HELD] = session.get(Incident, incident, with_for_update={"of": Incident})
+            session.info[HELD] = session.get(
+                Incident, incident, with_for_update={"of": Incident, "key_share": True}
+            )
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

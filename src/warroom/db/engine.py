@@ -134,11 +134,16 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+# Serialization failure, deadlock detected. Not 40003 (statement completion unknown): that
+# commit may have happened, and running it again could do it twice.
+RUN_AGAIN = frozenset({"40001", "40P01"})
+
+
 def _operational(exc: DBAPIError) -> Exception:
     text = str(exc.orig or exc).strip().splitlines()[0]
     if "database is locked" in text:
         return Conflict("the database is busy with another change; nothing was saved: retry")
-    if str(getattr(exc.orig, "sqlstate", "") or "").startswith("40"):
+    if getattr(exc.orig, "sqlstate", None) in RUN_AGAIN:
         # PostgreSQL rolled the transaction back (a deadlock between two writes, a
         # serialization failure): run again, like a lost optimistic race.
         return Conflict("a concurrent change got in the way; nothing was saved: retry")
