@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from warroom.config import Settings
-from warroom.db import slack_models, status_models  # noqa: F401  (their tables too)
+from warroom.db import alert_models, slack_models, status_models  # noqa: F401  (their tables too)
 from warroom.db.engine import make_engine
 from warroom.db.models import Base, Incident
 from warroom.db.schema import upgrade

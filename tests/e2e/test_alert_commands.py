@@ -13,8 +13,8 @@ from tests.e2e.test_cli import run
 from tests.e2e.test_serve import started
 from tests.web.conftest import serving
 from warroom.config import Settings
+from warroom.db.alert_models import Alert
 from warroom.db.engine import make_engine
-from warroom.db.models import Alert
 from warroom.jobs.grouping import group_alerts
 from warroom.runtime import Runtime
 from warroom.web.app import create_app

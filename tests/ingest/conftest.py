@@ -25,7 +25,8 @@ from sqlalchemy import func, select
 
 from tests.conftest import World
 from tests.web.conftest import serving
-from warroom.db.models import Alert, AlertIntake, InboundRequest, Incident
+from warroom.db.alert_models import Alert, AlertIntake, InboundRequest
+from warroom.db.models import Incident
 from warroom.domain.alerts import AlertSource
 from warroom.ingest.sns import SIGNED_KEYS, SnsVerifier
 from warroom.jobs.grouping import group_alerts

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from warroom.db.models import DEFLATE
+from warroom.db.alert_models import DEFLATE
 from warroom.domain.alerts import AlertSource, Notification, Observation, Signal
 
 KEY_LIMIT = 128  # the idempotency key column; longer keys are stored as their digest

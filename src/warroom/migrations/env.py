@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from warroom.db import slack_models, status_models  # noqa: F401  (part of the schema)
+from warroom.db import alert_models, slack_models, status_models  # noqa: F401  (part of the schema)
 from warroom.db.models import Base
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Alert, Incident
+from warroom.db.alert_models import Alert
+from warroom.db.models import Incident
 from warroom.domain.alerts import AlertStatus
 from warroom.domain.errors import BadInput, NotFound, Refused
 from warroom.domain.types import EventKind

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Alert, Incident, Integration, Service
+from warroom.db.alert_models import Alert, Integration
+from warroom.db.models import Incident, Service
 from warroom.domain.actions import notification_actions
 from warroom.domain.alerts import (
     AlertSource,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Integration
+from warroom.db.alert_models import Integration
 from warroom.domain.alerts import AlertSource
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.types import Severity

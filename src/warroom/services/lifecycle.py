@@ -11,7 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from warroom.db.models import Alert, Incident, Report, RoleAssignment, TimelineEvent
+from warroom.db.alert_models import Alert
+from warroom.db.models import Incident, Report, RoleAssignment, TimelineEvent
 from warroom.domain.actions import closure_actions, notification_actions
 from warroom.domain.errors import BadInput, Refused
 from warroom.domain.facts import ClosureEvidence

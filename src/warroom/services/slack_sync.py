@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from warroom.db.models import Action, Alert, DeliveryState, Incident, TimelineEvent
+from warroom.db.alert_models import Alert
+from warroom.db.models import Action, DeliveryState, Incident, TimelineEvent
 from warroom.db.slack_models import SlackJob
 from warroom.domain.types import EventKind, Role, Severity, Stage
 from warroom.services.records import Op, current_roles

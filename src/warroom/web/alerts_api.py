@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from warroom.db.models import Alert, Service
+from warroom.db.alert_models import Alert
+from warroom.db.models import Service
 from warroom.domain.alerts import AlertSource, AlertStatus
 from warroom.domain.errors import NotFound
 from warroom.services import alert_views, directory, integrations
