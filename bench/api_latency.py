@@ -34,7 +34,8 @@ BIN = Path(sys.executable).parent / "warroom"
 HERE = Path(__file__).resolve().parent
 CONNECTIONS = 50
 SECONDS = 8
-RATES = (25, 50, 75, 100, 150, 200, 300, 400, 600, 800)
+RATES = (25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200)
+BISECTIONS = 2
 P99_LIMIT = 0.050
 # After an overloaded step the server keeps working off its backlog, though the client gave up:
 # wait before measuring anything else on this machine.
@@ -154,15 +155,36 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+def holds(target: Warroom | Reference, rate: int) -> bool:
+    """Whether the target answers ``rate`` requests/s without errors, with p99 under the limit.
+    A rate it does not hold leaves a backlog behind: wait it out before anything else runs."""
+    latencies, achieved, errors = asyncio.run(load(target, rate, SECONDS))
+    everything = [v for values in latencies.values() for v in values]
+    held = not errors and achieved >= 0.95 * rate and p(everything, 0.99) <= P99_LIMIT
+    if not held:
+        time.sleep(SETTLE_SECONDS)
+    return held
+
+
 def sustained(target: Warroom | Reference) -> int:
-    best = 0
+    """The highest rate held: up the ladder to the first step not held, then halving the gap
+    between the last step held and that one BISECTIONS times (to within a quarter of it)."""
+    best, failed = 0, None
     for rate in RATES:
-        latencies, achieved, errors = asyncio.run(load(target, rate, SECONDS))
-        everything = [v for values in latencies.values() for v in values]
-        if errors or achieved < 0.95 * rate or p(everything, 0.99) > P99_LIMIT:
+        if not holds(target, rate):
+            failed = rate
             break
         best = rate
-    time.sleep(SETTLE_SECONDS)  # the step that failed left a backlog behind
+    if failed is None:
+        return best
+    for _ in range(BISECTIONS):
+        middle = (best + failed) // 2
+        if middle in (best, failed):
+            break
+        if holds(target, middle):
+            best = middle
+        else:
+            failed = middle
     return best
 
 

@@ -41,8 +41,8 @@ from warroom.services.records import (
     Op,
     acknowledge_implied,
     add_actions,
+    created,
     facts,
-    no_roles_yet,
     record,
     service,
     touch,
@@ -407,7 +407,7 @@ def _open(op: Op, alert: Pending, proposal: Proposal, key: str | None) -> Incide
     op.session.add(incident)
     op.session.flush()
     op.touched[incident.id] = incident
-    no_roles_yet(op.session, incident.id)
+    created(op.session, incident.id)
     alert.incident_id = incident.id
     proposed = f", proposed {severity.value}" if severity else ""
     record(

@@ -3,7 +3,7 @@ checklist's manual actions and customer visibility (product.md §3, §4)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import select
 
 from warroom.db.models import Action, Incident, StatusUpdate
 from warroom.domain.actions import ActionSpec, declaration_actions
@@ -36,6 +36,7 @@ from warroom.services.records import (
     person,
     record,
     touch,
+    updates_of,
 )
 
 TEXT_MAX = 4000
@@ -77,12 +78,6 @@ def note(
     return incident
 
 
-# Run on every status update: built once.
-UPDATE_COUNT = select(func.count(), func.max(StatusUpdate.at)).where(
-    StatusUpdate.incident_id == bindparam("incident")
-)
-
-
 def post_update(
     op: Op,
     number: int,
@@ -107,7 +102,9 @@ def post_update(
         next_steps=_text("--next", text.next_steps),
         eta=text.eta.strip() or "Unknown",
     )
-    count, last_at = op.session.execute(UPDATE_COUNT, {"incident": incident.id}).one()
+    earlier = updates_of(op.session, incident.id)
+    count = len(earlier)
+    last_at = earlier[-1].at if earlier else None
     if last_at is not None and op.at < as_utc(last_at):
         raise BadInput(
             f"{utc_text(op.at)} is before update #{count} ({utc_text(last_at)}): "
@@ -134,6 +131,7 @@ def post_update(
         author_id=person(op, op.actor).id,
     )
     op.session.add(update)
+    earlier.append(update)
     record(
         op,
         incident,

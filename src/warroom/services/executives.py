@@ -51,6 +51,7 @@ def _queue_notification(op: Op, incident: Incident, action: Action) -> None:
     ).all()
     if not hooks:
         return
+    op.session.flush()  # the deliveries name the action by id
     payload = notification(op, incident, action)
     for hook_id in hooks:
         op.session.add(webhooks.delivery(op, hook_id, payload, action_id=action.id))

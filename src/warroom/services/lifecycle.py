@@ -35,10 +35,10 @@ from warroom.services.records import (
     add_actions,
     assign,
     cancel_actions,
+    created,
     enter_stages,
     facts,
     load,
-    no_roles_yet,
     person,
     record,
     service,
@@ -90,7 +90,7 @@ def report(
     op.session.add(incident)
     op.session.flush()
     op.touched[incident.id] = incident
-    no_roles_yet(op.session, incident.id)
+    created(op.session, incident.id)
     reporter = person(op, op.actor)
     op.session.add(
         Report(

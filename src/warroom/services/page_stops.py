@@ -18,7 +18,7 @@ from warroom.domain.timers import TimerKind
 from warroom.domain.types import EventKind, Stage
 from warroom.services import page_views
 from warroom.services.executives import base_key
-from warroom.services.records import Op, person, record, touch
+from warroom.services.records import Op, is_new, person, record, touch
 
 # Stages in which nobody needs paging any more: the incident is over or being watched.
 QUIET_STAGES = frozenset(
@@ -100,15 +100,22 @@ def open_pages(session: Session, incident_id: int) -> list[Page]:
     reopen, so a page stopped since the read is left out by its state."""
     known: dict[int, list[Page]] = session.info.setdefault(OPEN_PAGES, {})
     if incident_id not in known:
-        known[incident_id] = list(session.scalars(OPEN_PAGES_OF, {"incident": incident_id}))
+        # An incident this transaction created has only the pages it started here.
+        known[incident_id] = (
+            []
+            if is_new(session, incident_id)
+            else list(session.scalars(OPEN_PAGES_OF, {"incident": incident_id}))
+        )
     return [page for page in known[incident_id] if page.state is PageState.OPEN]
 
 
 def opened(session: Session, page: Page) -> None:
     """A page just started: :func:`open_pages` answers with it from now on."""
-    known: dict[int, list[Page]] = session.info.get(OPEN_PAGES, {})
+    known: dict[int, list[Page]] = session.info.setdefault(OPEN_PAGES, {})
     if page.incident_id in known:
         known[page.incident_id].append(page)
+    elif is_new(session, page.incident_id):
+        known[page.incident_id] = [page]
 
 
 def acknowledge_incident_pages(op: Op, incident: Incident) -> list[Page]:

@@ -77,6 +77,8 @@ def settle(op: Op) -> None:
     for incident in acknowledging.values():
         acknowledge_incident_pages(op, incident)
     added, op.added_actions = op.added_actions, []
+    if added:
+        op.session.flush()  # pages and deliveries name their actions by id
     for action in added:
         target = op.session.get(Incident, action.incident_id)
         assert target is not None

@@ -9,14 +9,20 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Action, Incident, RoleAssignment, Service, StatusUpdate, TimelineEvent
+from warroom.db.models import Incident, RoleAssignment, Service, StatusUpdate, TimelineEvent
 from warroom.domain.antipatterns import Finding, findings
 from warroom.domain.checklist import ChecklistItem, StoredAction, checklist
 from warroom.domain.facts import Event, IncidentFacts
 from warroom.domain.policy import Policy, StatusPage
 from warroom.domain.types import EventKind, Severity, Stage
 from warroom.domain.updates import PUBLIC_STATUS, UpdateSchedule, schedule
-from warroom.services.records import STAGE_COLUMNS, facts
+from warroom.services.records import (
+    STAGE_COLUMNS,
+    facts,
+    ordered_actions,
+    remember_roles,
+    updates_of,
+)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -130,14 +136,6 @@ class Progress:
 
 # Read after every write and on every incident read: built once (building and keying a
 # statement costs about what running it on SQLite does).
-UPDATES_OF = (
-    select(StatusUpdate)
-    .where(StatusUpdate.incident_id == bindparam("incident"))
-    .order_by(StatusUpdate.number)
-)
-ORDERED_ACTIONS_OF = (
-    select(Action).where(Action.incident_id == bindparam("incident")).order_by(Action.id)
-)
 STAGE_EVENTS_OF = select(TimelineEvent.at, TimelineEvent.data).where(
     TimelineEvent.incident_id == bindparam("incident"),
     TimelineEvent.kind == EventKind.STAGE,
@@ -155,26 +153,38 @@ TIMELINE_OF = (
 )
 
 
-def progress(session: Session, incident: Incident, policy: Policy, now: datetime) -> Progress:
+def progress(
+    session: Session,
+    incident: Incident,
+    policy: Policy,
+    now: datetime,
+    *,
+    stage_events: list[tuple[datetime, dict[str, Any]]] | None = None,
+) -> Progress:
+    """What the incident's plan is made of. ``stage_events``: its own stage entries, for a
+    reader that has read its timeline anyway."""
     current = facts(session, incident)
-    updates = list(session.scalars(UPDATES_OF, {"incident": incident.id}))
+    updates = list(updates_of(session, incident.id))
+    if stage_events is None:
+        stage_events = [
+            (at, data) for at, data in session.execute(STAGE_EVENTS_OF, {"incident": incident.id})
+        ]
     updates_schedule = schedule(
         current,
         policy,
         updates=[u.at for u in updates],
-        stage_changes=_stage_changes(session, incident.id),
+        stage_changes=_stage_changes(stage_events),
         now=now,
     )
     stored = [
         StoredAction(a.key, a.title, a.due_at, a.done_at, a.cancelled_at is not None, a.note)
-        for a in session.scalars(ORDERED_ACTIONS_OF, {"incident": incident.id})
+        for a in ordered_actions(session, incident.id)
     ]
     return Progress(current, updates, updates_schedule, stored)
 
 
-def _stage_changes(session: Session, incident_id: int) -> list[datetime]:
+def _stage_changes(rows: list[tuple[datetime, dict[str, Any]]]) -> list[datetime]:
     """When the incident entered a new stage after detection (its own entries, not merged)."""
-    rows = session.execute(STAGE_EVENTS_OF, {"incident": incident_id})
     return [
         at
         for at, data in rows
@@ -183,9 +193,19 @@ def _stage_changes(session: Session, incident_id: int) -> list[datetime]:
 
 
 def detail(session: Session, incident: Incident, policy: Policy, now: datetime) -> Detail:
-    state = progress(session, incident, policy, now)
+    # The whole timeline and role history are shown: the current roles and the stage entries
+    # are taken from them rather than read again.
+    history = list(session.scalars(ROLE_HISTORY_OF, {"incident": incident.id}))
+    remember_roles(session, incident.id, history)
+    rows = _timeline(session, incident.id)
+    stage_events = [
+        (row.at, row.data)
+        for row in rows
+        if row.kind is EventKind.STAGE and row.origin_incident_id is None
+    ]
+    state = progress(session, incident, policy, now, stage_events=stage_events)
     current, updates, updates_schedule = state.facts, state.updates, state.schedule
-    events = [_event(e) for e in _timeline(session, incident.id)]
+    events = [_event(e) for e in rows]
     items = checklist(
         current,
         policy,
@@ -203,7 +223,6 @@ def detail(session: Session, incident: Incident, policy: Policy, now: datetime) 
         updates=updates_schedule,
         major_since=incident.major_since,
     )
-    history = list(session.scalars(ROLE_HISTORY_OF, {"incident": incident.id}))
     return Detail(
         incident,
         current,

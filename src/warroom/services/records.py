@@ -13,7 +13,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from warroom.db.models import Action, Base, Incident, Person, RoleAssignment, Service, TimelineEvent
+from warroom.db.models import (
+    Action,
+    Base,
+    Incident,
+    Person,
+    RoleAssignment,
+    Service,
+    StatusUpdate,
+    TimelineEvent,
+)
 from warroom.domain.actions import ActionSpec
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.facts import IncidentFacts
@@ -88,6 +97,11 @@ HOLDERS_OF_ROLE = select(RoleAssignment).where(
     RoleAssignment.relieved_at.is_(None),
 )
 ACTIONS_OF = select(Action).where(Action.incident_id == bindparam("incident"))
+UPDATES_OF = (
+    select(StatusUpdate)
+    .where(StatusUpdate.incident_id == bindparam("incident"))
+    .order_by(StatusUpdate.number)
+)
 
 
 def person(op: Op, handle: str) -> Person:
@@ -152,11 +166,66 @@ def current_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, .
 
 
 ROLES_CACHE = "warroom.current_roles"
+ACTIONS_CACHE = "warroom.actions"
+UPDATES_CACHE = "warroom.status_updates"
+NEW_INCIDENTS = "warroom.new_incidents"
 
 
-def no_roles_yet(session: Session, incident_id: int) -> None:
-    """A new incident has no roles: nothing to read."""
+def created(session: Session, incident_id: int) -> None:
+    """An incident this transaction created has no roles, actions, pages or timers of its own
+    yet: what it gets, this transaction adds, and nothing needs reading back."""
     session.info.setdefault(ROLES_CACHE, {})[incident_id] = {}
+    session.info.setdefault(ACTIONS_CACHE, {})[incident_id] = {}
+    session.info.setdefault(UPDATES_CACHE, {})[incident_id] = []
+    session.info.setdefault(NEW_INCIDENTS, set()).add(incident_id)
+
+
+def is_new(session: Session, incident_id: int) -> bool:
+    """Whether this transaction created the incident (see :func:`created`)."""
+    return incident_id in session.info.get(NEW_INCIDENTS, ())
+
+
+def actions_of(session: Session, incident_id: int) -> dict[str, Action]:
+    """The incident's checklist actions by key, read once per transaction. Only
+    :func:`add_actions` creates actions, and it adds them here, so the answer stays whole
+    without flushing first; changes to the actions are changes to these same objects."""
+    cache: dict[int, dict[str, Action]] = session.info.setdefault(ACTIONS_CACHE, {})
+    if incident_id not in cache:
+        with session.no_autoflush:
+            rows = session.scalars(ACTIONS_OF, {"incident": incident_id})
+            cache[incident_id] = {action.key: action for action in rows}
+    return cache[incident_id]
+
+
+def updates_of(session: Session, incident_id: int) -> list[StatusUpdate]:
+    """The incident's status updates in order, read once per transaction. Only
+    :func:`~warroom.services.coordination.post_update` adds updates, and it adds them here
+    too, so the answer stays whole without flushing first."""
+    cache: dict[int, list[StatusUpdate]] = session.info.setdefault(UPDATES_CACHE, {})
+    if incident_id not in cache:
+        with session.no_autoflush:
+            cache[incident_id] = list(session.scalars(UPDATES_OF, {"incident": incident_id}))
+    return cache[incident_id]
+
+
+def remember_roles(session: Session, incident_id: int, history: Sequence[RoleAssignment]) -> None:
+    """Who holds which role, from the incident's whole role history (ordered as
+    :data:`ROLE_HOLDERS` orders it), for a reader that reads the history anyway."""
+    cache: dict[int, dict[Role, tuple[str, ...]]] = session.info.setdefault(ROLES_CACHE, {})
+    if incident_id not in cache:
+        roles: dict[Role, list[str]] = {}
+        for row in history:
+            if row.relieved_at is None:
+                roles.setdefault(row.role, []).append(row.person.handle)
+        cache[incident_id] = {role: tuple(handles) for role, handles in roles.items()}
+
+
+def ordered_actions(session: Session, incident_id: int) -> list[Action]:
+    """The incident's actions in the order they were asked for."""
+    actions = list(actions_of(session, incident_id).values())
+    if any(action.id is None for action in actions):
+        session.flush()
+    return sorted(actions, key=lambda action: action.id)
 
 
 def _read_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
@@ -270,13 +339,7 @@ def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
     if known is not None and role not in known:
         current = ()  # the session already knows the role is vacant (a new incident's are)
     else:
-        # Only this function creates or relieves assignments, and it flushes before it
-        # returns: nothing pending can change the answer, so the rest of the write is flushed
-        # later, once.
-        with op.session.no_autoflush:
-            current = op.session.scalars(
-                HOLDERS_OF_ROLE, {"incident": incident.id, "role": role}
-            ).all()
+        current = op.session.scalars(HOLDERS_OF_ROLE, {"incident": incident.id, "role": role}).all()
     if any(row.person_id == holder.id for row in current):
         return False
     latest = max((row.assigned_at for row in current), default=None)
@@ -316,7 +379,6 @@ def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
         previous=previous or None,
     )
     touch(op, incident)
-    op.session.flush()
     return True
 
 
@@ -326,10 +388,9 @@ def add_actions(
     """Store pending actions. One still pending is kept; one cancelled gets a fresh occurrence
     (``-2``, ``-3``); one done is not asked for twice unless ``again`` (a second closure is
     announced again, a channel is not created twice)."""
-    # Only this function creates actions, and it flushes before it returns: nothing pending
-    # can be missing from the answer, so the rest of the write is flushed later, once.
-    with op.session.no_autoflush:
-        existing = {a.key: a for a in op.session.scalars(ACTIONS_OF, {"incident": incident.id})}
+    # Nothing is flushed here: the write is flushed once, when something needs it (paging
+    # needs the new actions' ids, and flushes first).
+    existing = actions_of(op.session, incident.id)
     added = []
     for spec in specs:
         key, occurrence = spec.key, 1
@@ -350,7 +411,6 @@ def add_actions(
         op.session.add(action)
         existing[key] = action
         added.append(action)
-    op.session.flush()
     op.added_actions += added
     return added
 

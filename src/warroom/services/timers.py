@@ -9,7 +9,7 @@ happen once or not at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,7 +26,7 @@ from warroom.domain.types import EventKind, ReportSource, Role
 from warroom.services import paging, slack_sync, statuspage
 from warroom.services.alerts import with_alerts
 from warroom.services.reading import Progress, progress
-from warroom.services.records import Op, add_actions, record
+from warroom.services.records import Op, add_actions, is_new, record
 
 SYSTEM_ACTOR = "warroom"
 log = logging.getLogger("warroom.timers")
@@ -62,7 +62,7 @@ def reconcile(op: Op, incident: Incident) -> None:
     }
     stored = {
         (timer.kind, timer.key): timer
-        for timer in op.session.scalars(TIMERS_OF, {"incident": incident.id})
+        for timer in _timers_of(op, incident.id)
         if timer.kind not in SELF_MANAGED
     }
     for identity, timer in stored.items():
@@ -90,7 +90,20 @@ def reconcile(op: Op, incident: Incident) -> None:
                     created_at=op.now,
                 )
             )
-    op.session.flush()
+
+
+RECONCILED = "warroom.reconciled"
+
+
+def _timers_of(op: Op, incident_id: int) -> Iterable[Timer]:
+    """The incident's timers. One this transaction created has none until its first
+    reconciling: only reconciling arms the planned timers (paging's own are not read here)."""
+    reconciled: set[int] = op.session.info.setdefault(RECONCILED, set())
+    first = incident_id not in reconciled
+    reconciled.add(incident_id)
+    if first and is_new(op.session, incident_id):
+        return ()
+    return op.session.scalars(TIMERS_OF, {"incident": incident_id})
 
 
 @dataclass(frozen=True)
