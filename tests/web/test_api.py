@@ -153,6 +153,27 @@ def test_it_runs_the_lifecycle_as_the_tokens_person(client: httpx.Client, world:
     assert {e["actor"] for e in timeline} >= {"alice"}
 
 
+def test_it_shows_who_holds_each_role_after_a_handover(client: httpx.Client, world: World) -> None:
+    alice = token(world, "alice")
+    declare(client, alice)  # a SEV1: alice is its Incident Commander
+    for role, person in [("ic", "bob"), ("sme", "carol"), ("sme", "dave"), ("comms", "erin")]:
+        world.later(minutes=1)
+        response = client.post(
+            "/api/v1/incidents/INC-1/roles", json={"role": role, "person": person}, headers=alice
+        )
+        assert response.status_code == 200, response.text
+    shown = client.get("/api/v1/incidents/INC-1", headers=alice).json()
+    assert shown["ic"] == "bob"
+    assert shown["roles"] == {"ic": ["bob"], "sme": ["carol", "dave"], "comms": ["erin"]}
+    assert [(r["role"], r["person"], r["relieved_at"] is None) for r in shown["role_history"]] == [
+        ("ic", "alice", False),
+        ("ic", "bob", True),
+        ("sme", "carol", True),
+        ("sme", "dave", True),
+        ("comms", "erin", True),
+    ]
+
+
 def test_it_refuses_a_write_based_on_a_stale_read(client: httpx.Client, world: World) -> None:
     alice = token(world, "alice")
     declare(client, alice)

@@ -213,11 +213,8 @@ def remember_roles(session: Session, incident_id: int, history: Sequence[RoleAss
     :data:`ROLE_HOLDERS` orders it), for a reader that reads the history anyway."""
     cache: dict[int, dict[Role, tuple[str, ...]]] = session.info.setdefault(ROLES_CACHE, {})
     if incident_id not in cache:
-        roles: dict[Role, list[str]] = {}
-        for row in history:
-            if row.relieved_at is None:
-                roles.setdefault(row.role, []).append(row.person.handle)
-        cache[incident_id] = {role: tuple(handles) for role, handles in roles.items()}
+        holders = [(row.role, row.person.handle) for row in history if row.relieved_at is None]
+        cache[incident_id] = _by_role(holders)
 
 
 def ordered_actions(session: Session, incident_id: int) -> list[Action]:
@@ -229,9 +226,13 @@ def ordered_actions(session: Session, incident_id: int) -> list[Action]:
 
 
 def _read_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
-    rows = session.execute(ROLE_HOLDERS, {"incident": incident_id}).all()
+    rows = session.execute(ROLE_HOLDERS, {"incident": incident_id})
+    return _by_role((role, handle) for role, handle in rows)
+
+
+def _by_role(holders: Iterable[tuple[Role, str]]) -> dict[Role, tuple[str, ...]]:
     roles: dict[Role, list[str]] = {}
-    for role, handle in rows:
+    for role, handle in holders:
         roles.setdefault(role, []).append(handle)
     return {role: tuple(handles) for role, handles in roles.items()}
 
