@@ -31,7 +31,7 @@ from warroom.jobs.deliveries import ACTION_ATTEMPTS, LEASE, MAX_ATTEMPTS, Writer
 from warroom.metrics import PAGE_DELIVERIES
 from warroom.notify import Message, TransportError
 from warroom.notify.dispatch import Transports
-from warroom.services import acklinks, paging
+from warroom.services import acklinks, page_outcomes
 from warroom.services.records import Op
 from warroom.services.timers import SYSTEM_ACTOR, settle
 
@@ -240,7 +240,7 @@ def _record(
                     if finals[job.pk] != "retry":
                         delivery = session.get(PageDelivery, job.pk)
                         assert delivery is not None
-                        paging.delivery_outcome(op, delivery, error)
+                        page_outcomes.delivery_outcome(op, delivery, error)
                 settle(op)
                 announce(session)
             break

@@ -18,7 +18,6 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from warroom.db.models import (
     Action,
@@ -44,9 +43,6 @@ from warroom.domain.paging import (
 )
 from warroom.domain.timers import TimerKind
 from warroom.domain.types import EventKind
-from warroom.notify import TransportError
-from warroom.notify.dispatch import NotConfigured
-from warroom.services import directory
 from warroom.services.executives import base_key
 from warroom.services.page_stops import (
     acknowledge_incident_pages,
@@ -189,11 +185,11 @@ def start(
     op.session.add(page)
     op.session.flush()
     opened(op.session, page)
-    _page_tier(op, incident, page, snap)
+    page_tier(op, incident, page, snap)
     return page
 
 
-def _page_tier(op: Op, incident: Incident, page: Page, snap: Snapshot) -> None:
+def page_tier(op: Op, incident: Incident, page: Page, snap: Snapshot) -> None:
     """Queue the deliveries of the page's current tier and arm its timeout. A tier with nobody
     reachable is skipped at once, and said on the timeline (one entry for all the tiers
     skipped together): a page is never dropped silently. When no tier reaches anyone, the
@@ -225,7 +221,7 @@ def _page_tier(op: Op, incident: Incident, page: Page, snap: Snapshot) -> None:
             break
         if page.kind is PageKind.NOTIFY or next_step(snap, page.tier, page.round) is None:
             break
-        _advance(op, incident, page, snap, "nobody reachable")
+        advance(op, incident, page, snap, "nobody reachable")
     else:
         queued = []
     if problems:
@@ -261,7 +257,7 @@ def _arm(op: Op, page: Page, snap: Snapshot) -> None:
     )
 
 
-def _advance(op: Op, incident: Incident, page: Page, snap: Snapshot, why: str) -> bool:
+def advance(op: Op, incident: Incident, page: Page, snap: Snapshot, why: str) -> bool:
     """Move the page to its next tier (or repeat). False when it is exhausted."""
     step = next_step(snap, page.tier, page.round)
     if step is None:
@@ -308,8 +304,8 @@ def tier_timed_out(op: Op, incident: Incident, timer: Timer) -> None:
         page=page.id,
         tier=tier + 1,
     )
-    if _advance(op, incident, page, snap, "timed out"):
-        _page_tier(op, incident, page, snap)
+    if advance(op, incident, page, snap, "timed out"):
+        page_tier(op, incident, page, snap)
     touch(op, incident)
 
 
@@ -349,8 +345,8 @@ def escalate(op: Op, incident: Incident, action: Action) -> None:
         cancel_timers(op, latest)
         latest.tier_paged_at = op.now
         record(op, incident, EventKind.PAGE, "escalation: paging the next tier now", page=latest.id)
-        if _advance(op, incident, latest, snap, "escalated"):
-            _page_tier(op, incident, latest, snap)
+        if advance(op, incident, latest, snap, "escalated"):
+            page_tier(op, incident, latest, snap)
         _done(op, action, f"paged tier {latest.tier + 1} of the open page")
         return
     if nxt >= len(snap.tiers):
@@ -413,90 +409,4 @@ def _delivery(
         state=DeliveryState.PENDING,
         next_attempt_at=op.now,
         created_at=op.now,
-    )
-
-
-def delivery_outcome(op: Op, delivery: PageDelivery, error: TransportError | None) -> None:
-    """What a delivery's final outcome means for its page: the first message out marks the
-    page's checklist action done; a method that failed for good is marked and said on the
-    timeline; a tier left with nobody reached is skipped at once instead of waiting out its
-    timeout."""
-    page = op.session.get(Page, delivery.page_id)
-    assert page is not None
-    incident = op.session.get(Incident, page.incident_id)
-    assert incident is not None
-    how = f"{delivery.person.handle} by {delivery.kind.value}"
-    if error is None:
-        if delivery.event is DeliveryEvent.TRIGGER and page.action_id is not None:
-            action = op.session.get(Action, page.action_id)
-            if action is not None and action.done_at is None and action.cancelled_at is None:
-                action.done_at, action.note = op.now, f"reached {how}"
-                action.done_by_id = person(op, op.actor).id
-                record(
-                    op,
-                    incident,
-                    EventKind.ACTION,
-                    f"done: {action.title} (reached {how})",
-                    action=action.key,
-                    page=page.id,
-                )
-                # Only the action's own deadline changes: cancelled here rather than by
-                # reconciling every timer of the incident (a storm's thousand pages).
-                _cancel_action_deadline(op, action)
-        return
-    if delivery.event is not DeliveryEvent.TRIGGER:
-        return  # a mirror that failed: the pager keeps its own alert; nothing to escalate
-    blamed = not isinstance(error, NotConfigured) and error.permanent
-    if blamed and directory.mark_failing(
-        op.session, delivery.contact_method_id, op.now, str(error)
-    ):
-        problem = f"could not reach {how} ({error}); that contact method is marked failing"
-    else:
-        problem = f"could not reach {how} ({error})"
-    record(op, incident, EventKind.MISSED, problem, page=page.id, tier=delivery.tier + 1)
-    touch(op, incident)
-    if (
-        page.kind is PageKind.PAGE
-        and page.state is PageState.OPEN
-        and (page.tier, page.round) == (delivery.tier, delivery.round)
-        and not _tier_has_hope(op.session, page)
-    ):
-        snap = Snapshot.from_json(page.snapshot)
-        cancel_timers(op, page)
-        record(
-            op,
-            incident,
-            EventKind.PAGE,
-            f"nobody at tier {page.tier + 1} could be reached: paging the next tier now",
-            page=page.id,
-        )
-        if _advance(op, incident, page, snap, "unreachable"):
-            _page_tier(op, incident, page, snap)
-
-
-def _cancel_action_deadline(op: Op, action: Action) -> None:
-    for timer in op.session.scalars(
-        select(Timer).where(
-            Timer.incident_id == action.incident_id,
-            Timer.kind == TimerKind.ACTION_DUE,
-            Timer.key == action.key,
-            Timer.state == TimerState.PENDING,
-        )
-    ):
-        timer.state, timer.cancelled_at = TimerState.CANCELLED, op.now
-
-
-def _tier_has_hope(session: Session, page: Page) -> bool:
-    """Whether any message of the page's current tier went out or may still go out."""
-    return (
-        session.scalars(
-            select(PageDelivery.id).where(
-                PageDelivery.page_id == page.id,
-                PageDelivery.tier == page.tier,
-                PageDelivery.round == page.round,
-                PageDelivery.event == DeliveryEvent.TRIGGER,
-                PageDelivery.state != DeliveryState.FAILED,
-            )
-        ).first()
-        is not None
     )
