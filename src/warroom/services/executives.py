@@ -25,7 +25,7 @@ from warroom.db.models import (
 from warroom.domain.timefmt import utc_text
 from warroom.domain.types import EventKind
 from warroom.services import webhooks
-from warroom.services.records import Op, facts, person, record, touch
+from warroom.services.records import Op, facts, finish_action, record, touch
 
 ACTION_KEY = "notify-executives"
 
@@ -103,9 +103,7 @@ def delivered(op: Op, delivery: Delivery, url: str) -> None:
         return  # another of the list's webhooks got there first, or it is no longer wanted
     incident = op.session.get(Incident, action.incident_id)
     assert incident is not None
-    action.done_at = op.now
-    action.done_by_id = person(op, op.actor).id
-    action.note = f"sent to {url}"
+    finish_action(op, action, f"sent to {url}")
     record(
         op,
         incident,

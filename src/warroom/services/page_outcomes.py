@@ -25,7 +25,7 @@ from warroom.notify.dispatch import NotConfigured
 from warroom.services import directory
 from warroom.services.page_stops import cancel_timers
 from warroom.services.paging import advance, page_tier
-from warroom.services.records import Op, person, record, touch
+from warroom.services.records import Op, finish_action, record, touch
 
 
 def delivery_outcome(op: Op, delivery: PageDelivery, error: TransportError | None) -> None:
@@ -38,9 +38,7 @@ def delivery_outcome(op: Op, delivery: PageDelivery, error: TransportError | Non
     if error is None:
         if delivery.event is DeliveryEvent.TRIGGER and page.action_id is not None:
             action = op.session.get(Action, page.action_id)
-            if action is not None and action.done_at is None and action.cancelled_at is None:
-                action.done_at, action.note = op.now, f"reached {how}"
-                action.done_by_id = person(op, op.actor).id
+            if action is not None and finish_action(op, action, f"reached {how}"):
                 record(
                     op,
                     incident,

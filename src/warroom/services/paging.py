@@ -63,7 +63,7 @@ from warroom.services.paging_targets import (
     team_name,
     team_of,
 )
-from warroom.services.records import Op, person, record, touch
+from warroom.services.records import Op, finish_action, record, touch
 
 
 def settle(op: Op) -> None:
@@ -144,7 +144,7 @@ def _settle_request(op: Op, action: Action) -> None:
         .limit(1)
     ).first()
     if paged is not None:
-        _done(op, action, "paged")
+        finish_action(op, action, "paged")
     else:
         action.cancelled_at, action.note = op.now, "nobody could be paged"
 
@@ -347,7 +347,7 @@ def escalate(op: Op, incident: Incident, action: Action) -> None:
         record(op, incident, EventKind.PAGE, "escalation: paging the next tier now", page=latest.id)
         if advance(op, incident, latest, snap, "escalated"):
             page_tier(op, incident, latest, snap)
-        _done(op, action, f"paged tier {latest.tier + 1} of the open page")
+        finish_action(op, action, f"paged tier {latest.tier + 1} of the open page")
         return
     if nxt >= len(snap.tiers):
         record(
@@ -359,12 +359,6 @@ def escalate(op: Op, incident: Incident, action: Action) -> None:
         )
         return
     start(op, incident, action, snap, reason="escalate", first_tier=nxt)
-
-
-def _done(op: Op, action: Action, note: str) -> None:
-    if action.done_at is None and action.cancelled_at is None:
-        action.done_at, action.note = op.now, note
-        action.done_by_id = person(op, op.actor).id
 
 
 def _queue(

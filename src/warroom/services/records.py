@@ -416,6 +416,16 @@ def add_actions(
     return added
 
 
+def finish_action(op: Op, action: Action, note: str) -> bool:
+    """A transport did the action (paged, reached, sent): done now, by the write's actor.
+    False if it was already done or cancelled."""
+    if action.done_at is not None or action.cancelled_at is not None:
+        return False
+    action.done_at, action.note = op.now, note
+    action.done_by_id = person(op, op.actor).id
+    return True
+
+
 def finish_actions(
     session: Session,
     incident_id: int,
