@@ -40,6 +40,30 @@ def system_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Turns:
+    """A re-entrant lock per key, kept only while a thread holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[int, tuple[threading.RLock, int]] = {}
+
+    @contextmanager
+    def of(self, key: int) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key) or (threading.RLock(), 0)
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users = self._locks[key][1] - 1
+                if users:
+                    self._locks[key] = (lock, users)
+                else:
+                    del self._locks[key]
+
+
 @dataclass
 class Runtime:
     settings: Settings = field(default_factory=Settings)
@@ -47,6 +71,7 @@ class Runtime:
     wakeup: Wakeup = field(default_factory=Wakeup)
     # Re-entrant: a write may run another (recording a refusal; a test's race).
     _write_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _turns: Turns = field(default_factory=Turns, repr=False)
 
     def __post_init__(self) -> None:
         path = self.settings.test_clock_file
@@ -101,10 +126,16 @@ class Runtime:
             slack=self.settings.slack_bot_token is not None,
         )
 
-    def writer(self) -> AbstractContextManager[object]:
+    def writer(self, incident: int | None = None) -> AbstractContextManager[object]:
         """SQLite has one writer at a time. Writers of one process take turns on a lock
-        instead of in SQLite's busy handler, whose back-off sleeps cost tail latency."""
-        return self._write_lock if self.engine.dialect.name == "sqlite" else nullcontext()
+        instead of in SQLite's busy handler, whose back-off sleeps cost tail latency.
+
+        On PostgreSQL, writes to one incident take turns on its row (:meth:`_hold`). Those of
+        one process take turns here first, so a queue of writes to a busy incident holds one
+        pooled connection, not one each, and the rest of the API keeps its connections."""
+        if self.engine.dialect.name == "sqlite":
+            return self._write_lock
+        return self._turns.of(incident) if incident is not None else nullcontext()
 
     def _hold(self, session: Session, incident: int) -> None:
         """On PostgreSQL, writes to one incident take turns on its row (SQLite's writer lock
@@ -141,7 +172,7 @@ class Runtime:
         try:
             for attempt in range(1, WRITE_ATTEMPTS + 1):
                 try:
-                    with self.writer(), unit_of_work(self.sessions) as session:
+                    with self.writer(incident), unit_of_work(self.sessions) as session:
                         if incident is not None:
                             self._hold(session, incident)
                         op = self.op(session, by=by, at=at, entered_by=entered_by)

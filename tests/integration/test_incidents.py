@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from tests.conftest import World
-from warroom.db.engine import unit_of_work
+from warroom.db.engine import make_engine, unit_of_work
 from warroom.db.models import Incident, Report, TimelineEvent
 from warroom.domain.errors import BadInput, Conflict, Refused, Unavailable
 from warroom.domain.types import (
@@ -608,6 +610,62 @@ def test_it_takes_concurrent_updates_to_one_incident_in_turn(world: World) -> No
             if e["kind"] == "update"
         ]
     assert updates == [("alice", 1), ("bob", 2)]
+
+
+def test_it_keeps_connections_for_other_incidents_while_writes_queue_on_a_busy_one(
+    world: World,
+) -> None:
+    """Another node holds an incident's row (a slow write). Three status updates to it arrive
+    here meanwhile: they queue, and a write to another incident still gets a connection from
+    a pool of two instead of waiting behind them."""
+    if world.runtime.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite runs one write at a time")
+    busy, other = declared_sev1(world), declared_sev1(world)
+    url = world.runtime.engine.url
+    world.runtime.engine.dispose()
+    world.runtime.__dict__["engine"] = make_engine(
+        url.render_as_string(hide_password=False), pool_size=2, max_overflow=0, pool_timeout=3
+    )
+    world.runtime.__dict__.pop("sessions", None)
+    text_ = UpdateText(issue="Checkout failing", impact="EU", progress="Rollback", next_steps="-")
+    errors: list[Exception] = []
+
+    def update(number: int) -> None:
+        try:
+            world.runtime.write(
+                lambda op: coordination.post_update(op, number, text_),
+                by="alice",
+                at=None,
+                incident=number,
+            )
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever went wrong
+            errors.append(exc)
+
+    outside = make_engine(url.render_as_string(hide_password=False), poolclass=NullPool)
+    with outside.connect() as node:
+        node.execute(text("SELECT id FROM incidents WHERE id = :id FOR UPDATE"), {"id": busy})
+        queued = [threading.Thread(target=update, args=(busy,)) for _ in range(3)]
+        for thread in queued:
+            thread.start()
+        for _ in range(100):  # one of them reaches the row and waits for the other node
+            waiting = node.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # the other two queue behind it
+        update(other)  # a connection is free for it
+        assert errors == []
+        assert all(thread.is_alive() for thread in queued)
+        node.rollback()  # the other node's write ends
+    for thread in queued:
+        thread.join(30)
+    outside.dispose()
+    assert errors == []
+    with world.runtime.reading() as session:
+        numbers = [e["data"]["number"] for e in timeline(session, busy) if e["kind"] == "update"]
+    assert numbers == [1, 2, 3]
 
 
 def test_it_runs_again_a_write_that_postgresql_chose_to_end_a_deadlock(world: World) -> None:

@@ -15,6 +15,7 @@ from tests.fakes import Proxy
 from tests.web.conftest import serving
 from tests.web.test_api import declare
 from warroom.config import Settings
+from warroom.db.engine import make_engine
 from warroom.domain.types import Access
 from warroom.runtime import Runtime
 from warroom.services import tokens
@@ -61,3 +62,46 @@ def test_it_answers_503_while_the_database_is_cut_off_and_loses_nothing(
         after = http.get("/api/v1/incidents", headers=auth, params={"include_closed": True}).json()
         assert after["items"] == before["items"]  # the refused write left nothing behind
         declare(http, auth, "After the outage")
+
+
+def test_it_answers_503_when_every_database_connection_is_busy(postgres_server_url: str) -> None:
+    settings = Settings(database_url=postgres_server_url, user="ops")
+    runtime = Runtime(settings=settings, clock=Clock())
+    runtime.engine  # noqa: B018 - migrations checked on the default engine
+    runtime.engine.dispose()
+    runtime.__dict__["engine"] = make_engine(
+        postgres_server_url, pool_size=1, max_overflow=0, pool_timeout=0.5
+    )
+    _, secret = runtime.write(
+        lambda op: tokens.create(op, holder="ops", access=Access.MEMBER, name="busy"),
+        by="ops",
+        at=None,
+    )
+    auth = {"Authorization": f"Bearer {secret}"}
+    try:
+        with serving(create_app(runtime)) as http:
+            assert http.get("/api/v1/incidents", headers=auth).status_code == 200
+            with runtime.engine.connect():  # the pool's only connection, taken
+                for response in (
+                    http.get("/api/v1/incidents", headers=auth),
+                    http.post(
+                        "/api/v1/incidents/declare",
+                        json={"severity": "SEV1", "title": "While the pool is taken"},
+                        headers=auth,
+                    ),
+                ):
+                    assert response.status_code == 503
+                    assert response.headers["retry-after"] == "5"
+                    assert "connection" in response.json()["detail"]
+            declared = http.post(
+                "/api/v1/incidents/declare",
+                json={"severity": "SEV1", "title": "Once it is free"},
+                headers=auth,
+            )
+            assert declared.status_code == 201
+            listed = http.get("/api/v1/incidents", headers=auth).json()["items"]
+            titles = [incident["title"] for incident in listed]
+            assert "Once it is free" in titles
+            assert "While the pool is taken" not in titles  # nothing half-written
+    finally:
+        runtime.engine.dispose()

@@ -20,6 +20,7 @@ from sqlalchemy.exc import (
     IntegrityError,
     OperationalError,
 )
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -103,7 +104,7 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 
     Services flush and never commit, so several of them combine atomically here. Database
     failures become the domain's errors: a lost optimistic-lock race is a :class:`Conflict`,
-    an unreachable server is :class:`Unavailable`.
+    an unreachable server, or no free connection in the pool, is :class:`Unavailable`.
     """
     session = factory()
     try:
@@ -127,6 +128,11 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     except OperationalError as exc:
         session.rollback()
         raise _operational(exc) from None
+    except PoolTimeout:
+        session.rollback()
+        raise Unavailable(
+            "every database connection of this process is busy; nothing was saved: retry"
+        ) from None
     except BaseException:
         session.rollback()
         raise
