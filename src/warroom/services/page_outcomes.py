@@ -15,7 +15,6 @@ from warroom.db.models import (
     Page,
     PageDelivery,
     Timer,
-    TimerState,
 )
 from warroom.domain.paging import DeliveryEvent, PageKind, PageState, Snapshot
 from warroom.domain.timers import TimerKind
@@ -25,7 +24,7 @@ from warroom.notify.dispatch import NotConfigured
 from warroom.services import directory
 from warroom.services.page_stops import cancel_timers
 from warroom.services.paging import advance, page_tier
-from warroom.services.records import Op, finish_action, record, touch
+from warroom.services.records import Op, cancel_pending_timers, finish_action, record, touch
 
 
 def delivery_outcome(op: Op, delivery: PageDelivery, error: TransportError | None) -> None:
@@ -82,15 +81,7 @@ def delivery_outcome(op: Op, delivery: PageDelivery, error: TransportError | Non
 
 
 def _cancel_action_deadline(op: Op, action: Action) -> None:
-    for timer in op.session.scalars(
-        select(Timer).where(
-            Timer.incident_id == action.incident_id,
-            Timer.kind == TimerKind.ACTION_DUE,
-            Timer.key == action.key,
-            Timer.state == TimerState.PENDING,
-        )
-    ):
-        timer.state, timer.cancelled_at = TimerState.CANCELLED, op.now
+    cancel_pending_timers(op, action.incident_id, TimerKind.ACTION_DUE, Timer.key == action.key)
 
 
 def _tier_has_hope(session: Session, page: Page) -> bool:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Action, DeliveryState, Incident, Page, PageDelivery, Timer, TimerState
+from warroom.db.models import Action, DeliveryState, Incident, Page, PageDelivery, Timer
 from warroom.domain.durations import humanize
 from warroom.domain.errors import NotFound
 from warroom.domain.paging import ContactKind, DeliveryEvent, PageKind, PageState
@@ -18,7 +18,7 @@ from warroom.domain.timers import TimerKind
 from warroom.domain.types import EventKind, Stage
 from warroom.services import page_views
 from warroom.services.executives import base_key
-from warroom.services.records import Op, is_new, person, record, touch
+from warroom.services.records import Op, cancel_pending_timers, is_new, person, record, touch
 
 # Stages in which nobody needs paging any more: the incident is over or being watched.
 QUIET_STAGES = frozenset(
@@ -71,15 +71,9 @@ def action_base(session: Session, page: Page) -> str | None:
 
 
 def cancel_timers(op: Op, page: Page) -> None:
-    for timer in op.session.scalars(
-        select(Timer).where(
-            Timer.incident_id == page.incident_id,
-            Timer.kind == TimerKind.PAGE_TIER,
-            Timer.state == TimerState.PENDING,
-            Timer.key.startswith(f"{page.id}:"),
-        )
-    ):
-        timer.state, timer.cancelled_at = TimerState.CANCELLED, op.now
+    cancel_pending_timers(
+        op, page.incident_id, TimerKind.PAGE_TIER, Timer.key.startswith(f"{page.id}:")
+    )
 
 
 # Read after every write: built once.

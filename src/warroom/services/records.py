@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import ColumnElement, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -22,12 +22,15 @@ from warroom.db.models import (
     Service,
     StatusUpdate,
     TimelineEvent,
+    Timer,
+    TimerState,
 )
 from warroom.domain.actions import ActionSpec
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.facts import IncidentFacts
 from warroom.domain.policy import Policy
 from warroom.domain.timefmt import utc_text
+from warroom.domain.timers import TimerKind
 from warroom.domain.types import EventKind, Role, Stage, normalise_handle
 from warroom.services.webhooks import enqueue
 
@@ -471,3 +474,19 @@ def cancel_actions(
         action.cancelled_at = op.at
         cancelled.append(action.key)
     return cancelled
+
+
+def cancel_pending_timers(
+    op: Op, incident_id: int, kind: TimerKind, key: ColumnElement[bool]
+) -> None:
+    """Cancel the incident's pending timers of ``kind`` whose key matches ``key``: what a
+    page's tiers or an action's deadline armed, once it is no longer wanted."""
+    for timer in op.session.scalars(
+        select(Timer).where(
+            Timer.incident_id == incident_id,
+            Timer.kind == kind,
+            Timer.state == TimerState.PENDING,
+            key,
+        )
+    ):
+        timer.state, timer.cancelled_at = TimerState.CANCELLED, op.now
