@@ -58,6 +58,20 @@ def test_it_needs_a_valid_token_and_enough_access(client: httpx.Client, world: W
     assert "member" in refused.json()["detail"]
 
 
+def test_it_documents_the_token_once_for_the_whole_api(client: httpx.Client) -> None:
+    """/docs asks for the token once (its "Authorize" button), not in every operation's form."""
+    schema = client.get("/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert [(s["type"], s["scheme"]) for s in schemes.values()] == [("http", "bearer")]
+    (name,) = schemes
+    incident = schema["paths"]["/api/v1/incidents/{incident_id}"]["get"]
+    assert incident["security"] == [{name: []}]
+    assert "authorization" not in [p["name"].lower() for p in incident.get("parameters", [])]
+    wrong_scheme = client.get("/api/v1/incidents", headers={"Authorization": "Basic d3I6eA=="})
+    assert wrong_scheme.status_code == 401
+    assert "Bearer" in wrong_scheme.json()["detail"]
+
+
 def test_it_revokes_a_token(client: httpx.Client, world: World) -> None:
     auth = token(world, "alice")
     with world.runtime.reading() as session:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from warroom.domain.types import Access
@@ -25,14 +26,22 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+# Documented in the OpenAPI schema as its bearer scheme: /docs asks for the token once.
+BEARER_TOKEN = HTTPBearer(
+    auto_error=False, description="An API token: `warroom token create`, shown once."
+)
+
+
 async def get_caller(
-    runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_TOKEN)],
 ) -> Caller:
     """async: a token seen in the last seconds is answered from the cache without leaving the
-    event loop; only a lookup goes to a thread."""
-    scheme, _, given = (authorization or "").partition(" ")
-    secret = given.strip()
-    if scheme.lower() != "bearer" or not secret:
+    event loop; only a lookup goes to a thread. The runtime is read off the app, not through
+    another dependency: every API request pays for each one."""
+    runtime = await get_runtime(request)
+    secret = credentials.credentials.strip() if credentials else ""
+    if not secret:
         raise HTTPException(401, "an API token is required: Authorization: Bearer <token>", BEARER)
     caller = runtime.callers.get(secret)
     if caller is None:
