@@ -250,6 +250,60 @@ def test_it_acknowledges_open_pages_when_the_on_call_acks_the_incident(
     assert page_of(payments, number).acknowledged_by_id is not None
 
 
+def test_it_lets_an_acknowledgement_win_over_the_tier_timing_out_at_that_moment(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    """ana acknowledges just as her five minutes run out. Her write holds the incident and is
+    about to cancel the tier's timeout when the worker finds it due. The worker leaves it
+    (it would wait for the incident while holding the timer ana's write then waits for: a
+    deadlock PostgreSQL breaks only after a second, by rolling one of them back). Her
+    acknowledgement stops the page, and cat is not paged."""
+    if payments.runtime.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; on SQLite the worker and the API take turns")
+    number = declare_sev1(payments)
+    step(payments, transports)
+    payments.later(minutes=5)
+    holding, looked = threading.Event(), threading.Event()
+    runs: list[str] = []
+    fired: list[int] = []
+    errors: list[Exception] = []
+
+    def acknowledge(op: Op) -> None:
+        runs.append("ana")
+        holding.set()
+        looked.wait(10)  # the worker finds the tier's timeout due meanwhile
+        lifecycle.acknowledge(op, number)
+
+    def ana() -> None:
+        try:
+            payments.runtime.write(acknowledge, by="ana", at=None, incident=number)
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever went wrong
+            errors.append(exc)
+
+    def worker() -> None:
+        runtime = payments.runtime
+        try:
+            fired.append(fire_due(runtime.sessions, runtime.policy, now=payments.clock.now))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ana), threading.Thread(target=worker)]
+    threads[0].start()
+    assert holding.wait(10)
+    threads[1].start()
+    threads[1].join(2)
+    looked.set()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert runs == ["ana"]  # her write ran once: it was not rolled back
+    assert fired == [0]  # the worker left the held incident's timer to its next batch
+    payments.later(seconds=30)
+    step(payments, transports)
+    assert recipients(smtp) == ["ana@example.test"]
+    assert page_of(payments, number).state is PageState.ACKNOWLEDGED
+
+
 def test_it_follows_the_schedule_to_whoever_is_on_call_this_week(
     payments: World, smtp: SmtpSink, transports: Transports
 ) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from warroom.db.engine import unit_of_work
 from warroom.db.listen import announce
-from warroom.db.models import Timer, TimerState
+from warroom.db.models import Incident, Timer, TimerState
 from warroom.domain.errors import BadInput, WarroomError
 from warroom.domain.policy import Policy
 from warroom.jobs.deliveries import Writer, deliver_one
@@ -52,19 +52,32 @@ GROUP_PASS = 200  # alerts per grouping pass: a backlog is grouped pass by pass,
 
 
 def claim(session: Session, now: datetime, worker: str, limit: int) -> list[Timer]:
-    """Take up to ``limit`` due timers for this transaction, earliest first."""
+    """Take up to ``limit`` due timers for this transaction, earliest first.
+
+    On PostgreSQL the transaction also takes their incidents, skipping any another write
+    holds (:func:`_free`), and looks past the timers of those."""
     due = (
-        select(Timer.id)
+        select(Timer.id, Timer.incident_id)
         .where(Timer.state == TimerState.PENDING, Timer.due_at <= now)
         .order_by(Timer.due_at, Timer.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        due = due.with_for_update(of=Timer, skip_locked=True)
+    held: set[int] = set()
     for _ in range(MAX_CLAIM_ATTEMPTS):
-        candidates = list(session.scalars(due))
-        if not candidates:
+        rows = session.execute(due.where(Timer.incident_id.not_in(held)) if held else due).all()
+        if not rows:
             return []
+        if postgresql:
+            free = _free(session, {incident for _, incident in rows})
+            held |= {incident for _, incident in rows} - free
+            candidates = [timer for timer, incident in rows if incident in free]
+        else:
+            candidates = [timer for timer, _ in rows]
+        if not candidates:
+            continue
         # On SQLite another worker may have taken them meanwhile: the state check settles it,
         # and a worker that lost them all looks again.
         won = session.scalars(
@@ -81,6 +94,24 @@ def claim(session: Session, now: datetime, worker: str, limit: int) -> list[Time
                 )
             )
     return []
+
+
+def _free(session: Session, incidents: set[int]) -> set[int]:
+    """Of ``incidents``, those this transaction takes now; not those another write holds.
+
+    A write to an incident holds its row and then changes its timers. A worker that held
+    those timers and then waited for the row would deadlock with it (PostgreSQL breaks that
+    after a second by rolling one of them back). So the worker takes the incidents right
+    after their timers, without waiting: a held incident's timers stay pending until that
+    write commits, which wakes the worker again."""
+    return set(
+        session.scalars(
+            select(Incident.id)
+            .where(Incident.id.in_(incidents))
+            .order_by(Incident.id)
+            .with_for_update(key_share=True, skip_locked=True)
+        )
+    )
 
 
 def fire_due(
