@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,9 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import World
-from warroom.db.models import Delivery, DeliveryState, Webhook
+from warroom.db.models import Delivery, DeliveryState, TimelineEvent, Webhook
 from warroom.domain.types import Severity
 from warroom.jobs.deliveries import LEASE, deliver_one
+from warroom.jobs.worker import run
 from warroom.services import declaration, webhooks
 
 
@@ -28,6 +30,8 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    garbled: int = 0  # answers that claim to be gzip and are not
+    delay: float = 0.0  # seconds before each answer
 
 
 @pytest.fixture
@@ -37,9 +41,17 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(state.delay)
             state.received.append({"headers": dict(self.headers), "body": body})
             status = state.statuses.pop(0) if state.statuses else 200
             self.send_response(status)
+            if state.garbled:
+                state.garbled -= 1
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", "7")
+                self.end_headers()
+                self.wfile.write(b"not gz!")
+                return
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -103,6 +115,74 @@ def test_it_retries_a_failing_delivery_under_the_same_id(world: World, receiver:
     with world.runtime.reading() as session:
         states = {d.state for d in session.scalars(select(Delivery))}
     assert states == {DeliveryState.DELIVERED}
+
+
+def test_it_retries_a_delivery_whose_answer_cannot_be_read(
+    world: World, receiver: Receiver
+) -> None:
+    """A receiver (or a proxy before it) answers with a body that says gzip and is not: the
+    delivery is tried again later, and the worker goes on with the rest."""
+    world.act("admin", lambda op: webhooks.add(op, receiver.url))
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV1, "x"))
+    with world.runtime.reading() as session:
+        total = len(session.scalars(select(Delivery)).all())
+    receiver.garbled = 1
+    drain(world)
+    assert len(receiver.received) == total
+    world.later(seconds=11)
+    drain(world)
+    ids = [r["headers"]["Warroom-Delivery-Id"] for r in receiver.received]
+    assert len(ids) == total + 1
+    assert ids.count(ids[0]) == 2
+    with world.runtime.reading() as session:
+        states = {d.state for d in session.scalars(select(Delivery))}
+    assert states == {DeliveryState.DELIVERED}
+
+
+def test_it_fires_a_due_timer_while_a_slow_receiver_still_has_deliveries_waiting(
+    world: World, receiver: Receiver
+) -> None:
+    """A receiver takes 0.3 s per delivery and has dozens waiting. A timer falling due
+    meanwhile fires within about a second, not after the last delivery."""
+    world.act("admin", lambda op: webhooks.add(op, receiver.url))
+    numbers = [
+        world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV1, "Outage")).id
+        for _ in range(5)
+    ]
+    with world.runtime.reading() as session:
+        waiting = len(session.scalars(select(Delivery)).all())
+    assert waiting >= 25
+    receiver.delay = 0.3
+    stop = threading.Event()
+    runtime = world.runtime
+    thread = threading.Thread(
+        target=run, args=(runtime.sessions, runtime.policy, world.clock), kwargs={"stop": stop}
+    )
+    thread.start()
+    try:
+        for _ in range(100):  # bounded: the worker starts sending
+            if receiver.received:
+                break
+            time.sleep(0.05)
+        world.later(minutes=6)  # the on-call page action of each incident is now overdue
+        sent_when_fired = None
+        for _ in range(150):  # up to 15 s
+            with runtime.reading() as session:
+                overdue = session.scalars(
+                    select(TimelineEvent.id).where(
+                        TimelineEvent.incident_id == numbers[0],
+                        TimelineEvent.summary.startswith("overdue since"),
+                    )
+                ).first()
+            if overdue is not None:
+                sent_when_fired = len(receiver.received)
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert sent_when_fired is not None
+    assert sent_when_fired < waiting / 2  # most deliveries were still waiting
 
 
 def test_it_redelivers_after_a_worker_died_mid_send(world: World, receiver: Receiver) -> None:

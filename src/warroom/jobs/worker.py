@@ -49,6 +49,54 @@ RETRY_SECONDS = 2.0
 GROUP_EVERY = 0.2  # seconds between grouping passes while alerts keep coming
 STORM = 50  # alerts grouped in one go that make the next pass wait GROUP_EVERY
 GROUP_PASS = 200  # alerts per grouping pass: a backlog is grouped pass by pass, pages between
+# How long one kind of work (timers, pages, webhooks, e-mail, Slack) runs before the others get
+# their turn: a receiver that answers slowly delays timers by at most this and one send.
+SHARE_SECONDS = 1.0
+HELD_PAUSE = 0.05  # seconds: a due timer another transaction holds is looked at again after
+
+
+def _deliveries(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Callable[[], datetime],
+    writer: Writer,
+    transports: Transports | None,
+) -> list[Callable[[], object]]:
+    """One step of each kind of delivery, most urgent first: a person waiting to be paged
+    matters more than a webhook; customers are told of published updates, then mailed."""
+
+    def webhooks() -> object:
+        return deliver_one(sessions, policy, now=clock(), writer=writer)
+
+    if transports is None:
+        return [webhooks]
+    told = transports
+    base = policy.status_page.url or told.public_url
+
+    def pages() -> object:
+        return deliver_pages(sessions, policy, told, now=clock(), writer=writer)
+
+    def subscribers() -> object:
+        return fan_out(sessions, policy, base_url=base, now=clock(), writer=writer)
+
+    def mail() -> object:
+        return deliver_email(sessions, told, now=clock(), writer=writer)
+
+    steps = [pages, webhooks, subscribers, mail]
+    if told.slack_token is not None:
+        web = told.slack_client()
+        steps.append(lambda: deliver_slack(sessions, policy, web, now=clock(), writer=writer))
+    return steps
+
+
+def _drain(stop: threading.Event, step: Callable[[], object]) -> bool:
+    """Run ``step`` until it finds nothing to do, ``stop`` is set, or its share of time is
+    spent. True when it may have left work: the loop then comes back without sleeping."""
+    ends = time.monotonic() + SHARE_SECONDS
+    while not stop.is_set() and step():
+        if time.monotonic() >= ends:
+            return True
+    return False
 
 
 def claim(session: Session, now: datetime, worker: str, limit: int) -> list[Timer]:
@@ -189,26 +237,25 @@ def run(
     ``wakeup`` cuts the wait short when this process commits something."""
     if transports is not None:
         transports.warm()  # the first page after a start does not pay for client setup
+    slack = transports is not None and transports.slack_token is not None
+
+    def timers() -> object:
+        now = clock()
+        return fire_due(
+            sessions, policy, now=now, worker=worker, limit=batch, writer=writer, slack=slack
+        )
+
+    deliveries = _deliveries(sessions, policy, clock, writer, transports)
     seen = wakeup.generation if wakeup else 0
     next_grouping = 0.0
     waiting_to_group = False
     backlog = False
     while not stop.is_set():
         try:
-            while not stop.is_set() and fire_due(
-                sessions,
-                policy,
-                now=clock(),
-                worker=worker,
-                limit=batch,
-                writer=writer,
-                slack=transports is not None and transports.slack_token is not None,
-            ):
-                pass
+            backlog = _drain(stop, timers)
             # At most every GROUP_EVERY: a storm is grouped in passes of many alerts, each
             # incident told once per pass, not once per request that brought an alert.
             waiting_to_group = time.monotonic() < next_grouping
-            backlog = False
             if not waiting_to_group:
                 try:
                     # One pass, then the pages it started go out before the next: during a
@@ -216,7 +263,7 @@ def run(
                     grouped = group_alerts(
                         sessions, policy, now=clock(), writer=writer, limit=GROUP_PASS
                     )
-                    backlog = grouped >= GROUP_PASS
+                    backlog = backlog or grouped >= GROUP_PASS
                 except (WarroomError, SQLAlchemyError) as exc:
                     # Grouping failing must not stop timers and deliveries: they go on, and
                     # grouping is tried again after the usual pause.
@@ -227,32 +274,8 @@ def run(
                     # first page goes out at once; a storm waits GROUP_EVERY between passes.
                     pause = GROUP_EVERY if STORM <= grouped < GROUP_PASS else 0.0
                     next_grouping = time.monotonic() + pause
-            # Pages first: a person waiting to be paged matters more than a webhook.
-            while (
-                transports is not None
-                and not stop.is_set()
-                and deliver_pages(sessions, policy, transports, now=clock(), writer=writer)
-            ):
-                pass
-            while not stop.is_set() and deliver_one(sessions, policy, now=clock(), writer=writer):
-                pass
-            if transports is not None:
-                # Customers: subscribers told of published updates, then the mail itself.
-                base = policy.status_page.url or transports.public_url
-                while not stop.is_set() and fan_out(
-                    sessions, policy, base_url=base, now=clock(), writer=writer
-                ):
-                    pass
-                while not stop.is_set() and deliver_email(
-                    sessions, transports, now=clock(), writer=writer
-                ):
-                    pass
-            if transports is not None and transports.slack_token is not None:
-                web = transports.slack_client()
-                while not stop.is_set() and deliver_slack(
-                    sessions, policy, web, now=clock(), writer=writer
-                ):
-                    pass
+            for deliver in deliveries:  # each kind gets its share of time, most urgent first
+                backlog |= _drain(stop, deliver)
             if exporter is not None:
                 try:
                     exporter.run(sessions, policy, clock())
@@ -269,9 +292,20 @@ def run(
             log.warning("worker step failed (%s); retrying in %ss", exc, RETRY_SECONDS)
             stop.wait(RETRY_SECONDS)
             continue
+        except Exception:
+            # A bug, or something a transport did not expect: the step's transaction rolled
+            # back. Said loudly, and tried again: a worker that ended here would leave every
+            # timer, page and delivery of the process undone while the API kept answering.
+            log.exception("worker step failed unexpectedly; retrying in %ss", RETRY_SECONDS)
+            stop.wait(RETRY_SECONDS)
+            continue
         if backlog:
-            continue  # alerts are still waiting to be grouped: no sleep
+            continue  # alerts still to group, or work a step's share of time left: no sleep
         timeout = min(wait if wait is not None else idle.total_seconds(), idle.total_seconds())
+        if wait == 0.0:
+            # Due, yet not ours to fire: another worker's batch or a write holds it. The
+            # commit that frees it wakes this worker; until then, do not spin.
+            timeout = HELD_PAUSE
         if waiting_to_group:
             # Woken with grouping not yet due: sleep until it is (or a timer is), without
             # waking for every request of the storm meanwhile (the pass after the sleep takes

@@ -30,10 +30,10 @@ def post(url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response
     temporary; any other status is permanent."""
     try:
         response = client().post(url, content=content, headers=headers)
-    except httpx.TransportError as exc:
-        raise TransportError(f"{type(exc).__name__}: {exc}", permanent=False) from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
         raise TransportError(f"invalid URL {url!r}: {exc}", permanent=True) from None
+    except httpx.HTTPError as exc:  # the network, or an answer that cannot be read
+        raise TransportError(f"{type(exc).__name__}: {exc}", permanent=False) from None
     if response.is_success:
         return response
     permanent = response.status_code < 500 and response.status_code not in RETRYABLE_STATUSES
