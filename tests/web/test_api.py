@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -9,14 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from tests.conftest import World
 from tests.web.conftest import serving
 from warroom.config import Settings
-from warroom.db.models import ApiToken
+from warroom.db.models import ApiToken, TimelineEvent
 from warroom.domain.errors import BadInput
-from warroom.domain.types import Access
+from warroom.domain.types import Access, EventKind
 from warroom.jobs.worker import fire_one
 from warroom.runtime import Runtime
 from warroom.services import tokens
@@ -313,12 +314,99 @@ def test_it_streams_timeline_events_live_and_resumes_after_the_last_seen(
             )
 
     listen()
-    assert received[:2] == ["id: 1", "event: detected"]
+    assert received[:3] == ["id: 0", "id: 1", "event: detected"]  # where it starts, then events
     last = int(received[-2].removeprefix("id: "))
     resumed = client.get(
         "/api/v1/events", params={"limit": 1}, headers={**alice, "Last-Event-ID": str(last)}
     )
     assert f"id: {last + 1}" in resumed.text
+
+
+def ids_in(text: str) -> list[int]:
+    return [int(line.removeprefix("id: ")) for line in text.splitlines() if line.startswith("id:")]
+
+
+def test_it_resumes_a_reconnecting_browser_where_it_was_not_where_it_first_began(
+    client: httpx.Client, world: World
+) -> None:
+    """A browser's EventSource reconnects to the URL it first opened, ``?after=0`` included,
+    and says where it got to in Last-Event-ID: that wins."""
+    alice = token(world, "alice")
+    declare(client, alice, "First")
+    first = client.get("/api/v1/events", params={"after": 0, "limit": 2}, headers=alice)
+    assert ids_in(first.text) == [0, 1, 2]
+    again = client.get(
+        "/api/v1/events",
+        params={"after": 0, "limit": 2},
+        headers={**alice, "Last-Event-ID": "2"},
+    )
+    assert ids_in(again.text) == [2, 3, 4]
+
+
+def test_it_tells_a_new_subscriber_where_it_starts_so_a_drop_before_any_event_loses_none(
+    client: httpx.Client, world: World
+) -> None:
+    alice = token(world, "alice")
+    declare(client, alice, "Before")
+    with client.stream("GET", "/api/v1/events", headers=alice) as stream:
+        head = list(itertools.islice(stream.iter_lines(), 2))  # "retry: …", then "id: …"
+    starts = next(int(line.removeprefix("id: ")) for line in head if line.startswith("id:"))
+    # The connection dropped before any event; this happens meanwhile:
+    declare(client, alice, "While away")
+    resumed = client.get(
+        "/api/v1/events", params={"limit": 1}, headers={**alice, "Last-Event-ID": str(starts)}
+    )
+    assert ids_in(resumed.text) == [starts, starts + 1]
+    assert '"incident": "INC-2"' in resumed.text
+
+
+def test_it_waits_for_a_slow_transaction_before_passing_over_its_event(
+    client: httpx.Client, world: World
+) -> None:
+    """On PostgreSQL a transaction takes its event's id before it commits. One that commits
+    seconds after a later event is visible still gets its event sent, in order."""
+    if world.runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time, in id order")
+    alice = token(world, "alice")
+    declare(client, alice, "First")
+    with world.runtime.reading() as session:
+        last = session.scalar(select(func.max(TimelineEvent.id)))
+    assert last is not None
+    slow = world.runtime.sessions()
+    slow.add(
+        TimelineEvent(
+            incident_id=1,
+            at=world.clock.now,
+            recorded_at=world.clock.now,
+            kind=EventKind.NOTE,
+            summary="written slowly",
+            data={},
+        )
+    )
+    slow.flush()  # its id is taken; it is not committed
+    client.post("/api/v1/incidents/1/notes", json={"text": "quick"}, headers=alice)
+    received: list[str] = []
+
+    def listen() -> None:
+        received.append(
+            client.get(
+                "/api/v1/events", params={"after": last, "limit": 2}, headers=alice, timeout=30
+            ).text
+        )
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(2.5)  # longer than the stream used to wait for a gap
+    slow.commit()
+    slow.close()
+    listener.join(30)
+    summaries = [
+        json.loads(line.removeprefix("data: "))["summary"]
+        for line in received[0].splitlines()
+        if line.startswith("data:")
+    ]
+    assert summaries[0] == "written slowly"
+    assert "quick" in summaries[1]
 
 
 def test_it_sends_a_subscriber_what_happens_after_it_subscribed(

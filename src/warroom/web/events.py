@@ -1,9 +1,10 @@
 """``GET /api/v1/events``: the timeline of every incident as server-sent events.
 
-Clients resume with ``Last-Event-ID`` (or ``?after=``). Events are read from the timeline by
-id. Ids are handed out before their transaction commits, so a later id can become visible
-before an earlier one: a gap in the ids is waited on for a moment before it is passed over
-(a rolled-back transaction leaves a gap for ever).
+Clients resume with ``Last-Event-ID`` (a browser's reconnection sends it), else ``?after=``.
+Events are read from the timeline by id. On PostgreSQL ids are handed out before their
+transaction commits, so a later id can become visible before an earlier one: a gap in the ids
+is waited on until every transaction that was writing when it was seen has ended (a
+rolled-back one leaves a gap for ever), at most ``GAP_LIMIT_SECONDS``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from warroom.db.models import ApiToken, TimelineEvent
 from warroom.runtime import Runtime
@@ -25,7 +28,12 @@ from warroom.web.deps import RuntimeDep, Viewer
 router = APIRouter(prefix="/api/v1")
 
 POLL_SECONDS = 0.25
-GAP_PATIENCE_SECONDS = 2.0
+# A writer takes its row's id a moment before its transaction id: a gap is not passed over
+# sooner than this, even once no writer seen with it is left.
+GAP_GRACE_SECONDS = 0.5
+# A long transaction of something else (a migration, a bulk import) must not hold the stream
+# up for its whole length.
+GAP_LIMIT_SECONDS = 30.0
 HEARTBEAT_SECONDS = 15.0
 MAX_ID = 2**63 - 1
 BATCH = 200
@@ -42,12 +50,47 @@ def _token_valid(runtime: Runtime, token_id: int) -> bool:
         return token is not None and token.revoked_at is None
 
 
+# The transactions writing at this moment (PostgreSQL): one of them may hold a missing id.
+WRITING = text("SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) AS x")
+
+
+@dataclass
+class Gap:
+    """Ids missing before a visible one, and the transactions that were writing when that
+    was seen."""
+
+    seen_at: float
+    writers: list[int]
+
+    @classmethod
+    def seen(cls, session: Session) -> Gap:
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        writers = list(session.scalars(WRITING)) if postgresql else []
+        return cls(time.monotonic(), writers)
+
+    def passable(self, session: Session) -> bool:
+        """Whether the missing ids will never come. On SQLite one transaction writes at a
+        time, in id order: a gap is a rollback's, at once."""
+        if session.get_bind().dialect.name != "postgresql":
+            return True
+        waited = time.monotonic() - self.seen_at
+        if waited >= GAP_LIMIT_SECONDS:
+            return True
+        if waited < GAP_GRACE_SECONDS:
+            return False
+        still = set(session.scalars(WRITING)).intersection(self.writers)
+        self.writers = sorted(still)
+        return not still
+
+
 def _frames(runtime: Runtime, after: int, limit: int | None, token_id: int) -> Iterator[str]:
     last, sent = after, 0
-    gap_since: float | None = None
+    gap: Gap | None = None
     quiet_since = checked_at = time.monotonic()
     seen = runtime.wakeup.generation
-    yield "retry: 2000\n\n"
+    # The id of where the stream starts: a client that loses the connection before the first
+    # event resumes from here, not from whatever is newest when it comes back.
+    yield f"retry: 2000\nid: {after}\n\n"
     while limit is None or sent < limit:
         with runtime.reading() as session:
             rows = session.scalars(
@@ -59,10 +102,10 @@ def _frames(runtime: Runtime, after: int, limit: int | None, token_id: int) -> I
             frames = []
             for row in rows:
                 if row.id != last + 1:
-                    gap_since = gap_since or time.monotonic()
-                    if time.monotonic() - gap_since < GAP_PATIENCE_SECONDS:
+                    gap = gap or Gap.seen(session)
+                    if not gap.passable(session):
                         break
-                gap_since = None
+                gap = None
                 payload = event_payload(row, row.actor.handle if row.actor else None)
                 frames.append(
                     f"id: {row.id}\nevent: {row.kind.value}\ndata: {json.dumps(payload)}\n\n"
@@ -97,8 +140,10 @@ def events_route(
         int | None, Query(ge=1, le=10_000, description="Close after this many.")
     ] = None,
 ) -> StreamingResponse:
-    start = after if after is not None else None
-    if start is None and last_event_id and last_event_id.strip().isdigit():
+    # A reconnecting browser repeats the URL it first opened (with its ``after``) and adds
+    # Last-Event-ID: that is where it is.
+    start = after
+    if last_event_id and last_event_id.strip().isdigit():
         start = min(int(last_event_id.strip()), MAX_ID)
     if start is None:
         start = _latest(runtime)  # a new subscriber starts with what happens next
