@@ -249,6 +249,55 @@ def test_it_lets_only_admins_act_on_behalf_of_someone(client: httpx.Client, worl
     last = client.get("/api/v1/incidents/1/timeline", headers=admin).json()[-1]
     assert (last["actor"], last["data"]["entered_by"]) == ("alice", "root")
     assert last["summary"].endswith("(by root on behalf of alice)")
+    # The status page's and paging's writes record it the same way (here, a refusal).
+    refused = client.post(
+        "/api/v1/incidents/1/comms/send", json={"on_behalf_of": "dave"}, headers=admin
+    )
+    assert refused.status_code == 409
+    last = client.get("/api/v1/incidents/1/timeline", headers=admin).json()[-1]
+    assert (last["kind"], last["actor"], last["data"]["entered_by"]) == ("refused", "dave", "root")
+
+
+def test_it_answers_text_no_database_can_store_with_422_and_stores_nothing(
+    client: httpx.Client, world: World
+) -> None:
+    alice = token(world, "alice")
+    unpaired = b'{"title": "checkout \\ud800 down"}'
+    for path in ("/api/v1/incidents", "/api/v1/classify"):
+        response = client.post(
+            path,
+            content=unpaired if path.endswith("incidents") else b'{"a\\ud800": 1}',
+            headers={**alice, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    assert client.get("/api/v1/incidents", headers=alice).json()["items"] == []
+    huge = client.post("/api/v1/classify", json={"slowdown_factor": 10**400}, headers=alice)
+    assert huge.status_code == 422
+    assert "slowdown_factor" in huge.json()["detail"]
+
+
+def test_it_takes_a_list_of_etags_in_if_match(client: httpx.Client, world: World) -> None:
+    alice = token(world, "alice")
+    declare(client, alice)
+    current = client.get("/api/v1/incidents/1", headers=alice).headers["etag"]
+    note = {"text": "checking"}
+    listed = {**alice, "If-Match": f'"v0", {current}'}
+    assert client.post("/api/v1/incidents/1/notes", json=note, headers=listed).status_code == 200
+    current = client.get("/api/v1/incidents/1", headers=alice).headers["etag"]
+    weak = {**alice, "If-Match": f"W/{current}"}  # If-Match compares strongly
+    assert client.post("/api/v1/incidents/1/notes", json=note, headers=weak).status_code == 412
+
+
+def test_it_ignores_a_last_event_id_that_is_not_a_number(
+    client: httpx.Client, world: World
+) -> None:
+    alice = token(world, "alice")
+    declare(client, alice)
+    odd = {**alice, "Last-Event-ID": "\u00b2".encode("latin-1")}  # "²" is a digit to Python
+    response = client.get("/api/v1/events", params={"after": 0, "limit": 1}, headers=odd)
+    assert response.status_code == 200
+    assert "id: 1" in response.text
 
 
 def test_it_pages_through_filtered_lists(client: httpx.Client, world: World) -> None:

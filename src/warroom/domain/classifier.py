@@ -73,6 +73,10 @@ CHOICE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# No answer anyone gives is larger; and past 1e308 an integer is not even a float.
+MAX_ANSWER = 10**15
+
+
 def _check_value(key: str, value: object) -> object:
     if key in BOOLEAN_KEYS:
         if not isinstance(value, bool):
@@ -83,8 +87,10 @@ def _check_value(key: str, value: object) -> object:
         if value not in choices:
             raise BadInput(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadInput(f"{key}: expected a number, got {value!r}")
+    if abs(value) > MAX_ANSWER or not math.isfinite(value):  # abs first: huge ints overflow
+        raise BadInput(f"{key}: expected a number no larger than {MAX_ANSWER:.0e}")
     if key in PERCENT_KEYS and not 0 <= value <= 100:
         raise BadInput(f"{key}: expected a percentage from 0 to 100, got {value!r}")
     if key == "slowdown_factor" and value < 1:

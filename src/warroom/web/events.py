@@ -143,8 +143,9 @@ def events_route(
     # A reconnecting browser repeats the URL it first opened (with its ``after``) and adds
     # Last-Event-ID: that is where it is.
     start = after
-    if last_event_id and last_event_id.strip().isdigit():
-        start = min(int(last_event_id.strip()), MAX_ID)
+    resume = (last_event_id or "").strip()
+    if resume.isascii() and resume.isdigit():
+        start = min(int(resume[:20]), MAX_ID)
     if start is None:
         start = _latest(runtime)  # a new subscriber starts with what happens next
     return StreamingResponse(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypedDict
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
@@ -44,13 +44,19 @@ class Strict(BaseModel):
     on_behalf_of: str | None = Field(None, description="Act for this person (admin tokens only).")
 
 
-def by(caller: Caller, body: ActsFor | None = None) -> str:
-    """Who the write is recorded as: the token's person, or whom an admin acts for."""
+class Acting(TypedDict):
+    by: str
+    entered_by: str | None
+
+
+def acting(caller: Caller, body: ActsFor | None = None) -> Acting:
+    """Who the write is recorded as: the token's person, or whom an admin acts for, the admin
+    then recorded as who entered it (as every incident write records it)."""
     if body is not None and body.on_behalf_of:
         if caller.access is not Access.ADMIN:
             raise HTTPException(403, "acting on behalf of someone else needs an admin token")
-        return body.on_behalf_of
-    return caller.handle
+        return {"by": body.on_behalf_of, "entered_by": caller.handle}
+    return {"by": caller.handle, "entered_by": None}
 
 
 def _instant(text: str | None, name: str, default: datetime) -> datetime:
@@ -83,7 +89,9 @@ def put_person(
     handle: Name, body: PersonBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
     runtime.write(
-        lambda op: directory.update_person(op, handle, name=body.name), by=by(caller, body), at=None
+        lambda op: directory.update_person(op, handle, name=body.name),
+        **acting(caller, body),
+        at=None,
     )
     return get_person(handle, runtime, caller)
 
@@ -108,7 +116,7 @@ def _change_contact(
 ) -> dict[str, Any]:
     _own(caller, handle)
     runtime.write(
-        lambda op: change(op, handle, body.kind, body.address), by=by(caller, body), at=None
+        lambda op: change(op, handle, body.kind, body.address), **acting(caller, body), at=None
     )
     return get_person(handle, runtime, caller)
 
@@ -150,7 +158,7 @@ class TeamBody(Strict):
 def save_team(body: TeamBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
     team = runtime.write(
         lambda op: directory.save_team(op, body.name, lead=body.lead, policy=body.policy),
-        by=by(caller, body),
+        **acting(caller, body),
         at=None,
     )
     with runtime.reading() as session:
@@ -173,7 +181,7 @@ class PolicyBody(Strict):
 def save_policy(body: PolicyBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
     policy = runtime.write(
         lambda op: directory.save_policy(op, body.name, body.tiers, body.repeat),
-        by=by(caller, body),
+        **acting(caller, body),
         at=None,
     )
     with runtime.reading() as session:
@@ -205,7 +213,7 @@ class ScheduleBody(Strict):
 def create_schedule(body: ScheduleBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
     created = runtime.write(
         lambda op: oncall.create(op, body.name, team=body.team, zone=body.zone),
-        by=by(caller, body),
+        **acting(caller, body),
         at=None,
     )
     return get_schedule(created.name, runtime, caller)
@@ -258,7 +266,7 @@ def put_layer(
             rotation_days=body.rotation_days,
             window=body.window,
         ),
-        by=by(caller, body),
+        **acting(caller, body),
         at=None,
     )
     return get_schedule(name, runtime, caller)
@@ -351,7 +359,7 @@ def create_override(
         lambda op: oncall.add_override(
             op, name, handle=body.person, start=start, end=end, level=body.level
         ),
-        by=by(caller, body),
+        **acting(caller, body),
         at=None,
     )
     with runtime.reading() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,6 +33,16 @@ class PreconditionFailed(Exception):
         self.current = current
 
 
+class ProblemResponse(JSONResponse):
+    """Problem details in ASCII JSON: a detail that quotes the client's text quotes it
+    faithfully even when that text is not valid Unicode (an unpaired surrogate)."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
 def problem(
     status: int,
     title: str,
@@ -41,7 +52,7 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def _warroom(_request: Request, exc: Exception) -> JSONResponse:
@@ -122,9 +133,21 @@ def _precondition(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _unstorable(_request: Request, exc: Exception) -> JSONResponse:
+    """JSON can carry half of a UTF-16 surrogate pair (``"\\ud800"``); no database stores one.
+    The write it reached rolled back."""
+    return problem(
+        422,
+        "Invalid request",
+        "the text contains an unpaired surrogate (half of a UTF-16 pair), which cannot be stored",
+        "invalid",
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(WarroomError, _warroom)
     app.add_exception_handler(OperationalError, _operational)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(PreconditionFailed, _precondition)
+    app.add_exception_handler(UnicodeEncodeError, _unstorable)

@@ -18,7 +18,7 @@ from warroom.domain.statuspage import ComponentStatus
 from warroom.services import comms, statuspage, subscribers
 from warroom.services.records import Op
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
-from warroom.web.paging_api import by
+from warroom.web.paging_api import acting
 from warroom.web.writes import Body, number_of
 
 router = APIRouter(prefix="/api/v1", tags=["status page"])
@@ -103,7 +103,7 @@ def create_component(body: ComponentBody, runtime: RuntimeDep, caller: Admin) ->
                 start_date=body.start_date,
             ).name
         ),
-        by=by(caller, body),
+        **acting(caller, body),
         at=None,
     )
     return _one(runtime, created)
@@ -144,7 +144,7 @@ def set_component(
             **changes,
         ).name
 
-    return _one(runtime, runtime.write(change, by=by(caller, body), at=None))
+    return _one(runtime, runtime.write(change, **acting(caller, body), at=None))
 
 
 @router.delete("/components/{name:path}", status_code=204, summary="Remove a component")
@@ -212,7 +212,7 @@ def edit_comms(
     number = number_of(incident_id)
     draft = runtime.write(
         lambda op: comms.edit(op, number, subject=body.subject, body=body.body),
-        by=by(caller, body),
+        **acting(caller, body),
         at=None,
         incident=number,
         attempted="edit the customer e-mail",
@@ -227,7 +227,7 @@ def send_comms(
     number = number_of(incident_id)
     draft = runtime.write(
         lambda op: comms.send(op, number, base_url=_base(runtime)),
-        by=by(caller, body),
+        **acting(caller, body),
         at=None,
         incident=number,
         attempted="send the customer e-mail",

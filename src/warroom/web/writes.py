@@ -47,6 +47,13 @@ def etag(incident: Incident) -> str:
     return f'"v{incident.version}"'
 
 
+def matches(if_match: str, current: str) -> bool:
+    """RFC 9110 If-Match: ``*`` or a list of entity tags, compared strongly (a weak tag never
+    matches)."""
+    tags = [tag.strip() for tag in if_match.split(",")]
+    return "*" in tags or current in tags
+
+
 def number_of(text: str) -> int:
     try:
         return parse_incident_number(text)
@@ -74,7 +81,7 @@ def write(
     def guarded(op: Op) -> tuple[Incident, dict[str, Any]]:
         if if_match is not None and number is not None:
             current = op.session.get(Incident, number)
-            if current is not None and if_match.strip() not in ("*", etag(current)):
+            if current is not None and not matches(if_match, etag(current)):
                 raise PreconditionFailed(etag(current))
         changed = action(op)
         # The answer is read in the writing transaction: no second round of queries.
