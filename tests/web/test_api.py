@@ -289,12 +289,43 @@ def test_it_takes_a_list_of_etags_in_if_match(client: httpx.Client, world: World
     assert client.post("/api/v1/incidents/1/notes", json=note, headers=weak).status_code == 412
 
 
+def test_it_keeps_answering_while_more_event_streams_are_open_than_it_has_threads(
+    client: httpx.Client, world: World
+) -> None:
+    alice = token(world, "alice")
+    streams = 45  # the thread pool that runs the API's routes has 40
+    opened = threading.Semaphore(0)
+    received: list[str] = []
+
+    def watch() -> None:
+        params = {"limit": 1}
+        with (
+            httpx.Client(base_url=client.base_url, timeout=30) as own,
+            own.stream("GET", "/api/v1/events", params=params, headers=alice) as stream,
+        ):
+            opened.release()
+            received.extend(line for line in stream.iter_lines() if line.startswith("event:"))
+
+    watchers = [threading.Thread(target=watch) for _ in range(streams)]
+    for watcher in watchers:
+        watcher.start()
+    for _ in range(streams):
+        assert opened.acquire(timeout=30)
+    listed = client.get("/api/v1/incidents", headers=alice, timeout=10)
+    assert listed.status_code == 200
+    declare(client, alice)  # every stream gets it, and ends
+    for watcher in watchers:
+        watcher.join(30)
+    assert received.count("event: detected") == streams
+
+
 def test_it_ignores_a_last_event_id_that_is_not_a_number(
     client: httpx.Client, world: World
 ) -> None:
     alice = token(world, "alice")
     declare(client, alice)
-    odd = {**alice, "Last-Event-ID": "\u00b2".encode("latin-1")}  # "²" is a digit to Python
+    odd = [(k.encode(), v.encode()) for k, v in alice.items()]
+    odd.append((b"Last-Event-ID", "\u00b2".encode("latin-1")))  # "²" is a digit to Python
     response = client.get("/api/v1/events", params={"after": 0, "limit": 1}, headers=odd)
     assert response.status_code == 200
     assert "id: 1" in response.text

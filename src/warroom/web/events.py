@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from warroom.db.models import ApiToken, TimelineEvent
 from warroom.runtime import Runtime
 from warroom.services.webhooks import event_payload
+from warroom.wakeup import Wakeup
 from warroom.web.deps import RuntimeDep, Viewer
 
 router = APIRouter(prefix="/api/v1")
 
 POLL_SECONDS = 0.25
+TICK_SECONDS = 0.05  # how often a stream looks whether this process committed something
 # A writer takes its row's id a moment before its transaction id: a gap is not passed over
 # sooner than this, even once no writer seen with it is left.
 GAP_GRACE_SECONDS = 0.5
@@ -83,7 +87,40 @@ class Gap:
         return not still
 
 
-def _frames(runtime: Runtime, after: int, limit: int | None, token_id: int) -> Iterator[str]:
+def _read(runtime: Runtime, last: int, gap: Gap | None) -> tuple[list[str], int, Gap | None]:
+    """The frames of the events after ``last`` that may be sent now, in id order."""
+    frames = []
+    with runtime.reading() as session:
+        rows = session.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.id > last)
+            .order_by(TimelineEvent.id)
+            .limit(BATCH)
+        ).all()
+        for row in rows:
+            if row.id != last + 1:
+                gap = gap or Gap.seen(session)
+                if not gap.passable(session):
+                    break
+            gap = None
+            payload = event_payload(row, row.actor.handle if row.actor else None)
+            frames.append(f"id: {row.id}\nevent: {row.kind.value}\ndata: {json.dumps(payload)}\n\n")
+            last = row.id
+    return frames, last, gap
+
+
+async def _changed(wakeup: Wakeup, seen: int, timeout: float) -> int:
+    """Wait for a commit of this process, or ``timeout`` seconds, on the event loop: an open
+    stream holds no thread between reads, so dashboards cannot use up the API's threads."""
+    ends = time.monotonic() + timeout
+    while wakeup.generation == seen and time.monotonic() < ends:
+        await anyio.sleep(TICK_SECONDS)
+    return wakeup.generation
+
+
+async def _frames(
+    runtime: Runtime, after: int, limit: int | None, token_id: int
+) -> AsyncIterator[str]:
     last, sent = after, 0
     gap: Gap | None = None
     quiet_since = checked_at = time.monotonic()
@@ -92,25 +129,7 @@ def _frames(runtime: Runtime, after: int, limit: int | None, token_id: int) -> I
     # event resumes from here, not from whatever is newest when it comes back.
     yield f"retry: 2000\nid: {after}\n\n"
     while limit is None or sent < limit:
-        with runtime.reading() as session:
-            rows = session.scalars(
-                select(TimelineEvent)
-                .where(TimelineEvent.id > last)
-                .order_by(TimelineEvent.id)
-                .limit(BATCH)
-            ).all()
-            frames = []
-            for row in rows:
-                if row.id != last + 1:
-                    gap = gap or Gap.seen(session)
-                    if not gap.passable(session):
-                        break
-                gap = None
-                payload = event_payload(row, row.actor.handle if row.actor else None)
-                frames.append(
-                    f"id: {row.id}\nevent: {row.kind.value}\ndata: {json.dumps(payload)}\n\n"
-                )
-                last = row.id
+        frames, last, gap = await run_in_threadpool(_read, runtime, last, gap)
         for frame in frames:
             yield frame
             sent += 1
@@ -119,13 +138,14 @@ def _frames(runtime: Runtime, after: int, limit: int | None, token_id: int) -> I
                 return
         if time.monotonic() - checked_at > HEARTBEAT_SECONDS:
             checked_at = time.monotonic()
-            if not _token_valid(runtime, token_id):  # a revoked token loses its stream too
+            # A revoked token loses its stream too.
+            if not await run_in_threadpool(_token_valid, runtime, token_id):
                 yield "event: revoked\ndata: {}\n\n"
                 return
         if time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
             quiet_since = time.monotonic()
             yield ": still here\n\n"
-        seen = runtime.wakeup.wait(seen, POLL_SECONDS)
+        seen = await _changed(runtime.wakeup, seen, POLL_SECONDS)
 
 
 @router.get("/events", summary="Live timeline events (server-sent events)")
