@@ -277,6 +277,26 @@ def test_it_answers_text_no_database_can_store_with_422_and_stores_nothing(
     assert "slowdown_factor" in huge.json()["detail"]
 
 
+def test_it_refuses_overlong_text_and_nul_characters_in_any_body(
+    client: httpx.Client, world: World
+) -> None:
+    alice = token(world, "alice")
+    admin = token(world, "root", Access.ADMIN)
+    declare(client, alice)
+    for path, body, headers, said in (
+        ("/api/v1/incidents/1/escalate", {"reason": "x" * 1001}, alice, "reason"),
+        ("/api/v1/incidents/1/severity", {"severity": "SEV2", "reason": "x" * 1001}, alice, ""),
+        ("/api/v1/tokens", {"person": "bob", "name": "a\x00b"}, admin, "NUL"),
+        ("/api/v1/incidents/1/notes", {"text": "ok", "at": "x" * 100_001}, alice, "longer"),
+    ):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 422, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert said in response.json()["detail"]
+    timeline = client.get("/api/v1/incidents/1/timeline", headers=alice).json()
+    assert not any(event["kind"] in ("escalated", "severity") for event in timeline)
+
+
 def test_it_takes_a_list_of_etags_in_if_match(client: httpx.Client, world: World) -> None:
     alice = token(world, "alice")
     declare(client, alice)

@@ -6,18 +6,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from warroom.db.models import WebhookAudience
 from warroom.domain.types import Access
 from warroom.services import tokens, webhooks
 from warroom.web.deps import Admin, RuntimeDep
+from warroom.web.writes import Input
 
 router = APIRouter(prefix="/api/v1")
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-class TokenBody(BaseModel):
+class TokenBody(Input):
     model_config = ConfigDict(extra="forbid")
 
     person: str = Field(description="Whose token it is: their handle.")
@@ -49,7 +50,7 @@ def revoke_token(token_id: RowId, runtime: RuntimeDep, caller: Admin) -> dict[st
         return tokens.row(session.merge(token))
 
 
-class WebhookBody(BaseModel):
+class WebhookBody(Input):
     model_config = ConfigDict(extra="forbid")
 
     url: str

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 
 from warroom.db.alert_models import Alert
@@ -16,7 +16,7 @@ from warroom.domain.alerts import AlertSource, AlertStatus
 from warroom.domain.errors import NotFound
 from warroom.services import alert_views, directory, integrations
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
-from warroom.web.writes import number_of
+from warroom.web.writes import Input, number_of
 
 router = APIRouter(prefix="/api/v1")
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -57,7 +57,7 @@ def get_alert(alert_id: RowId, runtime: RuntimeDep, _caller: Viewer) -> dict[str
         return alert_views.row(alert)
 
 
-class MoveBody(BaseModel):
+class MoveBody(Input):
     model_config = ConfigDict(extra="forbid")
 
     to: str = Field(description="The incident the alert belongs to: INC-42 or 42.")
@@ -79,7 +79,7 @@ def move_alert(
         return alert_views.row(session.merge(alert))
 
 
-class IntegrationBody(BaseModel):
+class IntegrationBody(Input):
     model_config = ConfigDict(extra="forbid")
 
     source: AlertSource
@@ -146,7 +146,7 @@ def revoke_integration(
         return integrations.row(session.merge(integration))
 
 
-class ServiceBody(BaseModel):
+class ServiceBody(Input):
     model_config = ConfigDict(extra="forbid")
 
     name: str

@@ -29,7 +29,16 @@ from warroom.services import declaration, lifecycle
 from warroom.services.reading import ListFilter, detail, list_incidents, summary, timeline
 from warroom.services.records import Op
 from warroom.web.deps import Member, RuntimeDep, Viewer
-from warroom.web.writes import Body, IfMatch, etag, incident_action, number_of, write
+from warroom.web.writes import (
+    Body,
+    IfMatch,
+    Prose,
+    Reason,
+    etag,
+    incident_action,
+    number_of,
+    write,
+)
 
 router = APIRouter(prefix="/api/v1")
 MAX_ID = 2**63 - 1  # the largest value the databases store
@@ -261,7 +270,7 @@ incident_action(
 
 class MitigateBody(WorkBody):
     action: MitigationKind
-    note: str | None = None
+    note: Prose | None = None
     permanent: bool = False
 
 
@@ -304,7 +313,7 @@ for _move, _act in PLAIN_MOVES.items():
 
 
 class ReasonBody(Body):
-    reason: str
+    reason: Reason
 
 
 incident_action(
@@ -347,7 +356,7 @@ incident_action(
 
 class SeverityBody(Body):
     severity: Severity
-    reason: str
+    reason: Reason
 
 
 incident_action(

@@ -16,7 +16,7 @@ from warroom.services import coordination, lifecycle
 from warroom.services.records import Op
 from warroom.web.api import WorkBody
 from warroom.web.deps import Member, RuntimeDep
-from warroom.web.writes import Body, IfMatch, incident_action, number_of, write
+from warroom.web.writes import Body, IfMatch, Prose, Reason, incident_action, number_of, write
 
 router = APIRouter(prefix="/api/v1")
 
@@ -62,9 +62,9 @@ class UpdateBody(Body):
     impact: str
     progress: str
     next: str
-    eta: str = "Unknown"
+    eta: str = Field("Unknown", max_length=200)
     public: bool = False
-    public_text: str | None = None
+    public_text: Prose | None = None
     public_title: str | None = Field(
         None, max_length=300, description="The title customers see (with `public`)."
     )
@@ -109,7 +109,7 @@ def update_route(
 
 class EscalateBody(Body):
     team: str | None = None
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 incident_action(
@@ -124,7 +124,7 @@ incident_action(
 
 
 class DoneBody(Body):
-    note: str | None = None
+    note: Reason | None = None
 
 
 @router.post(

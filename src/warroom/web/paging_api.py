@@ -14,7 +14,7 @@ from typing import Annotated, Any, Protocol, TypedDict
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 
 from warroom.db.models import Schedule
@@ -27,7 +27,7 @@ from warroom.services import acklinks, directory, oncall, page_stops, page_views
 from warroom.services.records import Op
 from warroom.services.tokens import Caller
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
-from warroom.web.writes import number_of
+from warroom.web.writes import Input, number_of
 
 router = APIRouter(prefix="/api/v1", tags=["paging"])
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -38,7 +38,7 @@ class ActsFor(Protocol):
     on_behalf_of: str | None
 
 
-class Strict(BaseModel):
+class Strict(Input):
     model_config = ConfigDict(extra="forbid")
 
     on_behalf_of: str | None = Field(None, description="Act for this person (admin tokens only).")

@@ -24,18 +24,42 @@ from warroom.web.problems import PreconditionFailed
 IfMatch = Annotated[str | None, Header(description="The ETag of the incident as you read it.")]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# Free text a person types: a reason, a note on a checklist item, an update's section.
+Reason = Annotated[str, Field(max_length=1000)]
+Prose = Annotated[str, Field(max_length=4000)]
+LONGEST_TEXT = 100_000  # no string in any request is longer (a customer e-mail's body is)
+
+
+def _storable(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where} contains a NUL character")
+        if len(value) > LONGEST_TEXT:
+            raise ValueError(f"{where} is longer than {LONGEST_TEXT} characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, where)
+            _storable(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _storable(item, f"{where}[{index}]")
+
+
+class Input(BaseModel):
+    """Every request body: no text in it, however deep, carries a NUL character (no database
+    stores one faithfully) or runs past ``LONGEST_TEXT``."""
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        """No text field may carry a NUL character: no database stores one faithfully."""
+    def _storable(cls, data: Any) -> Any:
         if isinstance(data, dict):
             for key, value in data.items():
-                if isinstance(value, str) and "\x00" in value:
-                    raise ValueError(f"{key} contains a NUL character")
+                _storable(value, str(key))
         return data
+
+
+class Body(Input):
+    model_config = ConfigDict(extra="forbid")
 
     at: str | None = Field(
         None, description="When it happened (ISO 8601 with offset); now if absent."
