@@ -227,6 +227,24 @@ def test_it_fires_1000_timers_due_in_one_second_once_across_two_workers(world: W
     assert min(counts.values()) > 0  # both workers took a share
 
 
+def test_it_moves_a_pending_timer_when_the_policy_changes_how_long_it_waits(
+    world: World,
+) -> None:
+    number = declared_sev1(world)
+    assert pending(world, number)["no-progress"] == START + timedelta(minutes=30)
+    lifecycle_policy = world.runtime.policy.lifecycle.model_copy(
+        update={"no_progress_escalation": timedelta(minutes=45)}
+    )
+    world.runtime.__dict__["policy"] = world.runtime.policy.model_copy(
+        update={"lifecycle": lifecycle_policy}
+    )  # the process restarted with a new warroom.toml
+    world.later(minutes=1).act("alice", lambda op: coordination.post_update(op, number, TEXT))
+    assert pending(world, number)["no-progress"] == START + timedelta(minutes=45)
+    world.later(minutes=30)  # 31 minutes after the declaration
+    fire_all(world)
+    assert not any("no progress" in e["summary"] for e in events(world, number, "escalated"))
+
+
 def test_it_rearms_timers_when_a_change_is_undone(world: World) -> None:
     number = declared_sev1(world)
     before = pending(world, number)

@@ -79,6 +79,11 @@ def reconcile(op: Op, incident: Incident) -> None:
                 None,
                 spec.due_at,
             )
+        elif existing is not None and existing.state is TimerState.PENDING:
+            # Still wanted, at the time the plan says now: the policy may have changed how
+            # long it waits (the key names the occasion, not always the due time).
+            if existing.due_at != spec.due_at:
+                existing.due_at = spec.due_at
         elif existing is None:
             op.session.add(
                 Timer(
