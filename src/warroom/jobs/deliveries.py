@@ -39,7 +39,7 @@ LEASE = timedelta(seconds=60)
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(hours=1)
 MAX_ATTEMPTS = 12
-ACTION_ATTEMPTS = 3
+SETTLE_ATTEMPTS = 3
 
 
 def backoff(attempts: int) -> timedelta:
@@ -131,49 +131,46 @@ def deliver_one(
             send(url, secret, delivery_id=delivery_id, payload=payload, now=now)
         except TransportError as exc:
             error = exc
-    with writer(), unit_of_work(sessions) as session:
-        delivery = session.get(Delivery, delivery_pk)
-        assert delivery is not None
-        _settle(session, delivery, error, attempts, now)
-        outcome = {DeliveryState.PENDING: "retry"}.get(delivery.state, delivery.state.value)
-        carries_action = delivery.action_id is not None and outcome != "retry"
+    for attempt in range(1, SETTLE_ATTEMPTS + 1):
+        try:
+            outcome = _outcome(sessions, policy, delivery_pk, url, error, attempts, now, writer)
+            break
+        except Conflict:
+            # A concurrent change to the incident whose checklist action the delivery did:
+            # settled again on the new state. The send is never repeated for this.
+            if attempt == SETTLE_ATTEMPTS:
+                raise
     DELIVERIES.labels(outcome).inc()
-    if carries_action:
-        _action_outcome(sessions, policy, delivery_pk, url, error, now, writer)
     return True
 
 
-def _action_outcome(
+def _outcome(
     sessions: sessionmaker[Session],
     policy: Policy,
     delivery_pk: int,
     url: str,
     error: TransportError | None,
+    attempts: int,
     now: datetime,
     writer: Writer,
-) -> None:
-    """Settle the checklist action a delivery carried out. Its own transaction, after the
-    delivery's outcome is committed: a concurrent change to the incident may make it run again,
-    but can never make the notification go out twice."""
-    for attempt in range(1, ACTION_ATTEMPTS + 1):
-        try:
-            with writer(), unit_of_work(sessions) as session:
-                op = Op(session, policy, SYSTEM_ACTOR, now, now)
-                delivery = session.get(Delivery, delivery_pk)
-                assert delivery is not None
-                if error is None:
-                    executives.delivered(op, delivery, url)
-                else:
-                    executives.failed(op, delivery, url, str(error))
-                settle(op)
-                announce(session)
-            return
-        except Conflict:
-            if attempt == ACTION_ATTEMPTS:
-                log.warning(
-                    "delivery %s went out, but its checklist action could not be updated",
-                    delivery_pk,
-                )
+) -> str:
+    """Record what became of a send, and of the checklist action it carried out, in one
+    transaction: either both are kept or neither is, and the delivery, still leased, is sent
+    again (under its id) once the lease ends."""
+    with writer(), unit_of_work(sessions) as session:
+        delivery = session.get(Delivery, delivery_pk)
+        assert delivery is not None
+        _settle(session, delivery, error, attempts, now)
+        outcome = {DeliveryState.PENDING: "retry"}.get(delivery.state, delivery.state.value)
+        if delivery.action_id is not None and outcome != "retry":
+            op = Op(session, policy, SYSTEM_ACTOR, now, now)
+            if error is None:
+                executives.delivered(op, delivery, url)
+            else:
+                executives.failed(op, delivery, url, str(error))
+            settle(op)
+            announce(session)
+    return outcome
 
 
 def _settle(

@@ -27,7 +27,7 @@ from warroom.domain.errors import Conflict
 from warroom.domain.paging import ContactKind, DeliveryEvent, PageKind, PageState
 from warroom.domain.policy import Policy
 from warroom.domain.timefmt import utc_text
-from warroom.jobs.deliveries import ACTION_ATTEMPTS, LEASE, MAX_ATTEMPTS, Writer, backoff
+from warroom.jobs.deliveries import LEASE, MAX_ATTEMPTS, SETTLE_ATTEMPTS, Writer, backoff
 from warroom.metrics import PAGE_DELIVERIES
 from warroom.notify import Message, TransportError
 from warroom.notify.dispatch import Transports
@@ -231,7 +231,7 @@ def _record(
     failing method marked, an unreachable tier skipped) in one transaction, so neither is ever
     recorded without the other. Re-run when it races with another change to an incident; if
     that keeps happening, the outcomes alone are kept (the tier's timer still escalates)."""
-    for attempt in range(1, ACTION_ATTEMPTS + 1):
+    for attempt in range(1, SETTLE_ATTEMPTS + 1):
         try:
             with writer(), unit_of_work(sessions) as session:
                 op = Op(session, policy, SYSTEM_ACTOR, now, now)
@@ -245,7 +245,7 @@ def _record(
                 announce(session)
             break
         except Conflict:
-            if attempt < ACTION_ATTEMPTS:
+            if attempt < SETTLE_ATTEMPTS:
                 continue
             log.warning("page deliveries: their meaning for the pages was not recorded")
             with writer(), unit_of_work(sessions) as session:
