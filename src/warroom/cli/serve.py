@@ -15,6 +15,7 @@ from warroom.domain.types import Access
 from warroom.jobs.worker import exporter
 from warroom.jobs.worker import run as run_worker
 from warroom.logs import configure as configure_logs
+from warroom.process import settle_heap
 from warroom.services import tokens
 
 
@@ -88,8 +89,10 @@ def serve(
             worker.start()
         try:
             if workers == 1:
+                app = served(create_app(runtime))
+                settle_heap()
                 uvicorn.run(
-                    served(create_app(runtime)),
+                    app,
                     host=host,
                     port=port,
                     log_level="info",

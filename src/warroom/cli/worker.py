@@ -18,6 +18,7 @@ from warroom.jobs.grouping import group_alerts
 from warroom.jobs.pages import deliver_pages
 from warroom.jobs.worker import BATCH, exporter, fire_due, run
 from warroom.logs import configure as configure_logs
+from warroom.process import settle_heap
 
 
 def worker(
@@ -68,6 +69,7 @@ def worker(
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         listen(runtime.engine, runtime.wakeup, stop)
+        settle_heap()
         out.print(f"warroom worker {worker_name}: firing timers as they fall due (Ctrl-C stops)")
         run(
             runtime.sessions,

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from warroom import __version__
 from warroom.db.schema import SCHEMA_REVISION, current_revision
 from warroom.ingest.sns import SnsVerifier
+from warroom.process import settle_heap
 from warroom.runtime import Runtime
 from warroom.web import (
     ack_links,
@@ -106,4 +107,6 @@ def served(app: FastAPI) -> ASGIApp:
 
 def from_environment() -> ASGIApp:
     """The app of one process of ``warroom serve --workers N``, configured by WARROOM_*."""
-    return served(create_app(Runtime()))
+    app = served(create_app(Runtime()))
+    settle_heap()
+    return app
