@@ -11,8 +11,9 @@ from pydantic import ConfigDict, Field
 from warroom.db.models import WebhookAudience
 from warroom.domain.types import Access
 from warroom.services import tokens, webhooks
+from warroom.services.records import Op
 from warroom.web.deps import Admin, RuntimeDep
-from warroom.web.writes import Input
+from warroom.web.writes import Input, flushed
 
 router = APIRouter(prefix="/api/v1")
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -28,13 +29,12 @@ class TokenBody(Input):
 
 @router.post("/tokens", status_code=201, summary="Create a token (its secret is shown once)")
 def create_token(body: TokenBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
-    token, secret = runtime.write(
-        lambda op: tokens.create(op, holder=body.person, access=body.access, name=body.name),
-        by=caller.handle,
-        at=None,
-    )
-    with runtime.reading() as session:
-        return tokens.row(session.merge(token)) | {"token": secret}
+    def create(op: Op) -> dict[str, Any]:
+        token, secret = tokens.create(op, holder=body.person, access=body.access, name=body.name)
+        return tokens.row(flushed(op, token)) | {"token": secret}
+
+    # Answered from the transaction that stored it: the secret is never lost to a second one.
+    return runtime.write(create, by=caller.handle, at=None)
 
 
 @router.get("/tokens", summary="List tokens (never their secrets)")
@@ -45,9 +45,9 @@ def list_tokens(runtime: RuntimeDep, _caller: Admin) -> list[dict[str, Any]]:
 
 @router.delete("/tokens/{token_id}", summary="Revoke a token at once")
 def revoke_token(token_id: RowId, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
-    token = runtime.write(lambda op: tokens.revoke(op, token_id), by=caller.handle, at=None)
-    with runtime.reading() as session:
-        return tokens.row(session.merge(token))
+    return runtime.write(
+        lambda op: tokens.row(flushed(op, tokens.revoke(op, token_id))), by=caller.handle, at=None
+    )
 
 
 class WebhookBody(Input):

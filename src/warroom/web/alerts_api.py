@@ -15,8 +15,9 @@ from warroom.db.models import Service
 from warroom.domain.alerts import AlertSource, AlertStatus
 from warroom.domain.errors import NotFound
 from warroom.services import alert_views, directory, integrations
+from warroom.services.records import Op
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
-from warroom.web.writes import Input, number_of
+from warroom.web.writes import Input, flushed, number_of
 
 router = APIRouter(prefix="/api/v1")
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -68,15 +69,13 @@ def move_alert(
     alert_id: RowId, body: MoveBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
     number = number_of(body.to)
-    alert = runtime.write(
-        lambda op: alert_views.move(op, alert_id, number),
+    return runtime.write(
+        lambda op: alert_views.row(flushed(op, alert_views.move(op, alert_id, number))),
         by=caller.handle,
         at=None,
         incident=number,
         attempted=f"move alert #{alert_id}",
     )
-    with runtime.reading() as session:
-        return alert_views.row(session.merge(alert))
 
 
 class IntegrationBody(Input):
@@ -107,17 +106,16 @@ def create_integration(
         rate_limit=body.rate_limit,
         severity=body.severity,
     )
-    integration, key = runtime.write(
-        lambda op: integrations.create(op, body.source, body.service, body.name, options),
-        by=caller.handle,
-        at=None,
-    )
+
+    def create(op: Op) -> dict[str, Any]:
+        integration, key = integrations.create(op, body.source, body.service, body.name, options)
+        shown = integrations.row(flushed(op, integration))
+        return shown | {"key": key, "path": ingestion_path(body.source, key)}
+
+    # Answered from the transaction that stored it: the key is never lost to a second one.
+    created = runtime.write(create, by=caller.handle, at=None)
     request.app.state.ingestion.forget()  # a key unknown a moment ago is known now
-    with runtime.reading() as session:
-        return integrations.row(session.merge(integration)) | {
-            "key": key,
-            "path": ingestion_path(body.source, key),
-        }
+    return created
 
 
 def ingestion_path(source: AlertSource, key: str) -> str:
@@ -138,12 +136,13 @@ def list_integrations(runtime: RuntimeDep, _caller: Admin) -> list[dict[str, Any
 def revoke_integration(
     integration_id: RowId, request: Request, runtime: RuntimeDep, caller: Admin
 ) -> dict[str, Any]:
-    integration = runtime.write(
-        lambda op: integrations.revoke(op, integration_id), by=caller.handle, at=None
+    revoked = runtime.write(
+        lambda op: integrations.row(flushed(op, integrations.revoke(op, integration_id))),
+        by=caller.handle,
+        at=None,
     )
     request.app.state.ingestion.forget()  # this node refuses the key from now on
-    with runtime.reading() as session:
-        return integrations.row(session.merge(integration))
+    return revoked
 
 
 class ServiceBody(Input):
@@ -158,13 +157,11 @@ class ServiceBody(Input):
 
 @router.post("/services", status_code=201, summary="Create a service, or say who owns it")
 def create_service(body: ServiceBody, runtime: RuntimeDep, caller: Member) -> dict[str, Any]:
-    created = runtime.write(
-        lambda op: directory.save_service(op, body.name, team=body.team, policy=body.policy),
-        by=caller.handle,
-        at=None,
-    )
-    with runtime.reading() as session:
-        return directory.service_row(session, session.merge(created))
+    def save(op: Op) -> dict[str, Any]:
+        created = directory.save_service(op, body.name, team=body.team, policy=body.policy)
+        return directory.service_row(op.session, flushed(op, created))
+
+    return runtime.write(save, by=caller.handle, at=None)
 
 
 @router.get("/services", summary="List services")

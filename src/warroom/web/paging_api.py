@@ -27,7 +27,7 @@ from warroom.services import acklinks, directory, oncall, page_stops, page_views
 from warroom.services.records import Op
 from warroom.services.tokens import Caller
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
-from warroom.web.writes import Input, number_of
+from warroom.web.writes import Input, flushed, number_of
 
 router = APIRouter(prefix="/api/v1", tags=["paging"])
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -156,13 +156,11 @@ class TeamBody(Strict):
 
 @router.post("/teams", summary="Create a team, or change its lead or escalation policy")
 def save_team(body: TeamBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
-    team = runtime.write(
-        lambda op: directory.save_team(op, body.name, lead=body.lead, policy=body.policy),
-        **acting(caller, body),
-        at=None,
-    )
-    with runtime.reading() as session:
-        return directory.team_row(session, session.merge(team))
+    def save(op: Op) -> dict[str, Any]:
+        team = directory.save_team(op, body.name, lead=body.lead, policy=body.policy)
+        return directory.team_row(op.session, flushed(op, team))
+
+    return runtime.write(save, **acting(caller, body), at=None)
 
 
 @router.get("/teams", summary="List teams")
@@ -179,13 +177,13 @@ class PolicyBody(Strict):
 
 @router.post("/policies", summary="Create or replace an escalation policy")
 def save_policy(body: PolicyBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
-    policy = runtime.write(
-        lambda op: directory.save_policy(op, body.name, body.tiers, body.repeat),
+    return runtime.write(
+        lambda op: directory.policy_row(
+            flushed(op, directory.save_policy(op, body.name, body.tiers, body.repeat))
+        ),
         **acting(caller, body),
         at=None,
     )
-    with runtime.reading() as session:
-        return directory.policy_row(session.merge(policy))
 
 
 @router.get("/policies", summary="List escalation policies")
@@ -355,24 +353,23 @@ def create_override(
 ) -> dict[str, Any]:
     start = oncall.bounded(parse_at(body.start, "start"), "start")
     end = oncall.bounded(parse_at(body.end, "end"), "end")
-    created = runtime.write(
-        lambda op: oncall.add_override(
+
+    def add(op: Op) -> dict[str, Any]:
+        created = oncall.add_override(
             op, name, handle=body.person, start=start, end=end, level=body.level
-        ),
-        **acting(caller, body),
-        at=None,
-    )
-    with runtime.reading() as session:
-        return oncall.override_row(session.merge(created))
+        )
+        return oncall.override_row(flushed(op, created))
+
+    return runtime.write(add, **acting(caller, body), at=None)
 
 
 @router.delete("/overrides/{override_id}", summary="Remove an override")
 def delete_override(override_id: RowId, runtime: RuntimeDep, caller: Member) -> dict[str, Any]:
-    removed = runtime.write(
-        lambda op: oncall.remove_override(op, override_id), by=caller.handle, at=None
+    return runtime.write(
+        lambda op: oncall.override_row(flushed(op, oncall.remove_override(op, override_id))),
+        by=caller.handle,
+        at=None,
     )
-    with runtime.reading() as session:
-        return oncall.override_row(session.merge(removed))
 
 
 @router.get("/oncall", summary="Who is on call now, or at any time (future included)")
@@ -401,11 +398,11 @@ def list_pages(
 
 @router.post("/pages/{page_id}/acknowledge", summary="Acknowledge a page: it stops escalating")
 def acknowledge_page(page_id: RowId, runtime: RuntimeDep, caller: Member) -> dict[str, Any]:
-    page = runtime.write(
-        lambda op: page_stops.acknowledge_by_id(op, page_id), by=caller.handle, at=None
-    )
-    with runtime.reading() as session:
-        return page_views.page_row(session, session.merge(page))
+    def acknowledge(op: Op) -> dict[str, Any]:
+        page = page_stops.acknowledge_by_id(op, page_id)
+        return page_views.page_row(op.session, flushed(op, page))
+
+    return runtime.write(acknowledge, by=caller.handle, at=None)
 
 
 @router.get("/paging/load", summary="Pages per person per night and per week")

@@ -21,6 +21,7 @@ from warroom.services.tokens import Caller
 from warroom.web.deps import Member, RuntimeDep
 from warroom.web.problems import PreconditionFailed
 
+R = TypeVar("R")
 IfMatch = Annotated[str | None, Header(description="The ETag of the incident as you read it.")]
 
 
@@ -76,6 +77,15 @@ def matches(if_match: str, current: str) -> bool:
     matches)."""
     tags = [tag.strip() for tag in if_match.split(",")]
     return "*" in tags or current in tags
+
+
+def flushed(op: Op, row: R) -> R:
+    """``row`` with what the database fills in (its id) read back, so a write answers with
+    what it stored from its own transaction. A second transaction to read it again would
+    answer 503 if the database went away in between, though the write had committed (and a
+    secret shown only once would be lost)."""
+    op.session.flush()
+    return row
 
 
 def number_of(text: str) -> int:
