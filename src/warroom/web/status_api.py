@@ -11,7 +11,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Response
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from warroom.db.status_models import Component
 from warroom.domain.statuspage import ComponentStatus
@@ -19,14 +19,19 @@ from warroom.services import comms, statuspage, subscribers
 from warroom.services.records import Op
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
 from warroom.web.paging_api import acting
-from warroom.web.writes import Body, number_of
+from warroom.web.writes import Input, number_of
 
 router = APIRouter(prefix="/api/v1", tags=["status page"])
 Name = Annotated[str, Path(min_length=1, max_length=100)]
 IncidentId = Annotated[str, Path(max_length=30)]
 
 
-class Strict(Body):
+class Strict(Input):
+    """No ``at``: the status page shows what is true now, so a change cannot be back-dated (a
+    given ``at`` is refused by name rather than silently dropped)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     on_behalf_of: str | None = Field(None, description="Act for this person (admin tokens only).")
 
 
