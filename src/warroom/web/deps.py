@@ -54,7 +54,9 @@ async def get_caller(
 
 
 def _look_up(runtime: Runtime, secret: str) -> Caller | None:
-    with runtime.reading() as session:
+    # A lookup may record the token's use (a write, at most once a minute): on SQLite it takes
+    # its turn with the process's other writers instead of racing them for the database.
+    with runtime.writer(), runtime.reading() as session:
         return authenticate(session, secret, runtime.clock())
 
 
