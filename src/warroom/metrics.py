@@ -35,7 +35,7 @@ TIMER_LAG = Histogram(
 )
 DELIVERIES = Counter(
     "warroom_webhook_deliveries",
-    "Webhook delivery attempts, by outcome (delivered, retry, failed).",
+    "Webhook delivery attempts, by outcome (delivered, retry, failed, dropped, superseded).",
     ["outcome"],
     registry=REGISTRY,
 )

@@ -32,6 +32,10 @@ class Receiver:
     url: str = ""
     garbled: int = 0  # answers that claim to be gzip and are not
     delay: float = 0.0  # seconds before each answer
+    # The first request waits for ``release`` and then answers ``held_status``.
+    release: threading.Event | None = None
+    held_status: int = 200
+    arrived: threading.Event = field(default_factory=threading.Event)
 
 
 @pytest.fixture
@@ -44,6 +48,10 @@ def receiver() -> Iterator[Receiver]:
             time.sleep(state.delay)
             state.received.append({"headers": dict(self.headers), "body": body})
             status = state.statuses.pop(0) if state.statuses else 200
+            if state.release is not None and not state.arrived.is_set():
+                state.arrived.set()
+                state.release.wait(10)
+                status = state.held_status
             self.send_response(status)
             if state.garbled:
                 state.garbled -= 1
@@ -200,6 +208,35 @@ def test_it_redelivers_after_a_worker_died_mid_send(world: World, receiver: Rece
     world.later(seconds=LEASE.total_seconds() + 1)
     drain(world)
     assert leased_id in {r["headers"]["Warroom-Delivery-Id"] for r in receiver.received}
+
+
+def test_it_keeps_the_outcome_of_the_send_that_holds_the_lease_not_of_one_that_outlasted_it(
+    world: World, receiver: Receiver
+) -> None:
+    """A send slower than the lease is leased and delivered again by another worker; the slow
+    one's late 410 must neither undo that delivery nor disable the webhook."""
+    world.act("admin", lambda op: webhooks.add(op, receiver.url))
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV2, "x"))
+    receiver.release, receiver.held_status = threading.Event(), 410
+    started = world.clock.now
+    slow = threading.Thread(
+        target=deliver_one,
+        args=(world.runtime.sessions, world.runtime.policy),
+        kwargs={"now": started},
+    )
+    slow.start()
+    assert receiver.arrived.wait(10)
+    world.later(seconds=LEASE.total_seconds() + 1)  # the slow send's lease has run out
+    drain(world)
+    receiver.release.set()
+    slow.join(10)
+    ids = [r["headers"]["Warroom-Delivery-Id"] for r in receiver.received]
+    assert ids.count(ids[0]) == 2  # sent again under its id while the first send hung
+    with world.runtime.reading() as session:
+        states = {d.state for d in session.scalars(select(Delivery))}
+        hook = session.scalars(select(Webhook)).one()
+    assert states == {DeliveryState.DELIVERED}
+    assert hook.disabled_at is None
 
 
 def test_it_marks_a_permanently_failing_webhook_and_stops(world: World, receiver: Receiver) -> None:

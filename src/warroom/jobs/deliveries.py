@@ -91,6 +91,12 @@ def lease(
     return delivery
 
 
+def outlasted(row: Outbox, attempts: int) -> bool:
+    """Whether attempt number ``attempts`` has lost ``row``: the send outlasted its lease and
+    another attempt took the row (that one's outcome counts), or it is already settled."""
+    return row.attempts != attempts or row.state is not DeliveryState.PENDING
+
+
 def deliver_one(
     sessions: sessionmaker[Session],
     policy: Policy,
@@ -156,10 +162,23 @@ def _outcome(
 ) -> str:
     """Record what became of a send, and of the checklist action it carried out, in one
     transaction: either both are kept or neither is, and the delivery, still leased, is sent
-    again (under its id) once the lease ends."""
+    again (under its id) once the lease ends.
+
+    A send that outlasted its lease has been taken by another attempt, which decides: its
+    late outcome is not recorded (a 410 that arrives after the retry was delivered must not
+    undo it, nor disable the webhook)."""
     with writer(), unit_of_work(sessions) as session:
         delivery = session.get(Delivery, delivery_pk)
         assert delivery is not None
+        if outlasted(delivery, attempts):
+            log.warning(
+                "webhook delivery %s: attempt %s outlasted its lease; attempt %s decides",
+                delivery.delivery_id,
+                attempts,
+                delivery.attempts,
+                extra={"incident": delivery.payload.get("incident")},
+            )
+            return "superseded"
         _settle(session, delivery, error, attempts, now)
         outcome = {DeliveryState.PENDING: "retry"}.get(delivery.state, delivery.state.value)
         if delivery.action_id is not None and outcome != "retry":

@@ -17,7 +17,7 @@ from warroom.db.engine import unit_of_work
 from warroom.db.models import DeliveryState
 from warroom.db.status_models import OutboundEmail
 from warroom.domain.policy import Policy
-from warroom.jobs.deliveries import MAX_ATTEMPTS, Writer, backoff, lease
+from warroom.jobs.deliveries import MAX_ATTEMPTS, Writer, backoff, lease, outlasted
 from warroom.metrics import DELIVERIES
 from warroom.notify import TransportError
 from warroom.notify.dispatch import NotConfigured, Transports
@@ -81,17 +81,20 @@ def deliver_email(
     with writer(), unit_of_work(sessions) as session:
         email = session.get(OutboundEmail, pk)
         assert email is not None
-        if error is None:
-            email.state = DeliveryState.DELIVERED
-            email.delivered_at = now
-            email.last_error = None
-        elif error.permanent:
-            email.state = DeliveryState.FAILED
-            email.last_error = str(error)
-            log.warning("e-mail %s to %s failed for good: %s", key, to, error)
-        else:
-            email.next_attempt_at = now + backoff(attempts)
-            email.last_error = str(error)
-        outcome = {DeliveryState.PENDING: "retry"}.get(email.state, email.state.value)
+        # A send that outlasted its lease: the attempt that took the e-mail over decides.
+        outcome = "superseded" if outlasted(email, attempts) else _settle(email, error, now)
     DELIVERIES.labels(outcome).inc()
     return True
+
+
+def _settle(email: OutboundEmail, error: TransportError | None, now: datetime) -> str:
+    if error is None:
+        email.state, email.delivered_at, email.last_error = DeliveryState.DELIVERED, now, None
+        return "delivered"
+    email.last_error = str(error)
+    if error.permanent:
+        email.state = DeliveryState.FAILED
+        log.warning("e-mail %s to %s failed for good: %s", email.delivery_id, email.to, error)
+        return "failed"
+    email.next_attempt_at = now + backoff(email.attempts)
+    return "retry"

@@ -27,7 +27,14 @@ from warroom.domain.errors import Conflict
 from warroom.domain.paging import ContactKind, DeliveryEvent, PageKind, PageState
 from warroom.domain.policy import Policy
 from warroom.domain.timefmt import utc_text
-from warroom.jobs.deliveries import LEASE, MAX_ATTEMPTS, SETTLE_ATTEMPTS, Writer, backoff
+from warroom.jobs.deliveries import (
+    LEASE,
+    MAX_ATTEMPTS,
+    SETTLE_ATTEMPTS,
+    Writer,
+    backoff,
+    outlasted,
+)
 from warroom.metrics import PAGE_DELIVERIES
 from warroom.notify import Message, TransportError
 from warroom.notify.dispatch import Transports
@@ -237,7 +244,7 @@ def _record(
                 op = Op(session, policy, SYSTEM_ACTOR, now, now)
                 finals = _settle_all(session, results, now)
                 for job, error in results:
-                    if finals[job.pk] != "retry":
+                    if finals[job.pk] in ("delivered", "failed"):
                         delivery = session.get(PageDelivery, job.pk)
                         assert delivery is not None
                         page_outcomes.delivery_outcome(op, delivery, error)
@@ -261,7 +268,10 @@ def _settle_all(
     for job, error in results:
         delivery = session.get(PageDelivery, job.pk)
         assert delivery is not None
-        finals[job.pk] = _settle(delivery, error, now)
+        # A send that outlasted its lease: the attempt that took the delivery over decides.
+        finals[job.pk] = (
+            "superseded" if outlasted(delivery, job.attempts) else _settle(delivery, error, now)
+        )
     return finals
 
 

@@ -30,7 +30,7 @@ from warroom.domain.channel import channel_name
 from warroom.domain.paging import ContactKind
 from warroom.domain.policy import Policy
 from warroom.domain.types import EventKind, Role
-from warroom.jobs.deliveries import MAX_ATTEMPTS, Writer, backoff
+from warroom.jobs.deliveries import MAX_ATTEMPTS, Writer, backoff, outlasted
 from warroom.jobs.deliveries import lease as lease_outbox
 from warroom.jobs.slack_api import Failed, Refusal, Retry, call
 from warroom.services.records import Op, current_roles, finish_actions, record
@@ -124,6 +124,8 @@ def deliver_slack(
 
 def _finish(work: Work, outcome: Exception | None, attempts: int) -> None:
     def change(session: Session, job: SlackJob, incident: Incident | None) -> None:
+        if outlasted(job, attempts):  # another attempt took the job over and decides
+            return
         if outcome is None:
             job.state, job.delivered_at, job.last_error = DeliveryState.DELIVERED, work.now, None
             return
