@@ -150,6 +150,21 @@ def test_it_exits_4_when_the_server_is_unreachable_or_refuses_the_token(server: 
     assert "WARROOM_TOKEN is not set" in no_token.stderr
 
 
+def test_it_removes_and_enables_a_webhook_from_the_cli(server: Server) -> None:
+    added = server.remote("webhook", "add", "https://hooks.example.com/warroom")
+    assert added.returncode == 0, added.stderr
+    assert "webhook 1 (events)" in added.stdout
+    assert server.remote("webhook", "remove", "1").stdout.strip() == "webhook 1 removed"
+    assert "(disabled: removed)" in server.remote("webhook", "list").stdout
+    enabled = server.remote("webhook", "enable", "1")
+    assert enabled.returncode == 0, enabled.stderr
+    assert "webhook 1 is active again" in enabled.stdout
+    assert "(active)" in server.remote("webhook", "list").stdout
+    missing = server.remote("webhook", "enable", "9")
+    assert missing.returncode == 2
+    assert "webhook 9 does not exist" in missing.stderr
+
+
 @pytest.mark.parametrize("server_policy", [SECONDS_CADENCE])
 def test_it_reminds_the_comms_owner_on_time_in_real_time(server: Server) -> None:
     """The reminder a SEV1 gets after its update cadence, on the system clock: the cadence

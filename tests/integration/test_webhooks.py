@@ -257,6 +257,14 @@ def test_it_marks_a_permanently_failing_webhook_and_stops(world: World, receiver
     drain(world)
     assert len(receiver.received) == received  # nothing more goes to a disabled endpoint
 
+    hook_id = hook.id
+    world.act("admin", lambda op: webhooks.enable(op, hook_id))  # the receiver is fixed
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV1, "z"))
+    drain(world)
+    # Delivered again from the next event on; what happened while disabled is not replayed.
+    incidents = {json.loads(r["body"])["incident"] for r in receiver.received[received:]}
+    assert incidents == {"INC-3"}
+
 
 @pytest.mark.parametrize("url", ["http://example.test:abc/", "ftp://example.test/", "http:///path"])
 def test_it_refuses_a_webhook_url_it_could_never_call(world: World, url: str) -> None:

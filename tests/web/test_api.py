@@ -605,3 +605,6 @@ def test_it_manages_tokens_and_webhooks_for_admins_only(client: httpx.Client, wo
     assert "not a webhook URL" in bad.json()["detail"]
     removed = client.delete(f"/api/v1/webhooks/{hook.json()['id']}", headers=admin).json()
     assert (removed["active"], removed["disabled_reason"]) == (False, "removed")
+    enabled = client.post(f"/api/v1/webhooks/{hook.json()['id']}/enable", headers=admin).json()
+    assert (enabled["active"], enabled["disabled_reason"]) == (True, None)
+    assert client.post("/api/v1/webhooks/99/enable", headers=admin).status_code == 404

@@ -126,6 +126,14 @@ def webhook_remove(hook_id: Annotated[int, typer.Argument(metavar="ID", min=1)])
     out.print(f"webhook {hook['id']} removed", markup=False)
 
 
+@webhook_app.command("enable")
+def webhook_enable(hook_id: Annotated[int, typer.Argument(metavar="ID", min=1)]) -> None:
+    """Deliver to a disabled (or removed) webhook again, from the next event on."""
+    with handled():
+        hook = client().post(f"/webhooks/{hook_id}/enable", {})
+    out.print(f"webhook {hook['id']} is active again → {hook['url']}", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
     app.add_typer(webhook_app, name="webhook")

@@ -68,6 +68,16 @@ def remove(op: Op, hook_id: int) -> Webhook:
     return hook
 
 
+def enable(op: Op, hook_id: int) -> Webhook:
+    """Deliver to a webhook again after it was disabled by a failing delivery or removed.
+    Events from while it was disabled were not queued for it and are not sent now."""
+    hook = op.session.get(Webhook, hook_id)
+    if hook is None:
+        raise NotFound(f"webhook {hook_id} does not exist")
+    hook.disabled_at, hook.disabled_reason = None, None
+    return hook
+
+
 def event_payload(event: TimelineEvent, actor: str | None) -> dict[str, Any]:
     return {
         "incident": f"INC-{event.incident_id}",

@@ -76,5 +76,20 @@ def list_webhooks(runtime: RuntimeDep, _caller: Admin) -> list[dict[str, Any]]:
 
 @router.delete("/webhooks/{webhook_id}", summary="Stop delivering to a webhook")
 def remove_webhook(webhook_id: RowId, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
-    hook = runtime.write(lambda op: webhooks.remove(op, webhook_id), by=caller.handle, at=None)
-    return webhooks.row(hook)
+    return runtime.write(
+        lambda op: webhooks.row(flushed(op, webhooks.remove(op, webhook_id))),
+        by=caller.handle,
+        at=None,
+    )
+
+
+@router.post(
+    "/webhooks/{webhook_id}/enable",
+    summary="Deliver to a disabled or removed webhook again (from the next event on)",
+)
+def enable_webhook(webhook_id: RowId, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
+    return runtime.write(
+        lambda op: webhooks.row(flushed(op, webhooks.enable(op, webhook_id))),
+        by=caller.handle,
+        at=None,
+    )
