@@ -229,6 +229,38 @@ def test_it_round_trips_the_paging_directory_through_toml(
     assert "colour" in broken.text
 
 
+def test_it_shows_a_webhook_contact_by_its_origin_only(client: httpx.Client, world: World) -> None:
+    """A chat tool's incoming webhook carries its secret in the path: nobody reads it back."""
+    admin, viewer = token(world, "root", Access.ADMIN), token(world, "vic", Access.VIEWER)
+    configure(client, admin)
+    secret_url = "https://chat.example.test/services/T0/B0/s3cr3t"
+    added = client.post(
+        "/api/v1/people/ana/contacts",
+        json={"kind": "webhook", "address": secret_url},
+        headers=admin,
+    )
+    assert added.status_code == 201, added.text
+    shown = client.get("/api/v1/people/ana", headers=viewer).text
+    assert "https://chat.example.test/…" in shown
+    assert "s3cr3t" not in shown
+    exported = client.get("/api/v1/paging/export", headers=admin).text
+    assert "s3cr3t" not in exported
+    reimported = client.post(
+        "/api/v1/paging/import",
+        content=exported.encode(),
+        headers=admin | {"Content-Type": "application/toml"},
+    )
+    assert reimported.status_code == 200, reimported.text
+    contacts = client.get("/api/v1/people/ana", headers=admin).json()["contacts"]
+    assert [c["kind"] for c in contacts].count("webhook") == 1  # the stored one, kept
+    removed = client.post(
+        "/api/v1/people/ana/contacts/remove",
+        json={"kind": "webhook", "address": secret_url},
+        headers=admin,
+    )
+    assert "webhook" not in [c["kind"] for c in removed.json()["contacts"]]
+
+
 def test_it_reports_the_pager_load_per_person(client: httpx.Client, world: World) -> None:
     admin = token(world, "root", Access.ADMIN)
     configure(client, admin)

@@ -164,9 +164,15 @@ def person_row(session: Session, someone: Person) -> dict[str, Any]:
 
 
 def shown_address(method: ContactMethod) -> str:
-    """Keys are credentials: shown by their first characters only."""
+    """Keys are credentials: shown by their first characters only. So is a webhook's path (a
+    chat tool's incoming webhook carries its secret there): shown by its origin only. Whoever
+    removes or resets one gives the whole address, as they gave it when they added it."""
     if method.kind in (ContactKind.PAGERDUTY, ContactKind.OPSGENIE):
         return method.address[:6] + "…"
+    if method.kind is ContactKind.WEBHOOK:
+        url = httpx.URL(method.address)
+        if url.raw_path not in (b"", b"/") or url.userinfo:
+            return f"{url.scheme}://{url.netloc.decode('ascii')}/…"
     return method.address
 
 
