@@ -164,6 +164,32 @@ def test_it_serves_a_calendar_feed_a_calendar_app_can_subscribe_to(
     assert client.get(path.replace(".ics", "0.ics")).status_code == 404
 
 
+def test_it_lists_pages_newest_first_a_page_of_them_at_a_time(
+    client: httpx.Client, world: World
+) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+    numbers = [
+        world.act(
+            "oscar",
+            lambda op, title=title: declaration.declare_new(
+                op, Severity.SEV1, title, service_name="checkout"
+            ),
+        ).id
+        for title in ("one", "two", "three")
+    ]
+
+    def incidents(**params: int) -> list[str]:
+        rows = client.get("/api/v1/pages", params=params, headers=admin).json()
+        return [row["incident"] for row in rows]
+
+    newest = [f"INC-{n}" for n in reversed(numbers)]
+    assert incidents(limit=2) == newest[:2]
+    assert incidents(limit=2, offset=2) == newest[2:]
+    assert incidents(limit=2, offset=4) == []
+    assert client.get("/api/v1/pages", params={"offset": -1}, headers=admin).status_code == 422
+
+
 def test_it_acknowledges_a_page_through_its_link_with_one_button(
     client: httpx.Client, world: World
 ) -> None:

@@ -66,8 +66,10 @@ def page_row(session: Session, page: Page) -> dict[str, Any]:
     }
 
 
-def pages(session: Session, incident_id: int | None = None, limit: int = 50) -> list[Page]:
-    query = select(Page).order_by(Page.id.desc()).limit(limit)
+def pages(
+    session: Session, incident_id: int | None = None, limit: int = 50, offset: int = 0
+) -> list[Page]:
+    query = select(Page).order_by(Page.id.desc()).limit(limit).offset(offset)
     if incident_id is not None:
         query = query.where(Page.incident_id == incident_id)
     return list(session.scalars(query))

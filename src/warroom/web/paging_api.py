@@ -390,10 +390,14 @@ def list_pages(
     _caller: Viewer,
     incident: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1, description="Skip this many.")] = 0,
 ) -> list[dict[str, Any]]:
     number = number_of(incident) if incident else None
     with runtime.reading() as session:
-        return [page_views.page_row(session, p) for p in page_views.pages(session, number, limit)]
+        return [
+            page_views.page_row(session, p)
+            for p in page_views.pages(session, number, limit, offset)
+        ]
 
 
 @router.post("/pages/{page_id}/acknowledge", summary="Acknowledge a page: it stops escalating")
