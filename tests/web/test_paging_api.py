@@ -169,15 +169,14 @@ def test_it_lists_pages_newest_first_a_page_of_them_at_a_time(
 ) -> None:
     admin = token(world, "root", Access.ADMIN)
     configure(client, admin)
-    numbers = [
-        world.act(
+
+    def declare(title: str) -> int:
+        return world.act(
             "oscar",
-            lambda op, title=title: declaration.declare_new(
-                op, Severity.SEV1, title, service_name="checkout"
-            ),
+            lambda op: declaration.declare_new(op, Severity.SEV1, title, service_name="checkout"),
         ).id
-        for title in ("one", "two", "three")
-    ]
+
+    numbers = [declare(title) for title in ("one", "two", "three")]
 
     def incidents(**params: int) -> list[str]:
         rows = client.get("/api/v1/pages", params=params, headers=admin).json()
