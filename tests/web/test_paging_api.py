@@ -37,6 +37,37 @@ def configure(client: httpx.Client, admin: dict[str, str]) -> None:
         assert answer.is_success, (path, answer.text)
 
 
+def test_it_answers_a_directory_change_with_what_it_stored(
+    client: httpx.Client, world: World
+) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+    layers = "/api/v1/schedules/payments/layers"
+    added = client.put(
+        f"{layers}/nights",
+        json={"level": "secondary", "participants": ["dee"], "handoff": HANDOFF},
+        headers=admin,
+    )
+    assert added.status_code == 200, added.text
+    assert [layer["name"] for layer in added.json()["layers"]] == [
+        "primary",
+        "secondary",
+        "nights",
+    ]
+    removed = client.delete(f"{layers}/secondary", headers=admin)
+    assert [layer["name"] for layer in removed.json()["layers"]] == ["primary", "nights"]
+    assert client.get("/api/v1/schedules/payments", headers=admin).json() == removed.json()
+    contact = client.post(
+        "/api/v1/people/dee/contacts",
+        json={"kind": "email", "address": "dee@example.test"},
+        headers=admin,
+    )
+    assert contact.status_code == 201, contact.text
+    assert [c["address"] for c in contact.json()["contacts"]] == ["dee@example.test"]
+    renamed = client.put("/api/v1/people/dee", json={"name": "Dee Dee"}, headers=admin)
+    assert (renamed.json()["name"], len(renamed.json()["contacts"])) == ("Dee Dee", 1)
+
+
 def test_it_answers_who_is_on_call_now_and_later(client: httpx.Client, world: World) -> None:
     admin = token(world, "root", Access.ADMIN)
     configure(client, admin)

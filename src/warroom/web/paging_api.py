@@ -88,12 +88,13 @@ class PersonBody(Strict):
 def put_person(
     handle: Name, body: PersonBody, runtime: RuntimeDep, caller: Member
 ) -> dict[str, Any]:
-    runtime.write(
-        lambda op: directory.update_person(op, handle, name=body.name),
+    return runtime.write(
+        lambda op: directory.person_row(
+            op.session, directory.update_person(op, handle, name=body.name)
+        ),
         **acting(caller, body),
         at=None,
     )
-    return get_person(handle, runtime, caller)
 
 
 def _own(caller: Caller, handle: str) -> None:
@@ -115,10 +116,12 @@ def _change_contact(
     handle: str, body: ContactBody, runtime: Runtime, caller: Caller, change: ContactChange
 ) -> dict[str, Any]:
     _own(caller, handle)
-    runtime.write(
-        lambda op: change(op, handle, body.kind, body.address), **acting(caller, body), at=None
-    )
-    return get_person(handle, runtime, caller)
+
+    def apply(op: Op) -> dict[str, Any]:
+        change(op, handle, body.kind, body.address)
+        return directory.person_row(op.session, directory.existing_person(op.session, handle))
+
+    return runtime.write(apply, **acting(caller, body), at=None)
 
 
 @router.post("/people/{handle}/contacts", status_code=201, summary="Add a way to reach someone")
@@ -209,12 +212,11 @@ class ScheduleBody(Strict):
 
 @router.post("/schedules", status_code=201, summary="Create an on-call schedule")
 def create_schedule(body: ScheduleBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
-    created = runtime.write(
-        lambda op: oncall.create(op, body.name, team=body.team, zone=body.zone),
-        **acting(caller, body),
-        at=None,
-    )
-    return get_schedule(created.name, runtime, caller)
+    def create(op: Op) -> dict[str, Any]:
+        created = oncall.create(op, body.name, team=body.team, zone=body.zone)
+        return oncall.row(op.session, flushed(op, created), op.now)
+
+    return runtime.write(create, **acting(caller, body), at=None)
 
 
 @router.get("/schedules", summary="List on-call schedules")
@@ -253,8 +255,9 @@ def put_layer(
     with runtime.reading() as session:
         zone = oncall.schedule_named(session, name).zone
     handoff = oncall.local_instant(body.handoff, zone, "handoff")
-    runtime.write(
-        lambda op: oncall.set_layer(
+
+    def put(op: Op) -> dict[str, Any]:
+        oncall.set_layer(
             op,
             name,
             layer,
@@ -263,17 +266,24 @@ def put_layer(
             handoff=handoff,
             rotation_days=body.rotation_days,
             window=body.window,
-        ),
-        **acting(caller, body),
-        at=None,
-    )
-    return get_schedule(name, runtime, caller)
+        )
+        return _schedule_row(op, name)
+
+    return runtime.write(put, **acting(caller, body), at=None)
 
 
 @router.delete("/schedules/{name}/layers/{layer}", summary="Remove a rotation layer")
 def delete_layer(name: Name, layer: Name, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
-    runtime.write(lambda op: oncall.remove_layer(op, name, layer), by=caller.handle, at=None)
-    return get_schedule(name, runtime, caller)
+    def remove(op: Op) -> dict[str, Any]:
+        oncall.remove_layer(op, name, layer)
+        return _schedule_row(op, name)
+
+    return runtime.write(remove, by=caller.handle, at=None)
+
+
+def _schedule_row(op: Op, name: str) -> dict[str, Any]:
+    """A schedule as its write left it, answered from that write's transaction."""
+    return oncall.row(op.session, oncall.schedule_named(op.session, name), op.now)
 
 
 def _span(runtime: Runtime, start: str | None, days: int) -> tuple[datetime, datetime]:
