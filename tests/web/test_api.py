@@ -17,10 +17,10 @@ from tests.web.conftest import serving
 from warroom.config import Settings
 from warroom.db.models import ApiToken, TimelineEvent
 from warroom.domain.errors import BadInput
-from warroom.domain.types import Access, EventKind
+from warroom.domain.types import Access, EventKind, MitigationKind, Move
 from warroom.jobs.worker import fire_one
 from warroom.runtime import Runtime
-from warroom.services import tokens
+from warroom.services import lifecycle, tokens
 from warroom.services.records import Op
 from warroom.web.app import create_app
 
@@ -242,6 +242,45 @@ def test_it_answers_client_mistakes_with_problem_details(
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert fragment in response.json()["detail"]
+
+
+def test_it_edits_or_sends_the_customer_email_only_as_its_sender_read_it(
+    client: httpx.Client, world: World
+) -> None:
+    alice, bob = token(world, "alice"), token(world, "bob")
+    declare(client, alice)
+    world.later(minutes=2).act("alice", lambda op: lifecycle.move(op, 1, Move.INVESTIGATE))
+    world.later(minutes=5).act(
+        "alice", lambda op: lifecycle.mitigate(op, 1, MitigationKind.ROLLBACK)
+    )
+    world.later(minutes=5).act("alice", lambda op: lifecycle.move(op, 1, Move.RESOLVE))
+    path = "/api/v1/incidents/INC-1/comms"
+    read = client.get(path, headers=alice)
+    assert read.status_code == 200, read.text
+    seen = read.headers["ETag"]
+    edited = client.put(path, json={"subject": "Checkout trouble"}, headers=bob)
+    assert edited.status_code == 200, edited.text
+    assert edited.headers["ETag"] != seen
+
+    # alice read the draft before bob's edit: neither her edit nor her send goes through.
+    stale = {**alice, "If-Match": seen}
+    lost = client.put(path, json={"body": "All fine now."}, headers=stale)
+    assert lost.status_code == 412, lost.text
+    assert "the customer e-mail changed since you read it" in lost.json()["detail"]
+    assert lost.headers["ETag"] == edited.headers["ETag"]
+    assert client.post(f"{path}/send", headers=stale).status_code == 412
+    kept = client.get(path, headers=alice).json()
+    assert (kept["subject"], kept["sent_at"]) == ("Checkout trouble", None)
+
+    current = {**alice, "If-Match": edited.headers["ETag"]}
+    rewritten = client.put(path, json={"body": "All fine now."}, headers=current)
+    assert rewritten.status_code == 200, rewritten.text
+    admin = token(world, "root", Access.ADMIN)
+    fan = client.post("/api/v1/subscribers", json={"email": "fan@example.test"}, headers=admin)
+    assert fan.status_code == 201, fan.text
+    sent = client.post(f"{path}/send", headers={**alice, "If-Match": rewritten.headers["ETag"]})
+    assert sent.status_code == 200, sent.text
+    assert (sent.json()["body"], sent.json()["sent_at"] is not None) == ("All fine now.", True)
 
 
 def test_it_lets_only_admins_act_on_behalf_of_someone(client: httpx.Client, world: World) -> None:

@@ -9,6 +9,8 @@ whose deadline timer records a miss and reminds the communications owner.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,6 +52,13 @@ class Draft:
     edited: bool
     sent_at: datetime | None
     recipients: int
+
+    @property
+    def etag(self) -> str:
+        """A strong entity tag of the words and whether they went out: a send or an edit
+        with ``If-Match`` acts only on the text its sender read."""
+        words = json.dumps([self.subject, self.body, self.sent_at and self.sent_at.isoformat()])
+        return f'"c{hashlib.sha256(words.encode()).hexdigest()[:20]}"'
 
     def as_dict(self) -> dict[str, object]:
         return {

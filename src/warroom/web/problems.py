@@ -26,11 +26,12 @@ RETRY_AFTER_SECONDS = 5
 
 
 class PreconditionFailed(Exception):
-    """The client's If-Match names a version of the incident that is no longer current."""
+    """The client's If-Match names a version of the incident (or of ``what``) that is no
+    longer current."""
 
-    def __init__(self, current: str) -> None:
+    def __init__(self, current: str, what: str = "the incident") -> None:
         super().__init__(current)
-        self.current = current
+        self.current, self.what = current, what
 
 
 class ProblemResponse(JSONResponse):
@@ -127,7 +128,7 @@ def _precondition(_request: Request, exc: Exception) -> JSONResponse:
     return problem(
         412,
         "Precondition failed",
-        "the incident changed since you read it (If-Match no longer matches): read it again",
+        f"{exc.what} changed since you read it (If-Match no longer matches): read it again",
         "stale",
         headers={"ETag": exc.current},
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Header, Path, Response
+from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
 from warroom.db.status_models import Component
@@ -19,7 +20,8 @@ from warroom.services import comms, statuspage, subscribers
 from warroom.services.records import Op
 from warroom.web.deps import Admin, Member, RuntimeDep, Viewer
 from warroom.web.paging_api import acting
-from warroom.web.writes import Input, number_of
+from warroom.web.problems import PreconditionFailed
+from warroom.web.writes import Input, matches, number_of
 
 router = APIRouter(prefix="/api/v1", tags=["status page"])
 Name = Annotated[str, Path(min_length=1, max_length=100)]
@@ -198,11 +200,11 @@ def _base(runtime: Any) -> str:
 
 
 @router.get("/incidents/{incident_id}/comms", summary="The customer e-mail: its draft or as sent")
-def get_comms(incident_id: IncidentId, runtime: RuntimeDep, caller: Member) -> dict[str, object]:
+def get_comms(incident_id: IncidentId, runtime: RuntimeDep, caller: Member) -> JSONResponse:
     number = number_of(incident_id)
     with runtime.reading() as session:
         op = runtime.op(session, by=caller.handle, at=None)
-        return comms.draft(op, number).as_dict()
+        return _answer(comms.draft(op, number))
 
 
 class CommsBody(Strict):
@@ -210,31 +212,68 @@ class CommsBody(Strict):
     body: str | None = Field(None, max_length=100_000)
 
 
+CommsIfMatch = Annotated[
+    str | None, Header(description="The ETag of the customer e-mail as you read it.")
+]
+EMAIL = "the customer e-mail"
+
+
+def _answer(draft: comms.Draft) -> JSONResponse:
+    return JSONResponse(draft.as_dict(), headers={"ETag": draft.etag})
+
+
+def _unless_changed(op: Op, number: int, if_match: str | None) -> None:
+    """The draft may change under its reader: someone edits it, or a new public update
+    changes the generated text. With If-Match, only the text read is edited or sent."""
+    if if_match is not None:
+        current = comms.draft(op, number).etag
+        if not matches(if_match, current):
+            raise PreconditionFailed(current, EMAIL)
+
+
 @router.put("/incidents/{incident_id}/comms", summary="Edit the customer e-mail before sending")
 def edit_comms(
-    incident_id: IncidentId, body: CommsBody, runtime: RuntimeDep, caller: Member
-) -> dict[str, object]:
+    incident_id: IncidentId,
+    body: CommsBody,
+    runtime: RuntimeDep,
+    caller: Member,
+    if_match: CommsIfMatch = None,
+) -> JSONResponse:
     number = number_of(incident_id)
+
+    def edit(op: Op) -> comms.Draft:
+        _unless_changed(op, number, if_match)
+        return comms.edit(op, number, subject=body.subject, body=body.body)
+
     draft = runtime.write(
-        lambda op: comms.edit(op, number, subject=body.subject, body=body.body),
+        edit,
         **acting(caller, body),
         at=None,
         incident=number,
         attempted="edit the customer e-mail",
     )
-    return draft.as_dict()
+    return _answer(draft)
 
 
 @router.post("/incidents/{incident_id}/comms/send", summary="Send the customer e-mail, once")
 def send_comms(
-    incident_id: IncidentId, runtime: RuntimeDep, caller: Member, body: Strict | None = None
-) -> dict[str, object]:
+    incident_id: IncidentId,
+    runtime: RuntimeDep,
+    caller: Member,
+    body: Strict | None = None,
+    if_match: CommsIfMatch = None,
+) -> JSONResponse:
     number = number_of(incident_id)
+
+    def send(op: Op) -> comms.Draft:
+        _unless_changed(op, number, if_match)
+        return comms.send(op, number, base_url=_base(runtime))
+
     draft = runtime.write(
-        lambda op: comms.send(op, number, base_url=_base(runtime)),
+        send,
         **acting(caller, body),
         at=None,
         incident=number,
         attempted="send the customer e-mail",
     )
-    return draft.as_dict()
+    return _answer(draft)
