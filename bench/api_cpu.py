@@ -1,0 +1,164 @@
+"""Server CPU time per API request, by operation: what the work per request costs, apart from
+the machine's noise.
+
+``api_latency.py`` measures rates, which on a shared machine move with the CPU its host takes
+away. This benchmark sends the mix's operations one at a time and reads the server process's
+own CPU time (``/proc/<pid>/stat``: user + system) before and after each block, so the figure
+is the server's work per request, not the wall clock. Requests: declare (SEV2), status update
+(spread over 40 incidents), stage move (investigate a declared incident) and get. Beside it,
+in the same round and on the same database, the reference of ``api_latency.py`` (a bare
+Starlette endpoint, one insert per request): the ratio of the two costs is the ceiling of the
+ratio of their sustained rates on one core.
+
+    .venv/bin/python bench/api_cpu.py --database sqlite --rounds 3
+    .venv/bin/python bench/api_cpu.py --database postgresql --rounds 3
+
+Loopback only: a 127.0.0.1 server and the local PostgreSQL. Every run is bounded in count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from api_latency import BIN, HERE, drop, free_port, fresh_database, wait_ready
+
+SPREAD = 40  # incidents the updates and reads go to, in turn
+UPDATE = {"issue": "i", "impact": "i", "progress": "p", "next": "n"}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_round(kind: str, count: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as scratch:
+        url, name = fresh_database(kind, Path(scratch))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")} | {
+            "WARROOM_DATABASE_URL": url,
+            "WARROOM_USER": "bench",
+        }
+        port, rport, log = free_port(), free_port(), Path(scratch) / "serve.log"
+        with log.open("w") as out:
+            server = subprocess.Popen(
+                [str(BIN), "serve", "--no-worker", "--port", str(port)],
+                cwd=scratch,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        reference = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "reference_app.py"),
+                "--database",
+                url,
+                "--port",
+                str(rport),
+            ],
+            env=env,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(f"{base}/healthz")
+            wait_ready(f"http://127.0.0.1:{rport}/insert")
+            token = next(
+                line.split("=", 1)[1].strip()
+                for line in log.read_text().splitlines()
+                if "WARROOM_TOKEN=" in line
+            )
+            with httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            ) as client:
+                costs = measure(client, server.pid, count)
+            with httpx.Client(base_url=f"http://127.0.0.1:{rport}", timeout=10) as client:
+                for _ in range(50):  # lazy set-up, not measured
+                    client.post("/insert").raise_for_status()
+                before = cpu_seconds(reference.pid)
+                for _ in range(count):
+                    client.post("/insert").raise_for_status()
+                costs["reference"] = (cpu_seconds(reference.pid) - before) / count
+            return costs
+        finally:
+            for process in (server, reference):
+                process.terminate()
+                process.wait(timeout=20)
+            drop(name)
+
+
+def measure(client: httpx.Client, pid: int, count: int) -> dict[str, float]:
+    declared: list[str] = []
+
+    def declare() -> None:
+        response = client.post(
+            "/api/v1/incidents/declare", json={"severity": "SEV2", "title": "bench"}
+        )
+        response.raise_for_status()
+        declared.append(response.json()["id"])
+
+    for _ in range(SPREAD + 10):  # the first requests pay for lazy set-up: not measured
+        declare()
+    spread = declared[:SPREAD]
+    del declared[:SPREAD]
+    updated, read = itertools.cycle(spread), itertools.cycle(spread)
+
+    def update() -> None:
+        client.post(f"/api/v1/incidents/{next(updated)}/updates", json=UPDATE).raise_for_status()
+
+    def move() -> None:
+        client.post(f"/api/v1/incidents/{declared.pop()}/investigate").raise_for_status()
+
+    def get() -> None:
+        client.get(f"/api/v1/incidents/{next(read)}").raise_for_status()
+
+    operations: dict[str, Callable[[], None]] = {
+        "declare": declare,
+        "update": update,
+        "move": move,
+        "get": get,
+    }
+    costs = {}
+    for op, call in operations.items():
+        before = cpu_seconds(pid)
+        for _ in range(count):
+            call()
+        costs[op] = (cpu_seconds(pid) - before) / count
+    return costs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=300, help="Per operation and round.")
+    args = parser.parse_args()
+    rounds = [run_round(args.database, args.requests) for _ in range(args.rounds)]
+    for op in ("declare", "update", "move", "get", "reference"):
+        each = [r[op] * 1000 for r in rounds]
+        print(
+            f"{args.database} {op:<8} server CPU per request: median "
+            f"{statistics.median(each):5.2f} ms  (rounds: {', '.join(f'{v:.2f}' for v in each)})"
+        )
+    ops = ("declare", "update", "move", "get")
+    mix = [sum(r[op] for op in ops) / len(ops) for r in rounds]
+    ratios = [r["reference"] / m for r, m in zip(rounds, mix, strict=True)]
+    print(
+        f"{args.database} the mix, averaged: median {statistics.median(mix) * 1000:5.2f} ms; "
+        f"reference / mix, per round: {', '.join(f'{v:.2f}' for v in ratios)}; "
+        f"median {statistics.median(ratios):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
