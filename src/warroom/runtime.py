@@ -34,6 +34,8 @@ from warroom.wakeup import Wakeup
 T = TypeVar("T")
 WRITE_ATTEMPTS = 3
 HELD = "warroom.held_incident"
+# A fact recorded with ``at`` happened in this year or later.
+EARLIEST_FACT = 1970
 
 
 def system_now() -> datetime:
@@ -115,6 +117,9 @@ class Runtime:
     ) -> Op:
         now = self.clock()
         when = parse_at(at) if at else now
+        if when.year < EARLIEST_FACT:
+            # Before any incident anyone records: a slip (a zero time, a lost century).
+            raise BadInput(f"--at: {when.isoformat()} is before {EARLIEST_FACT}")
         actor = by or self.settings.actor()
         return Op(
             session,

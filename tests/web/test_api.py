@@ -226,6 +226,12 @@ def test_it_refuses_a_write_based_on_a_stale_read(client: httpx.Client, world: W
         ("/api/v1/incidents/INC-77/ack", {}, 404, "INC-77 does not exist"),
         ("/api/v1/incidents/banana/ack", {}, 404, "not an incident id"),
         ("/api/v1/classify", {"customers_affected_pct": 130}, 422, "customers_affected_pct"),
+        (
+            "/api/v1/incidents/declare",
+            {"severity": "SEV1", "title": "x", "at": "0001-01-01T00:00:00Z"},
+            422,
+            "is before 1970",
+        ),
         # The status page shows what is true now: a back-dated change is refused, not dropped.
         (
             "/api/v1/incidents/INC-1/comms/send",
