@@ -3,6 +3,7 @@ failures are permanent (the contact method is failing) or worth a retry."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -567,3 +568,35 @@ def test_it_retries_when_opsgenie_is_down() -> None:
     error = failure(send_opsgenie, OpsgenieFake.API_KEY, PAGE, base_url=base_url)
     assert not error.permanent
     assert "Opsgenie" in str(error)
+
+
+# --------------------------------------------------------------------------------------
+# Webhooks
+
+
+def test_it_keeps_a_webhook_path_out_of_its_failure() -> None:
+    """A failure is stored where viewers read it (a contact's reason, the timeline, a page's
+    deliveries): a chat tool's incoming webhook keeps its secret in the path."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from warroom.notify import http
+
+    class Gone(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gone)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        origin = f"http://127.0.0.1:{server.server_address[1]}"
+        error = failure(http.post, f"{origin}/services/T0/B0/s3cr3t", content=b"{}", headers={})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(error) == f"HTTP 404 from {origin}/…"
+    assert error.permanent

@@ -25,6 +25,7 @@ from warroom.domain.errors import Conflict
 from warroom.domain.policy import Policy
 from warroom.metrics import DELIVERIES
 from warroom.notify import TransportError
+from warroom.notify.http import shown
 from warroom.notify.webhook import send
 from warroom.services import executives
 from warroom.services.records import Op
@@ -218,6 +219,6 @@ def _settle(
             # A failing endpoint is marked, not retried for ever; the CLI and API show why.
             hook.disabled_at = now
             hook.disabled_reason = f"delivery {delivery.delivery_id} failed: {error}"
-            log.warning("webhook %s disabled: %s", hook.url, error)
+            log.warning("webhook %s disabled: %s", shown(hook.url), error)
         return
     delivery.next_attempt_at = now + backoff(attempts)

@@ -21,6 +21,7 @@ from warroom.db.models import (
 )
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.paging import ContactKind, Tier, check_policy, parse_tier, tiers_from_json
+from warroom.notify.http import shown
 from warroom.services.records import Op, normalise_actor, person, service
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -170,9 +171,7 @@ def shown_address(method: ContactMethod) -> str:
     if method.kind in (ContactKind.PAGERDUTY, ContactKind.OPSGENIE):
         return method.address[:6] + "…"
     if method.kind is ContactKind.WEBHOOK:
-        url = httpx.URL(method.address)
-        if url.raw_path not in (b"", b"/") or url.userinfo:
-            return f"{url.scheme}://{url.netloc.decode('ascii')}/…"
+        return shown(method.address)
     return method.address
 
 
