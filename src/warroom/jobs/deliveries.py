@@ -169,7 +169,8 @@ def _outcome(
     late outcome is not recorded (a 410 that arrives after the retry was delivered must not
     undo it, nor disable the webhook)."""
     with writer(), unit_of_work(sessions) as session:
-        delivery = session.get(Delivery, delivery_pk)
+        # Locked: an attempt leasing it now is either seen (its count) or waited for.
+        delivery = session.get(Delivery, delivery_pk, with_for_update={"of": Delivery})
         assert delivery is not None
         if outlasted(delivery, attempts):
             log.warning(

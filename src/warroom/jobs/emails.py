@@ -79,8 +79,11 @@ def deliver_email(
         except TransportError as exc:
             error = exc
     with writer(), unit_of_work(sessions) as session:
-        email = session.get(OutboundEmail, pk)
-        assert email is not None
+        # Locked, as in deliveries: an attempt leasing it now is either seen or waited for.
+        email = session.get(OutboundEmail, pk, with_for_update={"of": OutboundEmail})
+        if email is None:  # its subscriber left while it was being sent
+            DELIVERIES.labels("dropped").inc()
+            return True
         # A send that outlasted its lease: the attempt that took the e-mail over decides.
         outcome = "superseded" if outlasted(email, attempts) else _settle(email, error, now)
     DELIVERIES.labels(outcome).inc()

@@ -265,8 +265,9 @@ def _settle_all(
     session: Session, results: list[tuple[Job, TransportError | None]], now: datetime
 ) -> dict[int, str]:
     finals = {}
-    for job, error in results:
-        delivery = session.get(PageDelivery, job.pk)
+    # Locked, in one order: an attempt leasing a delivery now is either seen or waited for.
+    for job, error in sorted(results, key=lambda result: result[0].pk):
+        delivery = session.get(PageDelivery, job.pk, with_for_update={"of": PageDelivery})
         assert delivery is not None
         # A send that outlasted its lease: the attempt that took the delivery over decides.
         finals[job.pk] = (

@@ -71,7 +71,8 @@ class Work:
 
     def save(self, change: Callable[[Session, SlackJob, Incident | None], None]) -> None:
         with self.writer(), unit_of_work(self.sessions) as session:
-            job = session.get(SlackJob, self.job_id)
+            # Locked, as in deliveries: an attempt leasing it now is either seen or waited for.
+            job = session.get(SlackJob, self.job_id, with_for_update={"of": SlackJob})
             assert job is not None
             incident = session.get(Incident, self.incident_id) if self.incident_id else None
             change(session, job, incident)

@@ -55,10 +55,10 @@ class Draft:
 
     @property
     def etag(self) -> str:
-        """A strong entity tag of the words and whether they went out: a send or an edit
-        with ``If-Match`` acts only on the text its sender read."""
-        words = json.dumps([self.subject, self.body, self.sent_at and self.sent_at.isoformat()])
-        return f'"c{hashlib.sha256(words.encode()).hexdigest()[:20]}"'
+        """A strong entity tag of all the API shows of it (the words, whether they were edited
+        and went out): a send or an edit with ``If-Match`` acts only on what its sender read."""
+        shown = json.dumps(self.as_dict(), sort_keys=True)
+        return f'"c{hashlib.sha256(shown.encode()).hexdigest()[:20]}"'
 
     def as_dict(self) -> dict[str, object]:
         return {
