@@ -97,6 +97,22 @@ def test_it_refuses_a_token_revoked_elsewhere_once_its_cache_window_ends(
     assert client.get("/api/v1/incidents", headers=auth).status_code == 401
 
 
+def test_it_authenticates_without_waiting_for_a_write_in_progress(
+    client: httpx.Client, world: World
+) -> None:
+    """Only recording a token's use (at most once a minute) takes a writer's turn: a junk
+    token, or a token used a moment ago, is answered while a long write holds SQLite."""
+    if world.runtime.engine.dialect.name != "sqlite":
+        pytest.skip("the process-wide writer lock is SQLite's")
+    alice = token(world, "alice")
+    assert client.get("/api/v1/incidents", headers=alice).status_code == 200  # use recorded
+    tokens.REVOCATIONS.bump()  # every cache of callers forgets: the next request looks up
+    with world.runtime.writer():  # a long write in progress
+        junk = client.get("/api/v1/incidents", headers={"Authorization": "Bearer wr_x"}, timeout=5)
+        known = client.get("/api/v1/incidents", headers=alice, timeout=5)
+    assert (junk.status_code, known.status_code) == (401, 200)
+
+
 def test_it_keeps_no_lookup_that_a_revocation_overtook(world: World) -> None:
     _, secret = world.act(
         "admin", lambda op: tokens.create(op, holder="alice", access=Access.MEMBER, name="t")

@@ -92,9 +92,10 @@ class Caller:
     token_id: int
 
 
-def authenticate(session: Session, secret: str, now: datetime) -> Caller | None:
-    """The caller a secret belongs to, or ``None``. The hash lookup is the comparison: no
-    secret is compared character by character."""
+def identify(session: Session, secret: str, now: datetime) -> tuple[Caller, bool] | None:
+    """The caller a secret belongs to, and whether its use is due to be recorded (at most
+    once a minute, not on every request); ``None`` for an unknown or revoked secret. Only
+    reads. The hash lookup is the comparison: no secret is compared character by character."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     found = session.execute(
@@ -105,10 +106,22 @@ def authenticate(session: Session, secret: str, now: datetime) -> Caller | None:
     if found is None:
         return None
     token_id, access, last, handle = found
-    if last is None or now - last > LAST_USED_RESOLUTION:
-        # A write at most once a minute, not on every request.
-        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-    return Caller(handle, access, token_id)
+    return Caller(handle, access, token_id), last is None or now - last > LAST_USED_RESOLUTION
+
+
+def record_use(session: Session, token_id: int, now: datetime) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+
+
+def authenticate(session: Session, secret: str, now: datetime) -> Caller | None:
+    """:func:`identify`, recording the use in the same transaction when it is due."""
+    found = identify(session, secret, now)
+    if found is None:
+        return None
+    caller, due = found
+    if due:
+        record_use(session, caller.token_id, now)
+    return caller
 
 
 class Revocations:

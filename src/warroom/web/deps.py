@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from warroom.domain.types import Access
 from warroom.runtime import Runtime
-from warroom.services.tokens import REVOCATIONS, Caller, authenticate
+from warroom.services.tokens import REVOCATIONS, Caller, identify, record_use
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
@@ -54,10 +54,19 @@ async def get_caller(
 
 
 def _look_up(runtime: Runtime, secret: str) -> Caller | None:
-    # A lookup may record the token's use (a write, at most once a minute): on SQLite it takes
-    # its turn with the process's other writers instead of racing them for the database.
-    with runtime.writer(), runtime.reading() as session:
-        return authenticate(session, secret, runtime.clock())
+    """Read who the secret belongs to; only when its use is due to be recorded (at most once
+    a minute) take a writer's turn for that. An unknown secret never waits for, or holds up,
+    the process's writers on SQLite."""
+    now = runtime.clock()
+    with runtime.reading() as session:
+        found = identify(session, secret, now)
+    if found is None:
+        return None
+    caller, due = found
+    if due:
+        with runtime.writer(), runtime.reading() as session:
+            record_use(session, caller.token_id, now)
+    return caller
 
 
 def _requiring(needed: Access) -> Callable[[Caller], Awaitable[Caller]]:
