@@ -373,6 +373,44 @@ def test_it_takes_a_taken_channel_name_with_a_suffix_and_waits_out_rate_limits(
         assert incident.channel_name == f"{NAME}-2"
 
 
+def test_it_records_nothing_from_an_attempt_that_outlasted_its_lease(
+    slack: Slack, slack_world: World, workspace: SlackWorkspace
+) -> None:
+    """An attempt slower than its lease is taken over by the next; whatever the slow one
+    still tries to record (progress, a note, its outcome) is dropped, not recorded twice."""
+    from contextlib import nullcontext
+
+    from warroom.jobs.deliveries import LEASE
+    from warroom.jobs.slack import Superseded, Work, lease
+
+    said(slack.command("U0ANA", "/incident-declare", "SEV1 API experiencing elevated error rates"))
+    with slack_world.runtime.reading() as session:
+        slow = lease(session, slack_world.clock.now)
+        assert slow is not None
+        session.commit()
+        stale = Work(
+            slack_world.runtime.sessions,
+            slack_world.runtime.policy,
+            nullcontext,
+            slack_world.runtime.transports.slack_client(),
+            slack_world.clock.now,
+            slow.id,
+            slow.incident_id,
+            slow.kind,
+            dict(slow.payload),
+            slow.attempts,
+        )
+    slack_world.later(seconds=LEASE.total_seconds() + 1)
+    drain(slack_world)  # the next attempt does the job
+    with pytest.raises(Superseded):
+        stale.progress(channel="C0LATE")
+    with slack_world.runtime.reading() as session:
+        job = session.get(SlackJob, stale.job_id)
+        assert job is not None
+        assert job.state.value == "delivered"
+        assert job.payload.get("channel") != "C0LATE"
+
+
 def test_it_acts_from_the_buttons_on_incident_messages(
     slack: Slack, slack_world: World, workspace: SlackWorkspace
 ) -> None:

@@ -55,6 +55,11 @@ def lease(session: Session, now: datetime) -> SlackJob | None:
     return lease_outbox(session, SlackJob, now, also=~blocked)
 
 
+class Superseded(Exception):
+    """This attempt outlasted its lease and another attempt took the job over: that one
+    records the job's progress and outcome, this one stops (decision 104)."""
+
+
 @dataclass
 class Work:
     """One job being done: its data, and a way to record progress as it goes."""
@@ -68,12 +73,15 @@ class Work:
     incident_id: int | None
     kind: str
     payload: dict[str, Any]
+    attempts: int
 
     def save(self, change: Callable[[Session, SlackJob, Incident | None], None]) -> None:
         with self.writer(), unit_of_work(self.sessions) as session:
             # Locked, as in deliveries: an attempt leasing it now is either seen or waited for.
             job = session.get(SlackJob, self.job_id, with_for_update={"of": SlackJob})
             assert job is not None
+            if outlasted(job, self.attempts):
+                raise Superseded(f"attempt {self.attempts}; attempt {job.attempts} decides")
             incident = session.get(Incident, self.incident_id) if self.incident_id else None
             change(session, job, incident)
             job.payload = dict(job.payload)
@@ -105,10 +113,19 @@ def deliver_slack(
         job = lease(session, now)
         if job is None:
             return False
-        work = Work(
-            sessions, policy, writer, web, now, job.id, job.incident_id, job.kind, dict(job.payload)
-        )
         attempts = job.attempts
+        work = Work(
+            sessions,
+            policy,
+            writer,
+            web,
+            now,
+            job.id,
+            job.incident_id,
+            job.kind,
+            dict(job.payload),
+            attempts,
+        )
     outcome: Exception | None = None
     if attempts > MAX_ATTEMPTS:
         outcome = Failed(f"no outcome after {MAX_ATTEMPTS} attempts")
@@ -119,14 +136,18 @@ def deliver_slack(
             outcome = Failed(str(exc))
         except (Retry, Failed) as exc:
             outcome = exc
-    _finish(work, outcome, attempts)
+        except Superseded as exc:
+            log.warning("Slack %s job %s outlasted its lease: %s", work.kind, work.job_id, exc)
+            return True
+    try:
+        _finish(work, outcome, attempts)
+    except Superseded as exc:
+        log.warning("Slack %s job %s outlasted its lease: %s", work.kind, work.job_id, exc)
     return True
 
 
 def _finish(work: Work, outcome: Exception | None, attempts: int) -> None:
     def change(session: Session, job: SlackJob, incident: Incident | None) -> None:
-        if outlasted(job, attempts):  # another attempt took the job over and decides
-            return
         if outcome is None:
             job.state, job.delivered_at, job.last_error = DeliveryState.DELIVERED, work.now, None
             return
