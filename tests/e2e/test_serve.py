@@ -99,3 +99,28 @@ def test_it_manages_tokens_from_the_cli(tmp_path: Path) -> None:
     assert run("token", "revoke", "1", cwd=tmp_path).returncode == 0
     assert "revoked" in run("token", "list", cwd=tmp_path).stdout
     assert run("token", "revoke", "9", cwd=tmp_path).returncode == 2
+
+
+def test_it_serves_from_several_processes_on_one_sqlite_database(tmp_path: Path) -> None:
+    """``--workers 2``: two API processes write to one embedded database at once; every write
+    lands once, none is refused for the other process's lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with started(tmp_path, {"WARROOM_USER": "ops"}, "--workers", "2") as (base, token):
+        auth = {"Authorization": f"Bearer {token}"}
+
+        def declare(index: int) -> int:
+            answer = httpx.post(
+                f"{base}/api/v1/incidents/declare",
+                json={"severity": "SEV2", "title": f"slow search {index}"},
+                headers=auth,
+                timeout=30,
+            )
+            return answer.status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(declare, range(24)))
+        listed = httpx.get(f"{base}/api/v1/incidents", params={"limit": 100}, headers=auth)
+    assert statuses == [201] * 24
+    titles = sorted(item["title"] for item in listed.json()["items"])
+    assert titles == sorted(f"slow search {index}" for index in range(24))

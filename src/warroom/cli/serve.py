@@ -99,6 +99,7 @@ def serve(
                     access_log=access_log,
                 )
             else:  # each process builds its app from the same environment
+                settle_heap()  # this one runs the embedded worker
                 uvicorn.run(
                     "warroom.web.app:from_environment",
                     factory=True,
