@@ -22,14 +22,11 @@ import argparse
 import itertools
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from api_latency import BIN, HERE, drop, free_port, fresh_database, wait_ready
+from api_latency import servers
 
 SPREAD = 40  # incidents the updates and reads go to, in turn
 UPDATE = {"issue": "i", "impact": "i", "progress": "p", "next": "n"}
@@ -41,58 +38,18 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run_round(kind: str, count: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as scratch:
-        url, name = fresh_database(kind, Path(scratch))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")} | {
-            "WARROOM_DATABASE_URL": url,
-            "WARROOM_USER": "bench",
-        }
-        port, rport, log = free_port(), free_port(), Path(scratch) / "serve.log"
-        with log.open("w") as out:
-            server = subprocess.Popen(
-                [str(BIN), "serve", "--no-worker", "--port", str(port)],
-                cwd=scratch,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        reference = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "reference_app.py"),
-                "--database",
-                url,
-                "--port",
-                str(rport),
-            ],
-            env=env,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(f"{base}/healthz")
-            wait_ready(f"http://127.0.0.1:{rport}/insert")
-            token = next(
-                line.split("=", 1)[1].strip()
-                for line in log.read_text().splitlines()
-                if "WARROOM_TOKEN=" in line
-            )
-            with httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10
-            ) as client:
-                costs = measure(client, server.pid, count)
-            with httpx.Client(base_url=f"http://127.0.0.1:{rport}", timeout=10) as client:
-                for _ in range(50):  # lazy set-up, not measured
-                    client.post("/insert").raise_for_status()
-                before = cpu_seconds(reference.pid)
-                for _ in range(count):
-                    client.post("/insert").raise_for_status()
-                costs["reference"] = (cpu_seconds(reference.pid) - before) / count
-            return costs
-        finally:
-            for process in (server, reference):
-                process.terminate()
-                process.wait(timeout=20)
-            drop(name)
+    with servers(kind) as running:
+        auth = {"Authorization": f"Bearer {running.token}"}
+        with httpx.Client(base_url=running.warroom_url, headers=auth, timeout=10) as client:
+            costs = measure(client, running.warroom.pid, count)
+        with httpx.Client(base_url=running.reference_url, timeout=10) as client:
+            for _ in range(50):  # lazy set-up, not measured
+                client.post("/insert").raise_for_status()
+            before = cpu_seconds(running.reference.pid)
+            for _ in range(count):
+                client.post("/insert").raise_for_status()
+            costs["reference"] = (cpu_seconds(running.reference.pid) - before) / count
+        return costs
 
 
 def measure(client: httpx.Client, pid: int, count: int) -> dict[str, float]:

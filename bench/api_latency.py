@@ -25,6 +25,9 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -188,7 +191,21 @@ def sustained(target: Warroom | Reference) -> int:
     return best
 
 
-def run_round(kind: str) -> dict[str, object]:
+@dataclass
+class Servers:
+    """warroom and the reference, side by side on one fresh database."""
+
+    warroom: subprocess.Popen[bytes]
+    warroom_url: str
+    token: str
+    reference: subprocess.Popen[bytes]
+    reference_url: str
+
+
+@contextmanager
+def servers(kind: str) -> Iterator[Servers]:
+    """``warroom serve --no-worker`` and the reference on a fresh database, both ready; both
+    stopped and the database dropped afterwards."""
     with tempfile.TemporaryDirectory() as scratch:
         url, name = fresh_database(kind, Path(scratch))
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")} | {
@@ -224,28 +241,35 @@ def run_round(kind: str) -> dict[str, object]:
                 for line in log.read_text().splitlines()
                 if "WARROOM_TOKEN=" in line
             )
-            warroom = Warroom(f"http://127.0.0.1:{wport}", token)
-            ref = Reference(f"http://127.0.0.1:{rport}")
-            # warroom's fixed 200 req/s run goes last, and every overloaded step is followed by
-            # a pause (SETTLE_SECONDS): a backlog would take the CPU from what comes next.
-            for target in (ref, warroom):  # first requests pay for lazy set-up: not measured
-                asyncio.run(load(target, WARM_UP_RATE, WARM_UP_SECONDS))
-            ref_fixed, _, _ = asyncio.run(load(ref, 200, SECONDS))
-            time.sleep(SETTLE_SECONDS)
-            reference_rate = sustained(ref)
-            warroom_rate = sustained(warroom)
-            fixed, _, _ = asyncio.run(load(warroom, 200, SECONDS))
-            return {
-                "fixed": {op: (p(v, 0.5), p(v, 0.99)) for op, v in fixed.items()},
-                "ref_fixed": {op: (p(v, 0.5), p(v, 0.99)) for op, v in ref_fixed.items()},
-                "warroom_rate": warroom_rate,
-                "reference_rate": reference_rate,
-            }
+            yield Servers(
+                server, f"http://127.0.0.1:{wport}", token, reference, f"http://127.0.0.1:{rport}"
+            )
         finally:
             for proc in (server, reference):
                 proc.terminate()
                 proc.wait(timeout=20)
             drop(name)
+
+
+def run_round(kind: str) -> dict[str, object]:
+    with servers(kind) as running:
+        warroom = Warroom(running.warroom_url, running.token)
+        ref = Reference(running.reference_url)
+        # warroom's fixed 200 req/s run goes last, and every overloaded step is followed by
+        # a pause (SETTLE_SECONDS): a backlog would take the CPU from what comes next.
+        for target in (ref, warroom):  # first requests pay for lazy set-up: not measured
+            asyncio.run(load(target, WARM_UP_RATE, WARM_UP_SECONDS))
+        ref_fixed, _, _ = asyncio.run(load(ref, 200, SECONDS))
+        time.sleep(SETTLE_SECONDS)
+        reference_rate = sustained(ref)
+        warroom_rate = sustained(warroom)
+        fixed, _, _ = asyncio.run(load(warroom, 200, SECONDS))
+        return {
+            "fixed": {op: (p(v, 0.5), p(v, 0.99)) for op, v in fixed.items()},
+            "ref_fixed": {op: (p(v, 0.5), p(v, 0.99)) for op, v in ref_fixed.items()},
+            "warroom_rate": warroom_rate,
+            "reference_rate": reference_rate,
+        }
 
 
 def main() -> None:
