@@ -113,7 +113,6 @@ def deliver_slack(
         job = lease(session, now)
         if job is None:
             return False
-        attempts = job.attempts
         work = Work(
             sessions,
             policy,
@@ -124,29 +123,29 @@ def deliver_slack(
             job.incident_id,
             job.kind,
             dict(job.payload),
-            attempts,
+            job.attempts,
         )
-    outcome: Exception | None = None
-    if attempts > MAX_ATTEMPTS:
-        outcome = Failed(f"no outcome after {MAX_ATTEMPTS} attempts")
-    else:
-        try:
-            HANDLERS[work.kind](work)
-        except Refusal as exc:  # no fallback for it: only a person can fix it
-            outcome = Failed(str(exc))
-        except (Retry, Failed) as exc:
-            outcome = exc
-        except Superseded as exc:
-            log.warning("Slack %s job %s outlasted its lease: %s", work.kind, work.job_id, exc)
-            return True
     try:
-        _finish(work, outcome, attempts)
+        _finish(work, _attempt(work))
     except Superseded as exc:
         log.warning("Slack %s job %s outlasted its lease: %s", work.kind, work.job_id, exc)
     return True
 
 
-def _finish(work: Work, outcome: Exception | None, attempts: int) -> None:
+def _attempt(work: Work) -> Exception | None:
+    """Do the job once: ``None`` when it is done, or why not."""
+    if work.attempts > MAX_ATTEMPTS:
+        return Failed(f"no outcome after {MAX_ATTEMPTS} attempts")
+    try:
+        HANDLERS[work.kind](work)
+    except Refusal as exc:  # no fallback for it: only a person can fix it
+        return Failed(str(exc))
+    except (Retry, Failed) as exc:
+        return exc
+    return None
+
+
+def _finish(work: Work, outcome: Exception | None) -> None:
     def change(session: Session, job: SlackJob, incident: Incident | None) -> None:
         if outcome is None:
             job.state, job.delivered_at, job.last_error = DeliveryState.DELIVERED, work.now, None
@@ -165,7 +164,8 @@ def _finish(work: Work, outcome: Exception | None, attempts: int) -> None:
                     slack=job.kind,
                 )
             return
-        after = outcome.after if isinstance(outcome, Retry) and outcome.after else backoff(attempts)
+        asked = outcome.after if isinstance(outcome, Retry) else None
+        after = asked or backoff(work.attempts)
         job.next_attempt_at = work.now + after
 
     work.save(change)
