@@ -430,6 +430,37 @@ def test_it_emails_confirmed_subscribers_each_published_update(
     assert len(queued) == 2  # told once, though fan-out ran three times
 
 
+def test_it_lets_a_subscriber_leave_while_their_email_is_being_sent(
+    world: World, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leaving deletes the e-mails still to be sent, the one on the wire included: the worker
+    records nothing for it and goes on (it used to fail on the missing row)."""
+    from warroom.notify.email import send_plain
+
+    with_components(world)
+    with world.runtime.reading() as session:
+        subscribers.add(session, "ops@customer.test", incident_updates=True, now=world.clock.now)
+    number = declared(world)
+    world.later(minutes=5).act("alice", lambda op: lifecycle.move(op, number, Move.INVESTIGATE))
+    policy, sessions = world.runtime.policy, world.runtime.sessions
+    fan_out(sessions, policy, base_url="https://status.test", now=world.clock.now)
+
+    def send_then_leave(*args: Any, **kwargs: Any) -> None:
+        send_plain(*args, **kwargs)
+        with world.runtime.reading() as session:
+            subscribers.remove(session, "ops@customer.test")
+            session.commit()
+
+    monkeypatch.setattr("warroom.jobs.emails.send_plain", send_then_leave)
+    transports = Transports(public_url="https://status.test", smtp=smtp.settings())
+    assert deliver_email(sessions, transports, now=world.clock.now)
+    assert not deliver_email(sessions, transports, now=world.clock.now)  # nothing left
+    [mail] = smtp.wait_for(1)
+    assert mail.rcpt_tos == ("ops@customer.test",)
+    with world.runtime.reading() as session:
+        assert session.scalars(select(OutboundEmail)).all() == []
+
+
 def test_it_refuses_a_group_inside_a_group(world: World) -> None:
     world.act("admin", lambda op: statuspage.create_component(op, "Web", is_group=True))
     with pytest.raises(BadInput, match="groups do not nest"):
