@@ -120,12 +120,12 @@ def test_it_keeps_no_lookup_that_a_revocation_overtook(world: World) -> None:
     callers = tokens.Callers()
     seen = tokens.REVOCATIONS.count
     with world.runtime.reading() as session:
-        found = tokens.authenticate(session, secret, world.clock())
+        found = tokens.identify(session, secret, world.clock())
     assert found is not None
     with world.runtime.reading() as session:
         [stored] = tokens.listing(session)
     world.act("admin", lambda op: tokens.revoke(op, stored.id))  # commits meanwhile
-    callers.keep(secret, found, seen=seen)
+    callers.keep(secret, found[0], seen=seen)
     assert callers.get(secret) is None
 
 
@@ -144,7 +144,7 @@ def test_it_does_not_forget_tokens_for_a_revocation_that_rolled_back(world: Worl
         world.act("admin", revoke_then_fail)
     assert tokens.REVOCATIONS.count == before
     with world.runtime.reading() as session:
-        assert tokens.authenticate(session, secret, world.clock()) is not None
+        assert tokens.identify(session, secret, world.clock()) is not None
 
 
 def test_it_runs_the_lifecycle_as_the_tokens_person(client: httpx.Client, world: World) -> None:

@@ -113,17 +113,6 @@ def record_use(session: Session, token_id: int, now: datetime) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
 
 
-def authenticate(session: Session, secret: str, now: datetime) -> Caller | None:
-    """:func:`identify`, recording the use in the same transaction when it is due."""
-    found = identify(session, secret, now)
-    if found is None:
-        return None
-    caller, due = found
-    if due:
-        record_use(session, caller.token_id, now)
-    return caller
-
-
 class Revocations:
     """A count of the revocations this process has committed. Every cache of callers in the
     process forgets what it knew when it moves, so a token revoked on this node is refused at

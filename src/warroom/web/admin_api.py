@@ -60,12 +60,12 @@ class WebhookBody(Input):
 
 @router.post("/webhooks", status_code=201, summary="Add a webhook (its secret is shown once)")
 def add_webhook(body: WebhookBody, runtime: RuntimeDep, caller: Admin) -> dict[str, Any]:
-    hook = runtime.write(
-        lambda op: webhooks.add(op, body.url, body.secret, body.audience),
-        by=caller.handle,
-        at=None,
-    )
-    return webhooks.row(hook) | {"secret": hook.secret}
+    def add(op: Op) -> dict[str, Any]:
+        hook = webhooks.add(op, body.url, body.secret, body.audience)
+        return webhooks.row(hook) | {"secret": hook.secret}
+
+    # Answered from the transaction that stored it, like every write of this module.
+    return runtime.write(add, by=caller.handle, at=None)
 
 
 @router.get("/webhooks", summary="List webhooks and whether they are active")
