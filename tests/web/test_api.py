@@ -19,6 +19,7 @@ from warroom.db.models import ApiToken, TimelineEvent
 from warroom.domain.errors import BadInput
 from warroom.domain.types import Access, EventKind, MitigationKind, Move
 from warroom.jobs.worker import fire_one
+from warroom.revocations import REVOCATIONS
 from warroom.runtime import Runtime
 from warroom.services import lifecycle, tokens
 from warroom.services.records import Op
@@ -106,7 +107,7 @@ def test_it_authenticates_without_waiting_for_a_write_in_progress(
         pytest.skip("the process-wide writer lock is SQLite's")
     alice = token(world, "alice")
     assert client.get("/api/v1/incidents", headers=alice).status_code == 200  # use recorded
-    tokens.REVOCATIONS.bump()  # every cache of callers forgets: the next request looks up
+    REVOCATIONS.bump()  # every cache of callers forgets: the next request looks up
     with world.runtime.writer():  # a long write in progress
         junk = client.get("/api/v1/incidents", headers={"Authorization": "Bearer wr_x"}, timeout=5)
         known = client.get("/api/v1/incidents", headers=alice, timeout=5)
@@ -118,7 +119,7 @@ def test_it_keeps_no_lookup_that_a_revocation_overtook(world: World) -> None:
         "admin", lambda op: tokens.create(op, holder="alice", access=Access.MEMBER, name="t")
     )
     callers = tokens.Callers()
-    seen = tokens.REVOCATIONS.count
+    seen = REVOCATIONS.count
     with world.runtime.reading() as session:
         found = tokens.identify(session, secret, world.clock())
     assert found is not None
@@ -133,7 +134,7 @@ def test_it_does_not_forget_tokens_for_a_revocation_that_rolled_back(world: Worl
     _, secret = world.act(
         "admin", lambda op: tokens.create(op, holder="alice", access=Access.MEMBER, name="t")
     )
-    before = tokens.REVOCATIONS.count
+    before = REVOCATIONS.count
 
     def revoke_then_fail(op: Op) -> None:
         [stored] = tokens.listing(op.session)
@@ -142,7 +143,7 @@ def test_it_does_not_forget_tokens_for_a_revocation_that_rolled_back(world: Worl
 
     with pytest.raises(BadInput):
         world.act("admin", revoke_then_fail)
-    assert tokens.REVOCATIONS.count == before
+    assert REVOCATIONS.count == before
     with world.runtime.reading() as session:
         assert tokens.identify(session, secret, world.clock()) is not None
 

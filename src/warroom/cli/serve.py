@@ -16,6 +16,7 @@ from warroom.jobs.worker import exporter
 from warroom.jobs.worker import run as run_worker
 from warroom.logs import configure as configure_logs
 from warroom.process import settle_heap
+from warroom.revocations import REVOCATIONS
 from warroom.services import tokens
 
 
@@ -68,7 +69,8 @@ def serve(
             out.print(f"  WARROOM_TOKEN={secret}", markup=False)
         out.print(f"warroom is listening on http://{host}:{port} (API docs at /docs)", markup=False)
         stop = threading.Event()
-        listen(runtime.engine, runtime.wakeup, stop)  # other nodes' changes wake this one
+        # Other nodes' changes wake this one; their revoked tokens are forgotten at once.
+        listen(runtime.engine, runtime.wakeup, stop, revoked=REVOCATIONS.bump)
         worker: threading.Thread | None = None
         if not no_worker:
             name = f"{socket.gethostname()}:{os.getpid()}:embedded"

@@ -3,12 +3,15 @@
 Several API processes and workers on one PostgreSQL form one system: a change committed on one
 node wakes the event streams and workers of every node at once instead of at their next poll.
 NOTIFY is sent inside the writing transaction, so it is delivered only if the change commits.
+A revoked API token is announced by name (``REVOKED``): every node forgets the callers it
+trusted at once, instead of at the end of their cache window.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import psycopg
 from sqlalchemy import Engine, text
@@ -17,24 +20,33 @@ from sqlalchemy.orm import Session
 from warroom.wakeup import Wakeup
 
 CHANNEL = "warroom_changes"
+REVOKED = "revoked"  # the payload of a change that revoked an API token
 RECONNECT_SECONDS = 2.0
 log = logging.getLogger("warroom.listen")
 
 
-def announce(session: Session) -> None:
-    """Tell the other nodes that this transaction, once committed, changed something."""
+def announce(session: Session, what: str | None = None) -> None:
+    """Tell the other nodes that this transaction, once committed, changed something
+    (``what``: a change they act on by name, such as ``REVOKED``)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {CHANNEL}"))
+        session.execute(text(f"NOTIFY {CHANNEL}" + (f", '{what}'" if what else "")))
 
 
 class ChangeListener(threading.Thread):
-    """Turns NOTIFYs from any node into this process's :class:`Wakeup`."""
+    """Turns NOTIFYs from any node into this process's :class:`Wakeup`, and a token's
+    revocation into ``revoked()``."""
 
-    def __init__(self, engine: Engine, wakeup: Wakeup, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        wakeup: Wakeup,
+        stop: threading.Event,
+        revoked: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(name="warroom-listen", daemon=True)
         url = engine.url.set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
-        self._wakeup, self._stop = wakeup, stop
+        self._wakeup, self._stop, self._revoked = wakeup, stop, revoked
         self.listening = threading.Event()
 
     def run(self) -> None:
@@ -42,9 +54,13 @@ class ChangeListener(threading.Thread):
             try:
                 with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
+                    if self._revoked is not None:
+                        self._revoked()  # one may have gone by unheard before (re)connecting
                     self.listening.set()
                     while not self._stop.is_set():
-                        for _ in connection.notifies(timeout=1.0, stop_after=100):
+                        for note in connection.notifies(timeout=1.0, stop_after=100):
+                            if note.payload == REVOKED and self._revoked is not None:
+                                self._revoked()
                             self._wakeup.notify()
             except psycopg.Error as exc:
                 self.listening.clear()
@@ -52,10 +68,16 @@ class ChangeListener(threading.Thread):
                 self._stop.wait(RECONNECT_SECONDS)
 
 
-def listen(engine: Engine, wakeup: Wakeup, stop: threading.Event) -> ChangeListener | None:
+def listen(
+    engine: Engine,
+    wakeup: Wakeup,
+    stop: threading.Event,
+    *,
+    revoked: Callable[[], None] | None = None,
+) -> ChangeListener | None:
     """Start listening when the database is PostgreSQL; SQLite is one process, no need."""
     if engine.dialect.name != "postgresql":
         return None
-    listener = ChangeListener(engine, wakeup, stop)
+    listener = ChangeListener(engine, wakeup, stop, revoked)
     listener.start()
     return listener

@@ -17,6 +17,7 @@ from warroom.domain.alerts import AlertSource
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.types import Severity
 from warroom.ingest.store import Sender
+from warroom.revocations import revoked
 from warroom.services.records import Op, service
 
 TOPIC_ARN = re.compile(r"^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
@@ -127,6 +128,7 @@ def revoke(op: Op, integration_id: int) -> Integration:
         raise NotFound(f"integration {integration_id} does not exist")
     if integration.revoked_at is None:
         integration.revoked_at = op.now
+        revoked(op.session)
     return integration
 
 

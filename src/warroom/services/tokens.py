@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from warroom.db.models import ApiToken, Person
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.types import Access
+from warroom.revocations import REVOCATIONS, revoked
 from warroom.services.records import Op, person
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -69,8 +69,7 @@ def revoke(op: Op, token_id: int) -> ApiToken:
         raise NotFound(f"token {token_id} does not exist")
     if token.revoked_at is None:
         token.revoked_at = op.now
-        # After the commit: a lookup that read the token before it must not be cached.
-        event.listen(op.session, "after_commit", REVOCATIONS.bump, once=True)
+        revoked(op.session)
     return token
 
 
@@ -113,21 +112,6 @@ def record_use(session: Session, token_id: int, now: datetime) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
 
 
-class Revocations:
-    """A count of the revocations this process has committed. Every cache of callers in the
-    process forgets what it knew when it moves, so a token revoked on this node is refused at
-    once, and a lookup that read the token before the revocation committed is not kept."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def bump(self, _session: object = None) -> None:
-        with self._lock:
-            self.count += 1
-
-
-REVOCATIONS = Revocations()
 CALLER_CACHE_SECONDS = 5.0
 
 
@@ -135,8 +119,9 @@ CALLER_CACHE_SECONDS = 5.0
 class Callers:
     """Who a secret belongs to, trusted for a few seconds (decision 96): authentication is not
     a database round trip on every request. Unknown secrets are not remembered. A token
-    revoked on this node is refused at once; on another node (or by the CLI on the database
-    directly) within ``CALLER_CACHE_SECONDS``."""
+    revoked on this node is refused at once; on PostgreSQL, every node that listens for
+    changes hears of it and refuses it at once too. Elsewhere (a second process on one
+    SQLite file) it is refused within ``CALLER_CACHE_SECONDS``."""
 
     seconds: float = CALLER_CACHE_SECONDS
     limit: int = 10_000

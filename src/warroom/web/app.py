@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -11,9 +12,11 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 
 from warroom import __version__
+from warroom.db.listen import listen
 from warroom.db.schema import SCHEMA_REVISION, current_revision
 from warroom.ingest.sns import SnsVerifier
 from warroom.process import settle_heap
+from warroom.revocations import REVOCATIONS
 from warroom.runtime import Runtime
 from warroom.web import (
     ack_links,
@@ -106,7 +109,12 @@ def served(app: FastAPI) -> ASGIApp:
 
 
 def from_environment() -> ASGIApp:
-    """The app of one process of ``warroom serve --workers N``, configured by WARROOM_*."""
-    app = served(create_app(Runtime()))
+    """The app of one process of ``warroom serve --workers N``, configured by WARROOM_*. Each
+    process listens for the other nodes' changes itself (PostgreSQL)."""
+    runtime = Runtime()
+    app = create_app(runtime)
+    stop = threading.Event()
+    listen(runtime.engine, runtime.wakeup, stop, revoked=REVOCATIONS.bump)
+    app.router.on_shutdown.append(stop.set)
     settle_heap()
-    return app
+    return served(app)

@@ -10,8 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from warroom.domain.types import Access
+from warroom.revocations import REVOCATIONS
 from warroom.runtime import Runtime
-from warroom.services.tokens import REVOCATIONS, Caller, identify, record_use
+from warroom.services.tokens import Caller, identify, record_use
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 

@@ -33,6 +33,7 @@ from warroom.ingest.sns import SnsVerifier
 from warroom.ingest.store import Job, Outcome, packed
 from warroom.ingest.writer import GroupCommit
 from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED, INGEST_REPLAYS
+from warroom.revocations import REVOCATIONS
 from warroom.runtime import Runtime
 from warroom.services.integrations import Found, find, key_hash
 from warroom.web.metrics import NamedRoute
@@ -116,6 +117,7 @@ class Ingestion:
     sns: SnsVerifier = field(default_factory=SnsVerifier)
     limits: RateLimits = field(default_factory=RateLimits)
     _keys: dict[str, tuple[Found | None, float]] = field(default_factory=dict, repr=False)
+    _revocations: int = field(default=0, repr=False)  # REVOCATIONS.count the keys were read at
     _writer: GroupCommit | None = field(default=None, repr=False)
 
     # --- the shared path -------------------------------------------------------------------
@@ -126,7 +128,9 @@ class Ingestion:
 
     def _cached(self, digest: str) -> tuple[Found | None] | None:
         """The key's cached integration (``(None,)``: known to be unknown), or ``None`` when it
-        must be looked up."""
+        must be looked up. A revocation on any node forgets them all."""
+        if self._revocations != REVOCATIONS.count:
+            self._keys, self._revocations = {}, REVOCATIONS.count
         cached = self._keys.get(digest)
         return (cached[0],) if cached is not None and cached[1] >= time.monotonic() else None
 
@@ -136,11 +140,13 @@ class Ingestion:
         digest = key_hash(key)
         cached = self._cached(digest)
         if cached is None:
+            seen = REVOCATIONS.count
             with self.runtime.reading() as session:
                 cached = (find(session, key),)
             if len(self._keys) > 10_000:
                 self._keys.clear()  # bounded: unknown keys are cached too
-            self._keys[digest] = (cached[0], time.monotonic() + KEY_CACHE_SECONDS)
+            if seen == REVOCATIONS.count:  # a revocation overtook the lookup: not kept
+                self._keys[digest] = (cached[0], time.monotonic() + KEY_CACHE_SECONDS)
         return _of_source(cached[0], source)
 
     async def lookup_async(self, key: str, source: AlertSource) -> Found | None:
