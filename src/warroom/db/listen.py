@@ -3,8 +3,8 @@
 Several API processes and workers on one PostgreSQL form one system: a change committed on one
 node wakes the event streams and workers of every node at once instead of at their next poll.
 NOTIFY is sent inside the writing transaction, so it is delivered only if the change commits.
-A revoked API token is announced by name (``REVOKED``): every node forgets the callers it
-trusted at once, instead of at the end of their cache window.
+A revoked credential (an API token, an integration key) is announced by name (``REVOKED``):
+every node forgets the ones it trusted at once, not at the end of their cache window.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from warroom.wakeup import Wakeup
 
 CHANNEL = "warroom_changes"
-REVOKED = "revoked"  # the payload of a change that revoked an API token
+REVOKED = "revoked"  # the payload of a change that revoked a token or an integration key
 RECONNECT_SECONDS = 2.0
 log = logging.getLogger("warroom.listen")
 
@@ -33,8 +33,8 @@ def announce(session: Session, what: str | None = None) -> None:
 
 
 class ChangeListener(threading.Thread):
-    """Turns NOTIFYs from any node into this process's :class:`Wakeup`, and a token's
-    revocation into ``revoked()``."""
+    """Turns NOTIFYs from any node into this process's :class:`Wakeup`, and a revocation
+    into ``revoked()``."""
 
     def __init__(
         self,
