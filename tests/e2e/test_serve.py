@@ -12,8 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
+from tests.conftest import TABLES
 from tests.e2e.test_cli import BIN, run
+from warroom.db.engine import make_engine
 
 
 def free_port() -> int:
@@ -124,3 +127,31 @@ def test_it_serves_from_several_processes_on_one_sqlite_database(tmp_path: Path)
     assert statuses == [201] * 24
     titles = sorted(item["title"] for item in listed.json()["items"])
     assert titles == sorted(f"slow search {index}" for index in range(24))
+
+
+def test_it_refuses_a_revoked_token_at_once_in_every_process_on_postgresql(
+    tmp_path: Path, postgres_server_url: str
+) -> None:
+    """``--workers 2`` on PostgreSQL: each process trusts a token it has seen for a few
+    seconds, yet a revocation written by the CLI straight to the database is heard by both."""
+    engine = make_engine(postgres_server_url)
+    with engine.begin() as connection:  # a first start: no admin token yet
+        connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    env = {"WARROOM_USER": "ops", "WARROOM_DATABASE_URL": postgres_server_url}
+    with started(tmp_path, env, "--workers", "2", "--no-worker") as (base, token):
+        auth = {"Authorization": f"Bearer {token}"}
+
+        def answers() -> set[int]:  # each on a new connection: both processes answer some
+            return {
+                httpx.get(f"{base}/api/v1/incidents", headers=auth, timeout=10).status_code
+                for _ in range(20)
+            }
+
+        assert answers() == {200}  # trusted from now on, for seconds, by whoever answered
+        revoked = run("token", "revoke", "1", cwd=tmp_path, env=env)
+        assert revoked.returncode == 0, revoked.stderr
+        deadline = time.monotonic() + 2
+        while (seen := answers()) != {401} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen == {401}
