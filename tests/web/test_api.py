@@ -491,6 +491,22 @@ def test_it_streams_timeline_events_live_and_resumes_after_the_last_seen(
     assert f"id: {last + 1}" in resumed.text
 
 
+def test_it_ends_the_event_stream_of_a_token_revoked_meanwhile_at_once(
+    client: httpx.Client, world: World
+) -> None:
+    alice = token(world, "alice")
+    with world.runtime.reading() as session:
+        [stored] = tokens.listing(session)
+    with client.stream("GET", "/api/v1/events", headers=alice, timeout=5) as stream:
+        lines = stream.iter_lines()
+        assert next(lines).startswith("retry:")  # the stream is open
+        world.act("admin", lambda op: tokens.revoke(op, stored.id))
+        revoked_at = time.monotonic()
+        # Not at the next heartbeat, seconds away: the read would time out first.
+        assert "event: revoked" in itertools.islice(lines, 10)
+    assert time.monotonic() - revoked_at < 2
+
+
 def ids_in(text: str) -> list[int]:
     return [int(line.removeprefix("id: ")) for line in text.splitlines() if line.startswith("id:")]
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from warroom.db.models import ApiToken, TimelineEvent
+from warroom.revocations import REVOCATIONS
 from warroom.runtime import Runtime
 from warroom.services.webhooks import event_payload
 from warroom.wakeup import Wakeup
@@ -124,6 +125,7 @@ async def _frames(
     last, sent = after, 0
     gap: Gap | None = None
     quiet_since = checked_at = time.monotonic()
+    revocations = REVOCATIONS.count
     seen = runtime.wakeup.generation
     # The id of where the stream starts: a client that loses the connection before the first
     # event resumes from here, not from whatever is newest when it comes back.
@@ -136,9 +138,10 @@ async def _frames(
             quiet_since = time.monotonic()
             if limit is not None and sent >= limit:
                 return
-        if time.monotonic() - checked_at > HEARTBEAT_SECONDS:
-            checked_at = time.monotonic()
-            # A revoked token loses its stream too.
+        if time.monotonic() - checked_at > HEARTBEAT_SECONDS or revocations != REVOCATIONS.count:
+            checked_at, revocations = time.monotonic(), REVOCATIONS.count
+            # A revoked token loses its stream too: at once when this node hears of it (see
+            # warroom.revocations), else at the next heartbeat.
             if not await run_in_threadpool(_token_valid, runtime, token_id):
                 yield "event: revoked\ndata: {}\n\n"
                 return
