@@ -8,7 +8,8 @@ is the server's work per request, not the wall clock. Requests: declare (SEV2), 
 (spread over 40 incidents), stage move (investigate a declared incident) and get. Beside it,
 in the same round and on the same database, the reference of ``api_latency.py`` (a bare
 Starlette endpoint, one insert per request): the ratio of the two costs is the ceiling of the
-ratio of their sustained rates on one core.
+ratio of their sustained rates on one core. On PostgreSQL it also reads the CPU time of the
+cluster's processes around each block: the database's share of a request's work.
 
     .venv/bin/python bench/api_cpu.py --database sqlite --rounds 3
     .venv/bin/python bench/api_cpu.py --database postgresql --rounds 3
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import re
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -37,22 +39,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu_seconds(kind: str) -> float:
+    """PostgreSQL's own processes, all of them (the machine's cluster: nothing else uses it
+    while the benchmark runs); SQLite runs inside the server process."""
+    if kind != "postgresql":
+        return 0.0
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not re.fullmatch(r"\d+", proc.name):
+            continue
+        try:
+            if (proc / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+    return total
+
+
 def run_round(kind: str, count: int) -> dict[str, float]:
     with servers(kind) as running:
         auth = {"Authorization": f"Bearer {running.token}"}
         with httpx.Client(base_url=running.warroom_url, headers=auth, timeout=10) as client:
-            costs = measure(client, running.warroom.pid, count)
+            costs = measure(client, running.warroom.pid, count, kind)
         with httpx.Client(base_url=running.reference_url, timeout=10) as client:
             for _ in range(50):  # lazy set-up, not measured
                 client.post("/insert").raise_for_status()
-            before = cpu_seconds(running.reference.pid)
+            before, database = cpu_seconds(running.reference.pid), database_cpu_seconds(kind)
             for _ in range(count):
                 client.post("/insert").raise_for_status()
             costs["reference"] = (cpu_seconds(running.reference.pid) - before) / count
+            costs["reference database"] = (database_cpu_seconds(kind) - database) / count
         return costs
 
 
-def measure(client: httpx.Client, pid: int, count: int) -> dict[str, float]:
+def measure(client: httpx.Client, pid: int, count: int, kind: str) -> dict[str, float]:
     declared: list[str] = []
 
     def declare() -> None:
@@ -85,10 +105,11 @@ def measure(client: httpx.Client, pid: int, count: int) -> dict[str, float]:
     }
     costs = {}
     for op, call in operations.items():
-        before = cpu_seconds(pid)
+        before, database = cpu_seconds(pid), database_cpu_seconds(kind)
         for _ in range(count):
             call()
         costs[op] = (cpu_seconds(pid) - before) / count
+        costs[f"{op} database"] = (database_cpu_seconds(kind) - database) / count
     return costs
 
 
@@ -103,10 +124,14 @@ def main() -> None:
     rounds = [run_round(args.database, args.requests) for _ in range(args.rounds)]
     for op in ("declare", "update", "move", "get", "reference"):
         each = [r[op] * 1000 for r in rounds]
-        print(
-            f"{args.database} {op:<8} server CPU per request: median "
+        line = (
+            f"{args.database} {op:<9} server CPU per request: median "
             f"{statistics.median(each):5.2f} ms  (rounds: {', '.join(f'{v:.2f}' for v in each)})"
         )
+        if args.database == "postgresql":
+            database = statistics.median(r[f"{op} database"] for r in rounds) * 1000
+            line += f"; PostgreSQL's own processes: {database:.2f} ms"
+        print(line)
     ops = ("declare", "update", "move", "get")
     mix = [sum(r[op] for op in ops) / len(ops) for r in rounds]
     ratios = [r["reference"] / m for r, m in zip(rounds, mix, strict=True)]
