@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     test_clock_file: Path | None = None
     env: str = "production"
     log_format: Literal["text", "json"] = "text"  # WARROOM_LOG_FORMAT, for serve and worker
+    # How long a server process trusts an API token or integration key it has seen before it
+    # looks it up again (decisions 51, 96, 105); 0 looks up on every request.
+    credential_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # Where people reach this server: the base of acknowledgement links in pages.
     public_url: str = "http://127.0.0.1:8000"
@@ -60,6 +63,20 @@ class Settings(BaseSettings):
         if self.config is not None and not self.config.exists():
             raise BadInput(f"WARROOM_CONFIG names {self.config}, which does not exist")
         return self.config or Path.cwd() / POLICY_FILE
+
+
+def load_settings() -> Settings:
+    """The ``WARROOM_*`` settings; a value that does not fit is :class:`BadInput` naming the
+    variable, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [
+            f"WARROOM_{str(error['loc'][0] if error['loc'] else '').upper()}: {error['msg']} "
+            f"(it is {error['input']!r})"
+            for error in exc.errors()
+        ]
+        raise BadInput("; ".join(problems)) from None
 
 
 def load_policy(path: Path) -> Policy:

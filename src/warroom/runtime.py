@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from warroom.config import Settings, load_policy
+from warroom.config import Settings, load_policy, load_settings
 from warroom.db.engine import default_url, make_engine, session_factory, unit_of_work
 from warroom.db.listen import announce
 from warroom.db.models import Incident
@@ -68,7 +68,7 @@ class Turns:
 
 @dataclass
 class Runtime:
-    settings: Settings = field(default_factory=Settings)
+    settings: Settings = field(default_factory=load_settings)
     clock: Callable[[], datetime] = system_now
     wakeup: Wakeup = field(default_factory=Wakeup)
     # Re-entrant: a write may run another (recording a refusal; a test's race).
@@ -93,7 +93,7 @@ class Runtime:
     @cached_property
     def callers(self) -> Callers:
         """API tokens seen in the last seconds (decision 96)."""
-        return Callers()
+        return Callers(seconds=self.settings.credential_cache_seconds)
 
     @cached_property
     def transports(self) -> Transports:

@@ -173,6 +173,15 @@ def test_it_names_a_bad_policy_key(tmp_path: Path) -> None:
     assert "unknown key lifecycle.monitoring_windw" in result.stderr
 
 
+def test_it_names_a_bad_setting_instead_of_a_traceback(tmp_path: Path) -> None:
+    for command in (("list",), ("serve", "--port", "1")):
+        result = run(*command, cwd=tmp_path, env={"WARROOM_CREDENTIAL_CACHE_SECONDS": "soon"})
+        assert result.returncode == 2
+        assert "WARROOM_CREDENTIAL_CACHE_SECONDS: Input should be a valid number" in result.stderr
+        assert "'soon'" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_it_classifies_from_stdin_flags_and_the_script(tmp_path: Path) -> None:
     payload = (
         '{"core_impact":"unavailable","revenue_critical":true,'

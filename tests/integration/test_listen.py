@@ -7,8 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Clock
 from tests.e2e.test_cli import run
 from tests.web.conftest import serving
@@ -45,12 +43,13 @@ def test_it_wakes_another_node_when_a_change_commits(postgres_server_url: str) -
 
 
 def test_it_refuses_credentials_revoked_on_another_node_at_once(
-    postgres_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_server_url: str, tmp_path: Path
 ) -> None:
-    node = Runtime(settings=Settings(database_url=postgres_server_url, user="tester"))
     # Unless told, this node would trust what it has seen for minutes.
-    node.callers.seconds = 600
-    monkeypatch.setattr("warroom.web.ingest.KEY_CACHE_SECONDS", 600)
+    settings = Settings(
+        database_url=postgres_server_url, user="tester", credential_cache_seconds=300
+    )
+    node = Runtime(settings=settings)
     token, secret = node.write(
         lambda op: tokens.create(op, holder="alice", access=Access.MEMBER, name="laptop"),
         by="admin",

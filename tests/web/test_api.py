@@ -507,6 +507,18 @@ def test_it_ends_the_event_stream_of_a_token_revoked_meanwhile_at_once(
     assert time.monotonic() - revoked_at < 2
 
 
+def test_it_ends_at_its_start_a_stream_opened_with_a_token_trusted_from_the_cache_but_revoked(
+    client: httpx.Client, world: World
+) -> None:
+    alice = token(world, "alice")
+    assert client.get("/api/v1/incidents", headers=alice).status_code == 200  # now cached
+    # Another process revokes it on the database; this one still trusts it for seconds.
+    with world.runtime.sessions.begin() as session:
+        session.execute(update(ApiToken).values(revoked_at=world.clock()))
+    with client.stream("GET", "/api/v1/events", headers=alice, timeout=5) as stream:
+        assert "event: revoked" in itertools.islice(stream.iter_lines(), 10)
+
+
 def ids_in(text: str) -> list[int]:
     return [int(line.removeprefix("id: ")) for line in text.splitlines() if line.startswith("id:")]
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from warroom.wakeup import Wakeup
 CHANNEL = "warroom_changes"
 REVOKED = "revoked"  # the payload of a change that revoked a token or an integration key
 RECONNECT_SECONDS = 2.0
+NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 log = logging.getLogger("warroom.listen")
 
 
@@ -29,7 +31,7 @@ def announce(session: Session, what: str | None = None) -> None:
     """Tell the other nodes that this transaction, once committed, changed something
     (``what``: a change they act on by name, such as ``REVOKED``)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {CHANNEL}" + (f", '{what}'" if what else "")))
+        session.execute(NOTIFY, {"channel": CHANNEL, "payload": what or ""})
 
 
 class ChangeListener(threading.Thread):
@@ -45,7 +47,15 @@ class ChangeListener(threading.Thread):
     ) -> None:
         super().__init__(name="warroom-listen", daemon=True)
         url = engine.url.set(drivername="postgresql")
-        self._dsn = url.render_as_string(hide_password=False)
+        # A connection that died without a word (a host gone, a firewall's idle timeout) is
+        # noticed within about a minute, not when the operating system gives up hours later.
+        self._dsn = make_conninfo(
+            url.render_as_string(hide_password=False),
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
+        )
         self._wakeup, self._stop, self._revoked = wakeup, stop, revoked
         self.listening = threading.Event()
 

@@ -121,7 +121,7 @@ class Callers:
     a database round trip on every request. Unknown secrets are not remembered. A token
     revoked on this node is refused at once; on PostgreSQL, every node that listens for
     changes hears of it and refuses it at once too. Elsewhere (a second process on one
-    SQLite file) it is refused within ``CALLER_CACHE_SECONDS``."""
+    SQLite file) it is refused within ``seconds`` (``WARROOM_CREDENTIAL_CACHE_SECONDS``)."""
 
     seconds: float = CALLER_CACHE_SECONDS
     limit: int = 10_000

@@ -125,7 +125,9 @@ async def _frames(
     last, sent = after, 0
     gap: Gap | None = None
     quiet_since = checked_at = time.monotonic()
-    revocations = REVOCATIONS.count
+    # None: the token is checked once more as the stream starts (a revocation may have come
+    # after it was authenticated, from the cache).
+    revocations: int | None = None
     seen = runtime.wakeup.generation
     # The id of where the stream starts: a client that loses the connection before the first
     # event resumes from here, not from whatever is newest when it comes back.

@@ -51,7 +51,6 @@ PATH_SOURCES = {
 }
 # How long a looked-up key is trusted. Revoking through this process takes effect at once;
 # through another node, within this time.
-KEY_CACHE_SECONDS = 5.0
 # Bodies from this size (about ten alerts) are looked up by digest before they are parsed.
 DIGEST_FROM = 4096
 
@@ -116,23 +115,24 @@ class Ingestion:
     runtime: Runtime
     sns: SnsVerifier = field(default_factory=SnsVerifier)
     limits: RateLimits = field(default_factory=RateLimits)
-    _keys: dict[str, tuple[Found | None, float]] = field(default_factory=dict, repr=False)
-    _revocations: int = field(default=0, repr=False)  # REVOCATIONS.count the keys were read at
+    # digest -> (integration, trusted until, REVOCATIONS.count when it was read)
+    _keys: dict[str, tuple[Found | None, float, int]] = field(default_factory=dict, repr=False)
     _writer: GroupCommit | None = field(default=None, repr=False)
 
     # --- the shared path -------------------------------------------------------------------
 
     def forget(self) -> None:
-        """An integration was created or revoked: look keys up afresh."""
+        """An integration was created: a key known to be unknown a moment ago is looked up
+        afresh. (A revocation needs no call: see ``warroom.revocations``.)"""
         self._keys.clear()
 
     def _cached(self, digest: str) -> tuple[Found | None] | None:
         """The key's cached integration (``(None,)``: known to be unknown), or ``None`` when it
-        must be looked up. A revocation on any node forgets them all."""
-        if self._revocations != REVOCATIONS.count:
-            self._keys, self._revocations = {}, REVOCATIONS.count
+        must be looked up. A key read before a revocation (on any node) is looked up again."""
         cached = self._keys.get(digest)
-        return (cached[0],) if cached is not None and cached[1] >= time.monotonic() else None
+        if cached is None or cached[1] < time.monotonic() or cached[2] != REVOCATIONS.count:
+            return None
+        return (cached[0],)
 
     def lookup(self, key: str, source: AlertSource) -> Found | None:
         if not key or len(key) > 200:
@@ -145,8 +145,8 @@ class Ingestion:
                 cached = (find(session, key),)
             if len(self._keys) > 10_000:
                 self._keys.clear()  # bounded: unknown keys are cached too
-            if seen == REVOCATIONS.count:  # a revocation overtook the lookup: not kept
-                self._keys[digest] = (cached[0], time.monotonic() + KEY_CACHE_SECONDS)
+            until = time.monotonic() + self.runtime.settings.credential_cache_seconds
+            self._keys[digest] = (cached[0], until, seen)  # not trusted if overtaken
         return _of_source(cached[0], source)
 
     async def lookup_async(self, key: str, source: AlertSource) -> Found | None:
