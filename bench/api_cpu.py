@@ -41,7 +41,8 @@ def cpu_seconds(pid: int) -> float:
 
 def database_cpu_seconds(kind: str) -> float:
     """PostgreSQL's own processes, all of them (the machine's cluster: nothing else uses it
-    while the benchmark runs); SQLite runs inside the server process."""
+    while the benchmark runs); SQLite runs inside the server process. A lower bound: a
+    process that ends within a block (an autovacuum worker) takes its time with it."""
     if kind != "postgresql":
         return 0.0
     total = 0.0
