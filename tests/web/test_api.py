@@ -15,13 +15,15 @@ from sqlalchemy import func, select, update
 from tests.conftest import World
 from tests.web.conftest import serving
 from warroom.config import Settings
+from warroom.db.alert_models import Integration
 from warroom.db.models import ApiToken, TimelineEvent
+from warroom.domain.alerts import AlertSource
 from warroom.domain.errors import BadInput
 from warroom.domain.types import Access, EventKind, MitigationKind, Move
 from warroom.jobs.worker import fire_one
 from warroom.revocations import REVOCATIONS
 from warroom.runtime import Runtime
-from warroom.services import lifecycle, tokens
+from warroom.services import integrations, lifecycle, tokens
 from warroom.services.records import Op
 from warroom.web.app import create_app
 
@@ -96,6 +98,34 @@ def test_it_refuses_a_token_revoked_elsewhere_once_its_cache_window_ends(
     later = time.monotonic() + tokens.CALLER_CACHE_SECONDS + 0.1
     monkeypatch.setattr("warroom.services.tokens.time.monotonic", lambda: later)
     assert client.get("/api/v1/incidents", headers=auth).status_code == 401
+
+
+def test_it_looks_credentials_up_on_every_request_when_told_to_trust_them_for_no_time(
+    world: World,
+) -> None:
+    world.runtime.settings.credential_cache_seconds = 0  # WARROOM_CREDENTIAL_CACHE_SECONDS=0
+    auth = token(world, "alice")
+    _, key = world.act(
+        "admin",
+        lambda op: integrations.create(
+            op, AlertSource.GENERIC, "checkout", None, integrations.Options()
+        ),
+    )
+    alert = json.dumps({"summary": "checkout is failing", "dedup_key": "checkout"})
+    with serving(create_app(world.runtime)) as client:
+
+        def answers() -> tuple[int, int]:
+            return (
+                client.get("/api/v1/incidents", headers=auth).status_code,
+                client.post(f"/api/v1/ingest/generic/{key}", content=alert).status_code,
+            )
+
+        assert answers() == (200, 202)
+        # Another process revokes both on the database: this one is not told, and need not be.
+        with world.runtime.sessions.begin() as session:
+            session.execute(update(ApiToken).values(revoked_at=world.clock()))
+            session.execute(update(Integration).values(revoked_at=world.clock()))
+        assert answers() == (401, 404)
 
 
 def test_it_authenticates_without_waiting_for_a_write_in_progress(
