@@ -49,8 +49,6 @@ PATH_SOURCES = {
         AlertSource.GENERIC,
     )
 }
-# How long a looked-up key is trusted. Revoking through this process takes effect at once;
-# through another node, within this time.
 # Bodies from this size (about ten alerts) are looked up by digest before they are parsed.
 DIGEST_FROM = 4096
 
