@@ -95,7 +95,7 @@ def test_it_refuses_a_token_revoked_elsewhere_once_its_cache_window_ends(
     with world.runtime.sessions.begin() as session:
         session.execute(update(ApiToken).values(revoked_at=world.clock()))
     assert client.get("/api/v1/incidents", headers=auth).status_code == 200  # still trusted
-    later = time.monotonic() + tokens.CALLER_CACHE_SECONDS + 0.1
+    later = time.monotonic() + world.runtime.callers.seconds + 0.1
     monkeypatch.setattr("warroom.services.tokens.time.monotonic", lambda: later)
     assert client.get("/api/v1/incidents", headers=auth).status_code == 401
 
@@ -148,7 +148,7 @@ def test_it_keeps_no_lookup_that_a_revocation_overtook(world: World) -> None:
     _, secret = world.act(
         "admin", lambda op: tokens.create(op, holder="alice", access=Access.MEMBER, name="t")
     )
-    callers = tokens.Callers()
+    callers = tokens.Callers(seconds=world.runtime.settings.credential_cache_seconds)
     seen = REVOCATIONS.count
     with world.runtime.reading() as session:
         found = tokens.identify(session, secret, world.clock())

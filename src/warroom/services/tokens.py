@@ -112,9 +112,6 @@ def record_use(session: Session, token_id: int, now: datetime) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
 
 
-CALLER_CACHE_SECONDS = 5.0
-
-
 @dataclass
 class Callers:
     """Who a secret belongs to, trusted for a few seconds (decision 96): authentication is not
@@ -123,7 +120,7 @@ class Callers:
     changes hears of it and refuses it at once too. Elsewhere (a second process on one
     SQLite file) it is refused within ``seconds`` (``WARROOM_CREDENTIAL_CACHE_SECONDS``)."""
 
-    seconds: float = CALLER_CACHE_SECONDS
+    seconds: float  # WARROOM_CREDENTIAL_CACHE_SECONDS: the one place its default is set
     limit: int = 10_000
     _known: dict[str, tuple[Caller, float]] = field(default_factory=dict, repr=False)
     _count: int = field(default=0, repr=False)
