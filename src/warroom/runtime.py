@@ -25,10 +25,11 @@ from warroom.domain.errors import BadInput, Conflict, Refused, Unavailable
 from warroom.domain.policy import Policy
 from warroom.domain.timefmt import parse_instant
 from warroom.notify.dispatch import Transports
+from warroom.revocations import Trusted
 from warroom.services.lifecycle import record_refusal
 from warroom.services.records import Op
 from warroom.services.timers import settle
-from warroom.services.tokens import Callers
+from warroom.services.tokens import Caller
 from warroom.wakeup import Wakeup
 
 T = TypeVar("T")
@@ -91,9 +92,10 @@ class Runtime:
         return load_policy(self.settings.policy_path())
 
     @cached_property
-    def callers(self) -> Callers:
-        """API tokens seen in the last seconds (decision 96)."""
-        return Callers(seconds=self.settings.credential_cache_seconds)
+    def callers(self) -> Trusted[Caller]:
+        """Who the API tokens seen in the last seconds belong to (decision 96): authentication
+        is not a database round trip on every request. Unknown tokens are not remembered."""
+        return Trusted(self.settings.credential_cache_seconds)
 
     @cached_property
     def transports(self) -> Transports:

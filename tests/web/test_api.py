@@ -21,7 +21,7 @@ from warroom.domain.alerts import AlertSource
 from warroom.domain.errors import BadInput
 from warroom.domain.types import Access, EventKind, MitigationKind, Move
 from warroom.jobs.worker import fire_one
-from warroom.revocations import REVOCATIONS
+from warroom.revocations import REVOCATIONS, Trusted
 from warroom.runtime import Runtime
 from warroom.services import integrations, lifecycle, tokens
 from warroom.services.records import Op
@@ -96,7 +96,7 @@ def test_it_refuses_a_token_revoked_elsewhere_once_its_cache_window_ends(
         session.execute(update(ApiToken).values(revoked_at=world.clock()))
     assert client.get("/api/v1/incidents", headers=auth).status_code == 200  # still trusted
     later = time.monotonic() + world.runtime.callers.seconds + 0.1
-    monkeypatch.setattr("warroom.services.tokens.time.monotonic", lambda: later)
+    monkeypatch.setattr("warroom.revocations.time.monotonic", lambda: later)
     assert client.get("/api/v1/incidents", headers=auth).status_code == 401
 
 
@@ -148,7 +148,7 @@ def test_it_keeps_no_lookup_that_a_revocation_overtook(world: World) -> None:
     _, secret = world.act(
         "admin", lambda op: tokens.create(op, holder="alice", access=Access.MEMBER, name="t")
     )
-    callers = tokens.Callers(seconds=world.runtime.settings.credential_cache_seconds)
+    callers: Trusted[tokens.Caller] = Trusted(world.runtime.settings.credential_cache_seconds)
     seen = REVOCATIONS.count
     with world.runtime.reading() as session:
         found = tokens.identify(session, secret, world.clock())
@@ -156,8 +156,8 @@ def test_it_keeps_no_lookup_that_a_revocation_overtook(world: World) -> None:
     with world.runtime.reading() as session:
         [stored] = tokens.listing(session)
     world.act("admin", lambda op: tokens.revoke(op, stored.id))  # commits meanwhile
-    callers.keep(secret, found[0], seen=seen)
-    assert callers.get(secret) is None
+    callers.keep(tokens.digest(secret), found[0], seen=seen)
+    assert callers.get(tokens.digest(secret)) is None
 
 
 def test_it_does_not_forget_tokens_for_a_revocation_that_rolled_back(world: World) -> None:

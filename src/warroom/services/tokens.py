@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,14 +14,14 @@ from sqlalchemy.orm import Session
 from warroom.db.models import ApiToken, Person
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.types import Access
-from warroom.revocations import REVOCATIONS, revoked
+from warroom.revocations import revoked
 from warroom.services.records import Op, person
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_PREFIX = "wr_"  # noqa: S105 - a public prefix that marks warroom tokens, not a secret
 
 
-def _hash(secret: str) -> str:
+def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -36,7 +35,7 @@ def create(op: Op, *, holder: str, access: Access, name: str) -> tuple[ApiToken,
         person_id=person(op, holder).id,
         name=label,
         access=access,
-        secret_hash=_hash(secret),
+        secret_hash=digest(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 6],
         created_at=op.now,
     )
@@ -100,7 +99,7 @@ def identify(session: Session, secret: str, now: datetime) -> tuple[Caller, bool
     found = session.execute(
         select(ApiToken.id, ApiToken.access, ApiToken.last_used_at, Person.handle)
         .join(Person, Person.id == ApiToken.person_id)
-        .where(ApiToken.secret_hash == _hash(secret), ApiToken.revoked_at.is_(None))
+        .where(ApiToken.secret_hash == digest(secret), ApiToken.revoked_at.is_(None))
     ).one_or_none()
     if found is None:
         return None
@@ -110,32 +109,3 @@ def identify(session: Session, secret: str, now: datetime) -> tuple[Caller, bool
 
 def record_use(session: Session, token_id: int, now: datetime) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-
-
-@dataclass
-class Callers:
-    """Who a secret belongs to, trusted for a few seconds (decision 96): authentication is not
-    a database round trip on every request. Unknown secrets are not remembered. A token
-    revoked on this node is refused at once; on PostgreSQL, every node that listens for
-    changes hears of it and refuses it at once too. Elsewhere (a second process on one
-    SQLite file) it is refused within ``seconds`` (``WARROOM_CREDENTIAL_CACHE_SECONDS``)."""
-
-    seconds: float  # WARROOM_CREDENTIAL_CACHE_SECONDS: the one place its default is set
-    limit: int = 10_000
-    _known: dict[str, tuple[Caller, float]] = field(default_factory=dict, repr=False)
-    _count: int = field(default=0, repr=False)
-
-    def get(self, secret: str) -> Caller | None:
-        if self._count != REVOCATIONS.count:
-            self._known, self._count = {}, REVOCATIONS.count
-        found = self._known.get(_hash(secret))
-        return found[0] if found is not None and found[1] >= time.monotonic() else None
-
-    def keep(self, secret: str, caller: Caller, *, seen: int) -> None:
-        """Remember ``caller``, read when the revocation count was ``seen``: a lookup that a
-        revocation overtook is not kept."""
-        if seen != REVOCATIONS.count:
-            return
-        if len(self._known) >= self.limit:
-            self._known = {}  # bounded; the next requests look their tokens up again
-        self._known[_hash(secret)] = (caller, time.monotonic() + self.seconds)

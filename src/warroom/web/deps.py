@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from warroom.domain.types import Access
 from warroom.revocations import REVOCATIONS
 from warroom.runtime import Runtime
-from warroom.services.tokens import Caller, identify, record_use
+from warroom.services.tokens import Caller, digest, identify, record_use
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
@@ -44,13 +44,14 @@ async def get_caller(
     secret = credentials.credentials.strip() if credentials else ""
     if not secret:
         raise HTTPException(401, "an API token is required: Authorization: Bearer <token>", BEARER)
-    caller = runtime.callers.get(secret)
+    hashed = digest(secret)
+    caller = runtime.callers.get(hashed)
     if caller is None:
         seen = REVOCATIONS.count
         caller = await run_in_threadpool(_look_up, runtime, secret)
         if caller is None:
             raise HTTPException(401, "the API token is unknown or revoked", BEARER)
-        runtime.callers.keep(secret, caller, seen=seen)
+        runtime.callers.keep(hashed, caller, seen=seen)
     return caller
 
 

@@ -33,7 +33,7 @@ from warroom.ingest.sns import SnsVerifier
 from warroom.ingest.store import Job, Outcome, packed
 from warroom.ingest.writer import GroupCommit
 from warroom.metrics import ALERTS_INGESTED, INGEST_REFUSED, INGEST_REPLAYS
-from warroom.revocations import REVOCATIONS
+from warroom.revocations import REVOCATIONS, Trusted
 from warroom.runtime import Runtime
 from warroom.services.integrations import Found, find, key_hash
 from warroom.web.metrics import NamedRoute
@@ -113,9 +113,13 @@ class Ingestion:
     runtime: Runtime
     sns: SnsVerifier = field(default_factory=SnsVerifier)
     limits: RateLimits = field(default_factory=RateLimits)
-    # digest -> (integration, trusted until, REVOCATIONS.count when it was read)
-    _keys: dict[str, tuple[Found | None, float, int]] = field(default_factory=dict, repr=False)
     _writer: GroupCommit | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # Unknown keys are trusted to be unknown too: ``(None,)``.
+        self._keys: Trusted[tuple[Found | None]] = Trusted(
+            self.runtime.settings.credential_cache_seconds
+        )
 
     # --- the shared path -------------------------------------------------------------------
 
@@ -124,32 +128,21 @@ class Ingestion:
         afresh. (A revocation needs no call: see ``warroom.revocations``.)"""
         self._keys.clear()
 
-    def _cached(self, digest: str) -> tuple[Found | None] | None:
-        """The key's cached integration (``(None,)``: known to be unknown), or ``None`` when it
-        must be looked up. A key read before a revocation (on any node) is looked up again."""
-        cached = self._keys.get(digest)
-        if cached is None or cached[1] < time.monotonic() or cached[2] != REVOCATIONS.count:
-            return None
-        return (cached[0],)
-
     def lookup(self, key: str, source: AlertSource) -> Found | None:
         if not key or len(key) > 200:
             return None
         digest = key_hash(key)
-        cached = self._cached(digest)
+        cached = self._keys.get(digest)
         if cached is None:
             seen = REVOCATIONS.count
             with self.runtime.reading() as session:
                 cached = (find(session, key),)
-            if len(self._keys) > 10_000:
-                self._keys.clear()  # bounded: unknown keys are cached too
-            until = time.monotonic() + self.runtime.settings.credential_cache_seconds
-            self._keys[digest] = (cached[0], until, seen)  # not trusted if overtaken
+            self._keys.keep(digest, cached, seen=seen)
         return _of_source(cached[0], source)
 
     async def lookup_async(self, key: str, source: AlertSource) -> Found | None:
         """From the cache without leaving the event loop; a miss looks up on a thread."""
-        cached = self._cached(key_hash(key)) if key and len(key) <= 200 else None
+        cached = self._keys.get(key_hash(key)) if key and len(key) <= 200 else None
         if cached is not None:
             return _of_source(cached[0], source)
         return await run_in_threadpool(self.lookup, key, source)
