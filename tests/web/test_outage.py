@@ -5,6 +5,7 @@ The test cuts a TCP proxy it owns between warroom and PostgreSQL, never the shar
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ from tests.fakes import Proxy
 from tests.web.conftest import serving
 from tests.web.test_api import declare
 from warroom.config import Settings
+from warroom.db import engine as engine_module
 from warroom.db.engine import make_engine
 from warroom.domain.types import Access
 from warroom.runtime import Runtime
@@ -105,3 +107,28 @@ def test_it_answers_503_when_every_database_connection_is_busy(postgres_server_u
             assert "While the pool is taken" not in titles  # nothing half-written
     finally:
         runtime.engine.dispose()
+
+
+def test_it_replaces_pooled_connections_the_database_dropped_while_idle(
+    proxied: tuple[Runtime, Proxy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart (or a firewall) drops the pool's idle connections between two requests:
+    the next request pings them, finds them gone and answers from a new connection instead
+    of failing with 503."""
+    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.2)
+    runtime, proxy = proxied
+    _, secret = runtime.write(
+        lambda op: tokens.create(op, holder="ops", access=Access.MEMBER, name="idle"),
+        by="ops",
+        at=None,
+    )
+    auth = {"Authorization": f"Bearer {secret}"}
+    with serving(create_app(runtime)) as http:
+        declare(http, auth, "Before the restart")
+        proxy.cut()  # every connection in the pool is now dead
+        proxy.restore()
+        time.sleep(0.3)  # idle past the ping threshold
+        response = http.get("/api/v1/incidents", headers=auth)
+        assert response.status_code == 200
+        assert "Before the restart" in [i["title"] for i in response.json()["items"]]
+        declare(http, auth, "After the restart")

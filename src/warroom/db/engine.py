@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy.exc import (
     ArgumentError,
     DataError,
     DBAPIError,
+    DisconnectionError,
     IntegrityError,
     OperationalError,
 )
@@ -29,6 +31,8 @@ from warroom.domain.errors import BadInput, Conflict, Unavailable
 DEFAULT_DATABASE_FILE = "warroom.db"
 log = logging.getLogger("warroom.db")
 BUSY_TIMEOUT_MS = 10000
+# A pooled PostgreSQL connection idle this long is pinged before it is used again.
+IDLE_PING_SECONDS = 1.0
 
 
 def default_url(cwd: Path | None = None) -> str:
@@ -61,12 +65,40 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         connect_args={"connect_timeout": 5, "application_name": "warroom"},
         **kwargs,
     )
+    event.listen(engine, "checkin", _returned)
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        _ping_if_idle(engine.dialect, dbapi_connection, record)
+
+    return engine
+
+
+def _returned(_dbapi_connection: Any, record: Any) -> None:
+    record.info["returned_at"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any) -> None:
+    """Decision 106: a connection that went back to the pool a moment ago is used without a
+    ping, since a ping is one more round trip on every request. One idle longer (the server
+    may have restarted, a firewall may have dropped it) is pinged first and, if dead,
+    replaced: the pool opens a new connection in its place. A connection that dies within the
+    second fails its request with 503, and SQLAlchemy then replaces every connection opened
+    before it."""
+    returned = record.info.get("returned_at")
+    if returned is not None and time.monotonic() - returned < IDLE_PING_SECONDS:
+        return
+    try:
+        alive = dialect.do_ping(dbapi_connection)
+    except Exception as exc:  # whatever the driver raises, the connection is gone
+        raise DisconnectionError(f"a pooled connection is gone: {exc}") from exc
+    if not alive:
+        raise DisconnectionError("a pooled connection is gone")
 
 
 def _json_loads(text: str) -> Any:
