@@ -98,6 +98,12 @@ class Runtime:
         return Trusted(self.settings.credential_cache_seconds)
 
     @cached_property
+    def people(self) -> dict[str, int]:
+        """The ids of the people this database is known to hold, by handle: a person is never
+        deleted and a handle never changes, so a write by a known person need not read it."""
+        return {}
+
+    @cached_property
     def transports(self) -> Transports:
         return Transports.from_settings(self.settings)
 
@@ -131,6 +137,7 @@ class Runtime:
             now,
             entered_by=entered_by,
             slack=self.settings.slack_bot_token is not None,
+            known_people=self.people,
         )
 
     def writer(self, incident: int | None = None) -> AbstractContextManager[object]:

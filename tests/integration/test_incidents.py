@@ -30,7 +30,7 @@ from warroom.domain.types import (
 from warroom.domain.updates import UpdateText
 from warroom.services import coordination, declaration, lifecycle
 from warroom.services.reading import timeline
-from warroom.services.records import Op, load
+from warroom.services.records import Op, load, person
 
 TEXT = UpdateText(
     issue="Checkout failing", impact="All EU customers", progress="Rolled back", next_steps="Watch"
@@ -705,3 +705,35 @@ def test_it_runs_again_a_write_that_postgresql_chose_to_end_a_deadlock(world: Wo
     with world.runtime.reading() as session:
         for number in (first, second):
             assert [e["kind"] for e in timeline(session, number)].count("update") == 1
+
+
+def test_it_records_a_new_persons_writes_after_their_first_one_rolled_back(world: World) -> None:
+    """People are remembered by id once stored: a first appearance that rolled back (here, a
+    detection refused for its empty title after the reporter was written) stores nobody, and
+    the person's next writes are recorded under them."""
+
+    def report_then_fail(op: Op) -> None:
+        person(op, "newcomer")
+        lifecycle.report(op, "   ")
+
+    with pytest.raises(BadInput):
+        world.act("newcomer", report_then_fail)
+    first = world.act("newcomer", lambda op: lifecycle.report(op, "Queue backing up")).id
+    world.later(minutes=1).act("newcomer", lambda op: lifecycle.acknowledge(op, first))
+    with world.runtime.reading() as session:
+        actors = [entry["actor"] for entry in timeline(session, first)]
+    assert actors == ["newcomer", "newcomer"]
+
+
+def test_it_shows_a_known_persons_new_name_in_their_next_write(world: World) -> None:
+    """A person's id is remembered between writes, their details are not: a name changed in
+    between is the one the next write sees."""
+    number = world.act("dana", lambda op: lifecycle.report(op, "Disk filling")).id
+    world.later(minutes=1).act("dana", lambda op: lifecycle.acknowledge(op, number))
+    with world.runtime.reading() as session:
+        session.execute(
+            text("UPDATE people SET display_name = 'Dana Scully' WHERE handle = 'dana'")
+        )
+        session.commit()
+    seen = world.later(minutes=1).act("dana", lambda op: person(op, "dana").display_name)
+    assert seen == "Dana Scully"

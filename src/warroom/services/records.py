@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.util import identity_key
 
 from warroom.db.models import (
     Action,
@@ -53,6 +54,9 @@ class Op:
     # their timeline is posted there.
     slack: bool = False
     _people: dict[str, Person] = field(default_factory=dict, repr=False)
+    # Handles already stored, with their ids: shared by every write to one database (the
+    # runtime's), so a known person's write does not read the person again.
+    known_people: dict[str, int] = field(default_factory=dict, repr=False)
     # Incidents this write changed: their timers are reconciled before the commit.
     touched: dict[int, Incident] = field(default_factory=dict, repr=False)
     # The timeline entries this write recorded, in order: Slack posts the ones people follow.
@@ -107,22 +111,52 @@ UPDATES_OF = (
 )
 
 
+PEOPLE_INSERTED = "warroom.people_inserted"
+
+
 def person(op: Op, handle: str) -> Person:
-    """The person with this handle, created on first use (safe under concurrent first uses)."""
+    """The person with this handle, created on first use (safe under concurrent first uses).
+
+    A person is never deleted and a handle never changes, so once a handle has been read back
+    committed, its id is known for good: the person is then attached to the session by id
+    without a query, its other columns read only if something asks for them."""
     handle = normalise_actor(handle)
     if handle in op._people:
         return op._people[handle]
+    known = op.known_people.get(handle)
+    if known is not None:
+        attached = _attached(op.session, known, handle)
+        op._people[handle] = attached
+        return attached
     by_handle = {"handle": handle}
     with op.session.no_autoflush:  # people are inserted at once, never left pending
         found = op.session.scalars(PERSON_BY_HANDLE, by_handle).one_or_none()
+    inserted: set[str] = op.session.info.setdefault(PEOPLE_INSERTED, set())
     if found is None:  # the first use: one statement more, once per person
         statement = insert_ignoring_duplicates(op.session, Person).values(
             handle=handle, created_at=op.now
         )
         op.session.execute(statement)
+        inserted.add(handle)
         found = op.session.scalars(PERSON_BY_HANDLE, by_handle).one()
+    elif handle not in inserted:
+        # Read, not inserted, by this transaction: committed by an earlier one. A row this
+        # transaction inserted is known only once committed (it may yet roll back).
+        op.known_people[handle] = found.id
     op._people[handle] = found
     return found
+
+
+def _attached(session: Session, person_id: int, handle: str) -> Person:
+    """The person with this id, from the session if it holds it, else attached as stored
+    without reading it: the columns other than the key and the handle load on first use."""
+    already = session.identity_map.get(identity_key(Person, person_id))
+    if isinstance(already, Person):
+        return already
+    known = Person(id=person_id, handle=handle)
+    make_transient_to_detached(known)
+    session.add(known)
+    return known
 
 
 def service(op: Op, name: str) -> Service:
