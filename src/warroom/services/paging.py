@@ -169,6 +169,9 @@ def start(
             action=action.key if action else None,
         )
         return None
+    # A notification asks nobody to acknowledge it: it ends as its deliveries are queued
+    # (page_tier), and is stored ended rather than updated in the same transaction.
+    telling = kind is PageKind.NOTIFY
     page = Page(
         key=str(uuid.uuid4()),
         incident_id=incident.id,
@@ -179,7 +182,8 @@ def start(
         tier=min(first_tier, len(snap.tiers) - 1),
         round=0,
         tier_paged_at=op.now,
-        state=PageState.OPEN,
+        state=PageState.ENDED if telling else PageState.OPEN,
+        ended_at=op.now if telling else None,
         created_at=op.now,
     )
     op.session.add(page)

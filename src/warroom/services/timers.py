@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select
 
@@ -48,7 +49,9 @@ def settle(op: Op) -> None:
 
 def reconcile(op: Op, incident: Incident) -> None:
     op.session.flush()
-    state = progress(op.session, incident, op.policy, op.now)
+    state = progress(
+        op.session, incident, op.policy, op.now, stage_events=_own_stages(op, incident)
+    )
     wanted = {
         (spec.kind, spec.key): spec
         for spec in plan(
@@ -95,6 +98,22 @@ def reconcile(op: Op, incident: Incident) -> None:
                     created_at=op.now,
                 )
             )
+
+
+def _own_stages(op: Op, incident: Incident) -> list[tuple[datetime, dict[str, Any]]] | None:
+    """An incident this write created (its detection is among this write's entries) has only
+    the stage entries this write recorded: they need no reading back. ``None`` (read them)
+    for any other."""
+    if not is_new(op.session, incident.id):
+        return None
+    own = [event for event in op.events if event.incident_id == incident.id]
+    if not any(event.kind is EventKind.DETECTED for event in own):
+        return None
+    return [
+        (event.at, event.data)
+        for event in own
+        if event.kind is EventKind.STAGE and event.origin_incident_id is None
+    ]
 
 
 RECONCILED = "warroom.reconciled"
