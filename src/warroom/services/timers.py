@@ -48,7 +48,7 @@ def settle(op: Op) -> None:
 
 
 def reconcile(op: Op, incident: Incident) -> None:
-    op.session.flush()
+    # No flush of its own: the reads below flush what they need to see.
     state = progress(
         op.session, incident, op.policy, op.now, stage_events=_own_stages(op, incident)
     )
