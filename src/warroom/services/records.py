@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, insert, select
+from sqlalchemy import ColumnElement, bindparam, event, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.util import identity_key
 
@@ -301,22 +301,66 @@ def facts(session: Session, incident: Incident) -> IncidentFacts:
 def record(
     op: Op, incident: Incident, kind: EventKind, summary: str, /, **data: Any
 ) -> TimelineEvent:
-    """Append one entry to the incident's timeline; ``None`` values are left out of its data."""
+    """Append one entry to the incident's timeline; ``None`` values are left out of its data.
+
+    The entry is written with the write's other entries in one statement (see
+    :func:`_append_timeline`), not through the ORM's unit of work: entries are only ever
+    inserted, and nothing in a write needs one's id. The returned object is not in the
+    session."""
+    actor = person(op, op.actor)
     event = TimelineEvent(
         incident_id=incident.id,
         at=op.at,
         recorded_at=op.now,
         kind=kind,
-        actor=person(op, op.actor),
+        actor=actor,
         summary=summary
         + (f" (by {op.entered_by} on behalf of {op.actor})" if op.entered_by else ""),
         data={key: value for key, value in data.items() if value is not None}
         | ({"entered_by": op.entered_by} if op.entered_by else {}),
     )
-    op.session.add(event)
+    pending: list[dict[str, Any]] = op.session.info.setdefault(TIMELINE_PENDING, [])
+    pending.append(
+        {
+            "incident_id": event.incident_id,
+            "at": event.at,
+            "recorded_at": event.recorded_at,
+            "kind": kind,
+            "actor_id": actor.id,
+            "summary": event.summary,
+            "data": event.data,
+            "origin_incident_id": None,
+        }
+    )
     op.events.append(event)
     enqueue(op, event, op.actor)
     return event
+
+
+TIMELINE_PENDING = "warroom.timeline_pending"
+APPEND_TIMELINE = insert(TimelineEvent)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_a_read(state: ORMExecuteState) -> None:
+    """Entries recorded but not yet written are written before any statement the session
+    runs with autoflush on, as pending objects would be: a read sees them."""
+    if state.session.autoflush:
+        _append_timeline(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    _append_timeline(session)
+
+
+def _append_timeline(session: Session) -> None:
+    """Write the recorded entries, in the order they were recorded, in one statement."""
+    pending: list[dict[str, Any]] | None = session.info.get(TIMELINE_PENDING)
+    if pending:
+        rows = list(pending)
+        pending.clear()
+        session.connection().execute(APPEND_TIMELINE, rows)
 
 
 def touch(op: Op, incident: Incident) -> None:
