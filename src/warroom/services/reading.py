@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Incident, RoleAssignment, Service, StatusUpdate, TimelineEvent
+from warroom.db.models import (
+    Incident,
+    Person,
+    RoleAssignment,
+    Service,
+    StatusUpdate,
+    TimelineEvent,
+)
 from warroom.domain.antipatterns import Finding, findings
 from warroom.domain.checklist import ChecklistItem, StoredAction, checklist
 from warroom.domain.facts import Event, IncidentFacts
@@ -146,11 +153,34 @@ ROLE_HISTORY_OF = (
     .where(RoleAssignment.incident_id == bindparam("incident"))
     .order_by(RoleAssignment.assigned_at, RoleAssignment.id)
 )
+# Read as plain rows, not entities: a timeline is shown, never changed, and is the longest
+# thing a read loads.
 TIMELINE_OF = (
-    select(TimelineEvent)
+    select(
+        TimelineEvent.at,
+        TimelineEvent.recorded_at,
+        TimelineEvent.kind,
+        Person.handle.label("actor"),
+        TimelineEvent.summary,
+        TimelineEvent.data,
+        TimelineEvent.origin_incident_id,
+    )
+    .outerjoin(Person, Person.id == TimelineEvent.actor_id)
     .where(TimelineEvent.incident_id == bindparam("incident"))
     .order_by(TimelineEvent.at, TimelineEvent.id)
 )
+
+
+class Entry(Protocol):
+    """One timeline row as read by :data:`TIMELINE_OF`."""
+
+    at: datetime
+    recorded_at: datetime
+    kind: EventKind
+    actor: str | None
+    summary: str
+    data: dict[str, Any]
+    origin_incident_id: int | None
 
 
 def progress(
@@ -235,17 +265,15 @@ def detail(session: Session, incident: Incident, policy: Policy, now: datetime) 
     )
 
 
-def _timeline(session: Session, incident_id: int) -> list[TimelineEvent]:
-    return list(session.scalars(TIMELINE_OF, {"incident": incident_id}))
+def _timeline(session: Session, incident_id: int) -> list[Entry]:
+    return list(session.execute(TIMELINE_OF, {"incident": incident_id}))
 
 
-def _event(row: TimelineEvent) -> Event:
+def _event(row: Entry) -> Event:
     data = dict(row.data)
     if row.origin_incident_id is not None:
         data["origin"] = row.origin_incident_id
-    return Event(
-        kind=row.kind.value, at=row.at, actor=row.actor.handle if row.actor else None, data=data
-    )
+    return Event(kind=row.kind.value, at=row.at, actor=row.actor, data=data)
 
 
 def timeline(session: Session, incident_id: int) -> list[dict[str, Any]]:
@@ -254,7 +282,7 @@ def timeline(session: Session, incident_id: int) -> list[dict[str, Any]]:
             "at": _iso(row.at),
             "recorded_at": _iso(row.recorded_at),
             "kind": row.kind.value,
-            "actor": row.actor.handle if row.actor else None,
+            "actor": row.actor,
             "summary": row.summary,
             "data": row.data,
             "origin": f"INC-{row.origin_incident_id}" if row.origin_incident_id else None,
