@@ -31,6 +31,7 @@ from warroom.web import (
     status_api,
 )
 from warroom.web.deps import RuntimeDep
+from warroom.web.hot_path import HotPath
 from warroom.web.ingest import Ingestion
 from warroom.web.ingest_surface import IngestSurface
 from warroom.web.slack_routes import SlackRoutes
@@ -63,6 +64,14 @@ def create_app(runtime: Runtime | None = None, *, sns: SnsVerifier | None = None
     app.include_router(paging_api.router)
     app.include_router(status_api.router)
     app.include_router(ack_links.links)
+    # Every API route, in the order the app tries them: the hot path serves the incident
+    # routes' plain requests from among them (decision 107).
+    app.state.api_routes = [
+        route
+        for router in (api, coordination_api, events, admin_api, alerts_api, paging_api, status_api)
+        for route in router.router.routes
+    ]
+    app.add_middleware(HotPath, fastapi=app, routes=app.state.api_routes)
     ingestion = Ingestion(app.state.runtime, sns=sns or SnsVerifier())
     app.state.ingestion = ingestion
     # First in the table: the busiest routes are matched before the rest are tried.
@@ -104,7 +113,8 @@ def served(app: FastAPI) -> ASGIApp:
     answered before any of FastAPI's own layers (the busiest routes during an outage or an
     alert storm pay for none of them). Inside the app the same layers serve them for
     everyone else (tests, the CLI's local mode)."""
-    ingest = IngestSurface(app, ingestion=app.state.ingestion)
+    hot = HotPath(app, fastapi=app, routes=app.state.api_routes)
+    ingest = IngestSurface(hot, ingestion=app.state.ingestion)
     return PublicSurface(ingest, surface=app.state.status_surface)
 
 

@@ -79,6 +79,7 @@ def _requiring(needed: Access) -> Callable[[Caller], Awaitable[Caller]]:
             )
         return caller
 
+    check.needed = needed  # type: ignore[attr-defined] # read by warroom.web.hot_path
     return check
 
 
