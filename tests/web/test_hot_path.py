@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.concurrency import run_in_threadpool
 
 from tests.conftest import Clock
 from tests.web.conftest import serving
@@ -49,7 +50,9 @@ REQUESTS: list[tuple[str, str, Any, dict[str, str], str]] = [
 
 
 @pytest.fixture
-def servers(sqlite_template: Path, tmp_path: Path) -> Iterator[list[tuple[httpx.Client, dict]]]:
+def servers(
+    sqlite_template: Path, tmp_path: Path
+) -> Iterator[list[tuple[httpx.Client, dict[str, str]]]]:
     """Two servers on two copies of one database and one clock: the first trusts tokens for
     a minute (its requests take the hot path once the token is known), the second looks
     every token up (its requests all go through FastAPI)."""
@@ -62,16 +65,11 @@ def servers(sqlite_template: Path, tmp_path: Path) -> Iterator[list[tuple[httpx.
             database_url=f"sqlite:///{path}", user="admin", credential_cache_seconds=seconds
         )
         runtime = Runtime(settings=settings, clock=clock)
-        auth = {}
+        auth: dict[str, str] = {}
         for holder, access in (("mia", Access.MEMBER), ("vic", Access.VIEWER)):
-            _, secret = runtime.write(
-                lambda op, holder=holder, access=access: tokens.create(
-                    op, holder=holder, access=access, name="t"
-                ),
-                by="admin",
-                at=None,
+            auth["member" if access is Access.MEMBER else "viewer"] = new_token(
+                runtime, holder, access
             )
-            auth["member" if access is Access.MEMBER else "viewer"] = f"Bearer {secret}"
         made.append((runtime, auth))
     with serving(create_app(made[0][0])) as hot, serving(create_app(made[1][0])) as full:
         yield [(hot, made[0][1]), (full, made[1][1])]
@@ -79,7 +77,17 @@ def servers(sqlite_template: Path, tmp_path: Path) -> Iterator[list[tuple[httpx.
         runtime.engine.dispose()
 
 
-def send(client: httpx.Client, auth: dict[str, str], request: tuple) -> httpx.Response:
+def new_token(runtime: Runtime, holder: str, access: Access) -> str:
+    _, secret = runtime.write(
+        lambda op: tokens.create(op, holder=holder, access=access, name="t"), by="admin", at=None
+    )
+    return f"Bearer {secret}"
+
+
+Request = tuple[str, str, Any, dict[str, str], str]
+
+
+def send(client: httpx.Client, auth: dict[str, str], request: Request) -> httpx.Response:
     method, path, body, headers, who = request
     headers = {"Authorization": auth[who]} | headers
     if isinstance(body, str):
@@ -95,7 +103,7 @@ def test_it_answers_the_incident_routes_as_the_app_does(
     for who in ("member", "viewer"):  # the first request looks the token up, on both
         assert hot.get("/api/v1/incidents", headers={"Authorization": hot_auth[who]}).is_success
     served = []
-    original = hot_path.run_in_threadpool
+    original = run_in_threadpool
 
     async def counting(function: Any, *args: Any, **kwargs: Any) -> Any:
         served.append(function.__name__)
