@@ -35,16 +35,20 @@ def proxied(postgres_server_url: str) -> Iterator[tuple[Runtime, Proxy]]:
     runtime.engine.dispose()
 
 
+def member(runtime: Runtime) -> dict[str, str]:
+    _, secret = runtime.write(
+        lambda op: tokens.create(op, holder="ops", access=Access.MEMBER, name="ops"),
+        by="ops",
+        at=None,
+    )
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def test_it_answers_503_while_the_database_is_cut_off_and_loses_nothing(
     proxied: tuple[Runtime, Proxy],
 ) -> None:
     runtime, proxy = proxied
-    _, secret = runtime.write(
-        lambda op: tokens.create(op, holder="ops", access=Access.MEMBER, name="outage"),
-        by="ops",
-        at=None,
-    )
-    auth = {"Authorization": f"Bearer {secret}"}
+    auth = member(runtime)
     with serving(create_app(runtime)) as http:
         before = http.get("/api/v1/incidents", headers=auth, params={"include_closed": True}).json()
         proxy.cut()
@@ -117,12 +121,7 @@ def test_it_replaces_pooled_connections_the_database_dropped_while_idle(
     of failing with 503."""
     monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.2)
     runtime, proxy = proxied
-    _, secret = runtime.write(
-        lambda op: tokens.create(op, holder="ops", access=Access.MEMBER, name="idle"),
-        by="ops",
-        at=None,
-    )
-    auth = {"Authorization": f"Bearer {secret}"}
+    auth = member(runtime)
     with serving(create_app(runtime)) as http:
         declare(http, auth, "Before the restart")
         proxy.cut()  # every connection in the pool is now dead

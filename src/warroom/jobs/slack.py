@@ -33,7 +33,8 @@ from warroom.domain.types import EventKind, Role
 from warroom.jobs.deliveries import MAX_ATTEMPTS, Writer, backoff, outlasted
 from warroom.jobs.deliveries import lease as lease_outbox
 from warroom.jobs.slack_api import Failed, Refusal, Retry, call
-from warroom.services.records import Op, current_roles, finish_actions, record
+from warroom.services.incident_rows import current_roles
+from warroom.services.records import Op, finish_actions, record
 from warroom.services.timers import SYSTEM_ACTOR
 from warroom.slack import messages
 from warroom.slack.people import linked

@@ -37,11 +37,11 @@ from warroom.domain.facts import ClosureEvidence
 from warroom.domain.types import ACTIVE_STAGES, EventKind, ReportSource, Stage
 from warroom.ingest.store import Sql, settle
 from warroom.services import directory
+from warroom.services.incident_rows import created
 from warroom.services.records import (
     Op,
     acknowledge_implied,
     add_actions,
-    created,
     facts,
     record,
     service,

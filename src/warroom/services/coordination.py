@@ -26,6 +26,7 @@ from warroom.domain.updates import (
     render,
 )
 from warroom.services import statuspage
+from warroom.services.incident_rows import updates_of
 from warroom.services.records import (
     Op,
     acknowledge_implied,
@@ -36,7 +37,6 @@ from warroom.services.records import (
     person,
     record,
     touch,
-    updates_of,
 )
 
 TEXT_MAX = 4000

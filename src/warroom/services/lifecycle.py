@@ -29,13 +29,13 @@ from warroom.domain.types import (
     Stage,
 )
 from warroom.services.alerts import with_alerts
+from warroom.services.incident_rows import created
 from warroom.services.records import (
     Op,
     acknowledge_implied,
     add_actions,
     assign,
     cancel_actions,
-    created,
     enter_stages,
     facts,
     load,

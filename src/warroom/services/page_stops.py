@@ -18,7 +18,8 @@ from warroom.domain.timers import TimerKind
 from warroom.domain.types import EventKind, Stage
 from warroom.services import page_views
 from warroom.services.executives import base_key
-from warroom.services.records import Op, cancel_pending_timers, is_new, person, record, touch
+from warroom.services.incident_rows import is_new
+from warroom.services.records import Op, cancel_pending_timers, person, record, touch
 
 # Stages in which nobody needs paging any more: the incident is over or being watched.
 QUIET_STAGES = frozenset(

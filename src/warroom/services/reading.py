@@ -23,13 +23,8 @@ from warroom.domain.facts import Event, IncidentFacts
 from warroom.domain.policy import Policy, StatusPage
 from warroom.domain.types import EventKind, Severity, Stage
 from warroom.domain.updates import PUBLIC_STATUS, UpdateSchedule, schedule
-from warroom.services.records import (
-    STAGE_COLUMNS,
-    facts,
-    ordered_actions,
-    remember_roles,
-    updates_of,
-)
+from warroom.services.incident_rows import ordered_actions, remember_roles, updates_of
+from warroom.services.records import STAGE_COLUMNS, facts
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, event, insert, select
+from sqlalchemy import ColumnElement, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.util import identity_key
 
+from warroom.db.appends import append
 from warroom.db.models import (
     Action,
     Base,
@@ -21,7 +22,6 @@ from warroom.db.models import (
     Person,
     RoleAssignment,
     Service,
-    StatusUpdate,
     TimelineEvent,
     Timer,
     TimerState,
@@ -33,6 +33,12 @@ from warroom.domain.policy import Policy
 from warroom.domain.timefmt import utc_text
 from warroom.domain.timers import TimerKind
 from warroom.domain.types import EventKind, Role, Stage, normalise_handle
+from warroom.services.incident_rows import (
+    ROLES_CACHE,
+    actions_of,
+    cache_assignment,
+    current_roles,
+)
 from warroom.services.webhooks import enqueue
 
 STAGE_COLUMNS: dict[Stage, str] = {stage: f"{stage.value}_at" for stage in Stage}
@@ -90,24 +96,10 @@ def normalise_actor(handle: str) -> str:
 # Statements run on (nearly) every write are built once: building and keying a statement
 # costs about what running it on SQLite does.
 PERSON_BY_HANDLE = select(Person).where(Person.handle == bindparam("handle"))
-ROLE_HOLDERS = (
-    select(RoleAssignment.role, Person.handle)
-    .join(Person, Person.id == RoleAssignment.person_id)
-    .where(
-        RoleAssignment.incident_id == bindparam("incident"), RoleAssignment.relieved_at.is_(None)
-    )
-    .order_by(RoleAssignment.assigned_at, RoleAssignment.id)
-)
 HOLDERS_OF_ROLE = select(RoleAssignment).where(
     RoleAssignment.incident_id == bindparam("incident"),
     RoleAssignment.role == bindparam("role"),
     RoleAssignment.relieved_at.is_(None),
-)
-ACTIONS_OF = select(Action).where(Action.incident_id == bindparam("incident"))
-UPDATES_OF = (
-    select(StatusUpdate)
-    .where(StatusUpdate.incident_id == bindparam("incident"))
-    .order_by(StatusUpdate.number)
 )
 
 
@@ -193,87 +185,6 @@ def load(op: Op, number: int, *, for_write: bool = True) -> Incident:
     return incident
 
 
-def current_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
-    """Who holds which role now. Cached for the session: only :func:`assign` changes roles,
-    and it keeps the cached entry up to date."""
-    cache: dict[int, dict[Role, tuple[str, ...]]] = session.info.setdefault(ROLES_CACHE, {})
-    if incident_id not in cache:
-        cache[incident_id] = _read_roles(session, incident_id)
-    return cache[incident_id]
-
-
-ROLES_CACHE = "warroom.current_roles"
-ACTIONS_CACHE = "warroom.actions"
-UPDATES_CACHE = "warroom.status_updates"
-NEW_INCIDENTS = "warroom.new_incidents"
-
-
-def created(session: Session, incident_id: int) -> None:
-    """An incident this transaction created has no roles, actions, pages or timers of its own
-    yet: what it gets, this transaction adds, and nothing needs reading back."""
-    session.info.setdefault(ROLES_CACHE, {})[incident_id] = {}
-    session.info.setdefault(ACTIONS_CACHE, {})[incident_id] = {}
-    session.info.setdefault(UPDATES_CACHE, {})[incident_id] = []
-    session.info.setdefault(NEW_INCIDENTS, set()).add(incident_id)
-
-
-def is_new(session: Session, incident_id: int) -> bool:
-    """Whether this transaction created the incident (see :func:`created`)."""
-    return incident_id in session.info.get(NEW_INCIDENTS, ())
-
-
-def actions_of(session: Session, incident_id: int) -> dict[str, Action]:
-    """The incident's checklist actions by key, read once per transaction. Only
-    :func:`add_actions` creates actions, and it adds them here, so the answer stays whole
-    without flushing first; changes to the actions are changes to these same objects."""
-    cache: dict[int, dict[str, Action]] = session.info.setdefault(ACTIONS_CACHE, {})
-    if incident_id not in cache:
-        with session.no_autoflush:
-            rows = session.scalars(ACTIONS_OF, {"incident": incident_id})
-            cache[incident_id] = {action.key: action for action in rows}
-    return cache[incident_id]
-
-
-def updates_of(session: Session, incident_id: int) -> list[StatusUpdate]:
-    """The incident's status updates in order, read once per transaction. Only
-    :func:`~warroom.services.coordination.post_update` adds updates, and it adds them here
-    too, so the answer stays whole without flushing first."""
-    cache: dict[int, list[StatusUpdate]] = session.info.setdefault(UPDATES_CACHE, {})
-    if incident_id not in cache:
-        with session.no_autoflush:
-            cache[incident_id] = list(session.scalars(UPDATES_OF, {"incident": incident_id}))
-    return cache[incident_id]
-
-
-def remember_roles(session: Session, incident_id: int, history: Sequence[RoleAssignment]) -> None:
-    """Who holds which role, from the incident's whole role history (ordered as
-    :data:`ROLE_HOLDERS` orders it), for a reader that reads the history anyway."""
-    cache: dict[int, dict[Role, tuple[str, ...]]] = session.info.setdefault(ROLES_CACHE, {})
-    if incident_id not in cache:
-        holders = [(row.role, row.person.handle) for row in history if row.relieved_at is None]
-        cache[incident_id] = _by_role(holders)
-
-
-def ordered_actions(session: Session, incident_id: int) -> list[Action]:
-    """The incident's actions in the order they were asked for."""
-    actions = list(actions_of(session, incident_id).values())
-    if any(action.id is None for action in actions):
-        session.flush()
-    return sorted(actions, key=lambda action: action.id)
-
-
-def _read_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]]:
-    rows = session.execute(ROLE_HOLDERS, {"incident": incident_id})
-    return _by_role((role, handle) for role, handle in rows)
-
-
-def _by_role(holders: Iterable[tuple[Role, str]]) -> dict[Role, tuple[str, ...]]:
-    roles: dict[Role, list[str]] = {}
-    for role, handle in holders:
-        roles.setdefault(role, []).append(handle)
-    return {role: tuple(handles) for role, handles in roles.items()}
-
-
 def facts(session: Session, incident: Incident) -> IncidentFacts:
     times = {
         stage: value
@@ -303,8 +214,8 @@ def record(
 ) -> TimelineEvent:
     """Append one entry to the incident's timeline; ``None`` values are left out of its data.
 
-    The entry is written with the write's other entries in one statement (see
-    :func:`_append_timeline`), not through the ORM's unit of work: entries are only ever
+    The entry is written with the write's other entries in one statement
+    (:mod:`warroom.db.appends`), not through the ORM's unit of work: entries are only ever
     inserted, and nothing in a write needs one's id. The returned object is not in the
     session."""
     actor = person(op, op.actor)
@@ -319,8 +230,9 @@ def record(
         data={key: value for key, value in data.items() if value is not None}
         | ({"entered_by": op.entered_by} if op.entered_by else {}),
     )
-    pending: list[dict[str, Any]] = op.session.info.setdefault(TIMELINE_PENDING, [])
-    pending.append(
+    append(
+        op.session,
+        TimelineEvent.__table__,
         {
             "incident_id": event.incident_id,
             "at": event.at,
@@ -330,37 +242,11 @@ def record(
             "summary": event.summary,
             "data": event.data,
             "origin_incident_id": None,
-        }
+        },
     )
     op.events.append(event)
     enqueue(op, event, op.actor)
     return event
-
-
-TIMELINE_PENDING = "warroom.timeline_pending"
-APPEND_TIMELINE = insert(TimelineEvent)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _before_a_read(state: ORMExecuteState) -> None:
-    """Entries recorded but not yet written are written before any statement the session
-    runs with autoflush on, as pending objects would be: a read sees them."""
-    if state.session.autoflush:
-        _append_timeline(state.session)
-
-
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    _append_timeline(session)
-
-
-def _append_timeline(session: Session) -> None:
-    """Write the recorded entries, in the order they were recorded, in one statement."""
-    pending: list[dict[str, Any]] | None = session.info.get(TIMELINE_PENDING)
-    if pending:
-        rows = list(pending)
-        pending.clear()
-        session.connection().execute(APPEND_TIMELINE, rows)
 
 
 def touch(op: Op, incident: Incident) -> None:
@@ -382,22 +268,6 @@ def enter_stages(op: Op, incident: Incident, entered: tuple[Stage, ...], final: 
         incident.stage = final
         incident.stage_entered_at = op.at
     touch(op, incident)
-
-
-def _cache_assignment(
-    session: Session, incident_id: int, role: Role, handle: str, *, back_dated: bool
-) -> None:
-    """Keep the session's roles cache in step with an assignment instead of reading them
-    again. A back-dated holder of a shared role sorts earlier: that one is read again."""
-    cache: dict[int, dict[Role, tuple[str, ...]]] = session.info.get(ROLES_CACHE, {})
-    if incident_id not in cache:
-        return
-    if back_dated:
-        del cache[incident_id]
-        return
-    roles = dict(cache[incident_id])
-    roles[role] = (handle,) if role.single_holder else (*roles.get(role, ()), handle)
-    cache[incident_id] = roles
 
 
 def acknowledge_implied(op: Op, incident: Incident, how: str) -> None:
@@ -430,7 +300,7 @@ def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
             f"{utc_text(op.at)} is before the current {role.display_name} took the role "
             f"({utc_text(latest)}): a handover cannot be dated earlier"
         )
-    _cache_assignment(
+    cache_assignment(
         op.session,
         incident.id,
         role,

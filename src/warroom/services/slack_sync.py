@@ -19,7 +19,8 @@ from warroom.db.alert_models import Alert
 from warroom.db.models import Action, DeliveryState, Incident, TimelineEvent
 from warroom.db.slack_models import SlackJob
 from warroom.domain.types import EventKind, Role, Severity, Stage
-from warroom.services.records import Op, current_roles
+from warroom.services.incident_rows import current_roles
+from warroom.services.records import Op
 
 # Timeline entries people in the channel follow.
 POSTED = frozenset(

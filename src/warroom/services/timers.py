@@ -26,8 +26,9 @@ from warroom.domain.timers import SELF_MANAGED, TimerKind, plan
 from warroom.domain.types import EventKind, ReportSource, Role
 from warroom.services import paging, slack_sync, statuspage
 from warroom.services.alerts import with_alerts
+from warroom.services.incident_rows import is_new
 from warroom.services.reading import Progress, progress
-from warroom.services.records import Op, add_actions, is_new, record
+from warroom.services.records import Op, add_actions, record
 
 SYSTEM_ACTOR = "warroom"
 log = logging.getLogger("warroom.timers")
