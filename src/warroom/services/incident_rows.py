@@ -39,6 +39,12 @@ def current_roles(session: Session, incident_id: int) -> dict[Role, tuple[str, .
     return cache[incident_id]
 
 
+def roles_if_known(session: Session, incident_id: int) -> dict[Role, tuple[str, ...]] | None:
+    """Who holds which role, if this transaction already knows it (``None``: not read yet)."""
+    cache: dict[int, dict[Role, tuple[str, ...]]] = session.info.get(ROLES_CACHE, {})
+    return cache.get(incident_id)
+
+
 ROLES_CACHE = "warroom.current_roles"
 ACTIONS_CACHE = "warroom.actions"
 UPDATES_CACHE = "warroom.status_updates"

@@ -34,10 +34,10 @@ from warroom.domain.timefmt import utc_text
 from warroom.domain.timers import TimerKind
 from warroom.domain.types import EventKind, Role, Stage, normalise_handle
 from warroom.services.incident_rows import (
-    ROLES_CACHE,
     actions_of,
     cache_assignment,
     current_roles,
+    roles_if_known,
 )
 from warroom.services.webhooks import enqueue
 
@@ -284,9 +284,7 @@ def acknowledge_implied(op: Op, incident: Incident, how: str) -> None:
 def assign(op: Op, incident: Incident, role: Role, handle: str) -> bool:
     """Give ``role`` to ``handle``; a single-holder role is handed over. False if already held."""
     holder = person(op, handle)
-    known: dict[Role, tuple[str, ...]] | None = op.session.info.get(ROLES_CACHE, {}).get(
-        incident.id
-    )
+    known = roles_if_known(op.session, incident.id)
     current: Sequence[RoleAssignment]
     if known is not None and role not in known:
         current = ()  # the session already knows the role is vacant (a new incident's are)
