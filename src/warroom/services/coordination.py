@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from warroom.db.appends import append
 from warroom.db.models import Action, Incident, StatusUpdate
 from warroom.domain.actions import ActionSpec, declaration_actions
 from warroom.domain.errors import BadInput, Refused
@@ -114,23 +115,27 @@ def post_update(
     chosen = status or default_status(incident.stage)
     next_at = next_update_after(current, op.policy, op.at)
     rendered = render(number=number_, at=op.at, status=chosen, text=text, next_update=next_at)
-    update = StatusUpdate(
-        incident_id=incident.id,
-        number=number_,
-        at=op.at,
-        status=chosen,
-        issue=text.issue,
-        impact=text.impact,
-        progress=text.progress,
-        next_steps=text.next_steps,
-        eta=text.eta,
-        next_update_at=next_at,
-        rendered=rendered,
-        public=public,
-        public_text=public_text.strip() if public_text else None,
-        author_id=person(op, op.actor).id,
-    )
-    op.session.add(update)
+    # Written with the write's timeline entries (db/appends), not through the unit of
+    # work: an update is only ever inserted, and nothing reads its id. The object returned
+    # (and kept in the transaction's list of updates) is not in the session.
+    row = {
+        "incident_id": incident.id,
+        "number": number_,
+        "at": op.at,
+        "status": chosen,
+        "issue": text.issue,
+        "impact": text.impact,
+        "progress": text.progress,
+        "next_steps": text.next_steps,
+        "eta": text.eta,
+        "next_update_at": next_at,
+        "rendered": rendered,
+        "public": public,
+        "public_text": public_text.strip() if public_text else None,
+        "author_id": person(op, op.actor).id,
+    }
+    append(op.session, StatusUpdate.__table__, row)
+    update = StatusUpdate(**row)
     earlier.append(update)
     record(
         op,
@@ -143,7 +148,6 @@ def post_update(
         public=public or None,
     )
     touch(op, incident)
-    op.session.flush()
     if public:
         if public_title is not None:
             statuspage.set_public_title(op, incident, public_title)
