@@ -29,7 +29,6 @@ from warroom.db.models import (
     Person,
     Team,
     Timer,
-    TimerState,
 )
 from warroom.domain.durations import humanize
 from warroom.domain.paging import (
@@ -63,7 +62,7 @@ from warroom.services.paging_targets import (
     team_name,
     team_of,
 )
-from warroom.services.records import Op, finish_action, record, touch
+from warroom.services.records import Op, arm, finish_action, record, touch
 
 
 def settle(op: Op) -> None:
@@ -249,15 +248,12 @@ _HINT = " (its service has no owning team: `warroom service create NAME --team T
 
 
 def _arm(op: Op, page: Page, snap: Snapshot) -> None:
-    op.session.add(
-        Timer(
-            incident_id=page.incident_id,
-            kind=TimerKind.PAGE_TIER,
-            key=f"{page.id}:{page.round}:{page.tier}",
-            due_at=page.tier_paged_at + snap.timeout(page.tier),
-            state=TimerState.PENDING,
-            created_at=op.now,
-        )
+    arm(
+        op,
+        page.incident_id,
+        TimerKind.PAGE_TIER,
+        f"{page.id}:{page.round}:{page.tier}",
+        page.tier_paged_at + snap.timeout(page.tier),
     )
 
 

@@ -422,6 +422,27 @@ def cancel_actions(
     return cancelled
 
 
+def arm(op: Op, incident_id: int, kind: TimerKind, key: str, due_at: datetime) -> None:
+    """Store a pending timer. Written with the write's timeline entries
+    (:mod:`warroom.db.appends`): a timer is inserted once and changed only by later reads of
+    it (reconciling, cancelling, the worker's claim), which see it stored."""
+    append(
+        op.session,
+        Timer.__table__,
+        {
+            "incident_id": incident_id,
+            "kind": kind,
+            "key": key,
+            "due_at": due_at,
+            "state": TimerState.PENDING,
+            "created_at": op.now,
+            "fired_at": None,
+            "fired_by": None,
+            "cancelled_at": None,
+        },
+    )
+
+
 def cancel_pending_timers(
     op: Op, incident_id: int, kind: TimerKind, key: ColumnElement[bool]
 ) -> None:

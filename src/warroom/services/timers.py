@@ -28,7 +28,7 @@ from warroom.services import paging, slack_sync, statuspage
 from warroom.services.alerts import with_alerts
 from warroom.services.incident_rows import is_new
 from warroom.services.reading import Progress, progress
-from warroom.services.records import Op, add_actions, record
+from warroom.services.records import Op, add_actions, arm, record
 
 SYSTEM_ACTOR = "warroom"
 log = logging.getLogger("warroom.timers")
@@ -89,16 +89,7 @@ def reconcile(op: Op, incident: Incident) -> None:
             if existing.due_at != spec.due_at:
                 existing.due_at = spec.due_at
         elif existing is None:
-            op.session.add(
-                Timer(
-                    incident_id=incident.id,
-                    kind=spec.kind,
-                    key=spec.key,
-                    due_at=spec.due_at,
-                    state=TimerState.PENDING,
-                    created_at=op.now,
-                )
-            )
+            arm(op, incident.id, spec.kind, spec.key, spec.due_at)
 
 
 def _own_stages(op: Op, incident: Incident) -> list[tuple[datetime, dict[str, Any]]] | None:
