@@ -445,6 +445,8 @@ class Page(Base):
     ended_at: Mapped[datetime | None]
 
     acknowledged_by: Mapped[Person | None] = relationship(lazy="joined")
+    # Set when paging starts, so a new action and its page go in with one flush, in order.
+    action: Mapped[Action | None] = relationship()
 
 
 class PageDelivery(Base):

@@ -71,9 +71,9 @@ def settle(op: Op) -> None:
     acknowledging, op.acknowledging = op.acknowledging, {}
     for incident in acknowledging.values():
         acknowledge_incident_pages(op, incident)
+    # Not flushed here: a page names its action through the relationship, so the action
+    # and its page go in with the flush that gives the page its id.
     added, op.added_actions = op.added_actions, []
-    if added:
-        op.session.flush()  # pages and deliveries name their actions by id
     for action in added:
         target = op.session.get(Incident, action.incident_id)
         assert target is not None
@@ -136,6 +136,8 @@ def _settle_request(op: Op, action: Action) -> None:
     with the timeline saying why), so the next escalation is carried out too."""
     if action.done_at is not None or action.cancelled_at is not None:
         return
+    if action.id is None:  # not stored yet: no page was started for it
+        op.session.flush()
     paged = op.session.scalars(
         select(PageDelivery.id)
         .join(Page, Page.id == PageDelivery.page_id)
@@ -174,7 +176,7 @@ def start(
     page = Page(
         key=str(uuid.uuid4()),
         incident_id=incident.id,
-        action_id=action.id if action else None,
+        action=action,
         kind=kind,
         reason=reason,
         snapshot=snap.as_json(),
