@@ -140,6 +140,7 @@ def change_severity(op: Op, number: int, new: Severity, reason: str) -> Incident
     before = incident.stage
     incident.severity = new
     incident.severity_confirmed = True
+    op.regraded.add(incident.id)
     track_major_since(incident, op)
     if change.old.is_major and not new.is_major and incident.declared_at is not None:
         incident.customer_visible = True  # it was on the status page; it stays there

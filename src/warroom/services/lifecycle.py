@@ -169,6 +169,7 @@ def apply_outcome(
     before = incident.stage
     if outcome.severity is not None and outcome.severity is not incident.severity:
         incident.severity = outcome.severity
+        op.regraded.add(incident.id)
     enter_stages(op, incident, outcome.entered, outcome.stage)
     track_major_since(incident, op)
     record(

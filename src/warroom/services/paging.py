@@ -81,7 +81,7 @@ def settle(op: Op) -> None:
     for touched in list(op.touched.values()):
         if not needs_paging(touched):
             end_pages(op, touched)
-        else:
+        elif touched.id in op.regraded:
             end_unwanted(op, touched)
 
 

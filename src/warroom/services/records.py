@@ -74,6 +74,9 @@ class Op:
     # Incidents a person acknowledged (or acted on, which implies it) in this write: their
     # open pages stop.
     acknowledging: dict[int, Incident] = field(default_factory=dict, repr=False)
+    # Incidents whose severity this write changed: their pages the new level does not ask
+    # for stop (only a change of level makes a page unwanted).
+    regraded: set[int] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.now.tzinfo is None:
