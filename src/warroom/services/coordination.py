@@ -27,7 +27,7 @@ from warroom.domain.updates import (
     render,
 )
 from warroom.services import statuspage
-from warroom.services.incident_rows import updates_of
+from warroom.services.incident_rows import posted, update_times
 from warroom.services.records import (
     Op,
     acknowledge_implied,
@@ -103,9 +103,9 @@ def post_update(
         next_steps=_text("--next", text.next_steps),
         eta=text.eta.strip() or "Unknown",
     )
-    earlier = updates_of(op.session, incident.id)
+    earlier = update_times(op.session, incident.id)
     count = len(earlier)
-    last_at = earlier[-1].at if earlier else None
+    last_at = earlier[-1] if earlier else None
     if last_at is not None and op.at < as_utc(last_at):
         raise BadInput(
             f"{utc_text(op.at)} is before update #{count} ({utc_text(last_at)}): "
@@ -136,7 +136,7 @@ def post_update(
     }
     append(op.session, StatusUpdate.__table__, row)
     update = StatusUpdate(**row)
-    earlier.append(update)
+    posted(op.session, update)
     record(
         op,
         incident,

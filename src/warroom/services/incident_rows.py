@@ -5,10 +5,12 @@ them, and which incidents the transaction created (those have nothing to read ba
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from warroom.db.appends import write as write_appends
 from warroom.db.models import Action, Person, RoleAssignment, StatusUpdate
 from warroom.domain.types import Role
 
@@ -24,6 +26,11 @@ ROLE_HOLDERS = (
 ACTIONS_OF = select(Action).where(Action.incident_id == bindparam("incident"))
 UPDATES_OF = (
     select(StatusUpdate)
+    .where(StatusUpdate.incident_id == bindparam("incident"))
+    .order_by(StatusUpdate.number)
+)
+UPDATE_TIMES_OF = (
+    select(StatusUpdate.at)
     .where(StatusUpdate.incident_id == bindparam("incident"))
     .order_by(StatusUpdate.number)
 )
@@ -48,6 +55,7 @@ def roles_if_known(session: Session, incident_id: int) -> dict[Role, tuple[str, 
 ROLES_CACHE = "warroom.current_roles"
 ACTIONS_CACHE = "warroom.actions"
 UPDATES_CACHE = "warroom.status_updates"
+UPDATE_TIMES_CACHE = "warroom.status_update_times"
 NEW_INCIDENTS = "warroom.new_incidents"
 
 
@@ -57,6 +65,7 @@ def created(session: Session, incident_id: int) -> None:
     session.info.setdefault(ROLES_CACHE, {})[incident_id] = {}
     session.info.setdefault(ACTIONS_CACHE, {})[incident_id] = {}
     session.info.setdefault(UPDATES_CACHE, {})[incident_id] = []
+    session.info.setdefault(UPDATE_TIMES_CACHE, {})[incident_id] = []
     session.info.setdefault(NEW_INCIDENTS, set()).add(incident_id)
 
 
@@ -79,14 +88,43 @@ def actions_of(session: Session, incident_id: int) -> dict[str, Action]:
 
 
 def updates_of(session: Session, incident_id: int) -> list[StatusUpdate]:
-    """The incident's status updates in order, read once per transaction. Only
-    :func:`~warroom.services.coordination.post_update` adds updates, and it adds them here
-    too, so the answer stays whole without flushing first."""
+    """The incident's status updates in order, read once per transaction: what is shown.
+    Kept whole by :func:`posted`."""
     cache: dict[int, list[StatusUpdate]] = session.info.setdefault(UPDATES_CACHE, {})
     if incident_id not in cache:
+        write_appends(session)  # an update posted in this transaction is among them
         with session.no_autoflush:
             cache[incident_id] = list(session.scalars(UPDATES_OF, {"incident": incident_id}))
     return cache[incident_id]
+
+
+def update_times(session: Session, incident_id: int) -> list[datetime]:
+    """When each of the incident's status updates was posted, in order, read once per
+    transaction: what a write needs of them (their count, the schedule), without loading
+    every update's text again on each one. Kept whole by :func:`posted`."""
+    cache: dict[int, list[datetime]] = session.info.setdefault(UPDATE_TIMES_CACHE, {})
+    if incident_id not in cache:
+        known: dict[int, list[StatusUpdate]] = session.info.get(UPDATES_CACHE, {})
+        if incident_id in known:
+            cache[incident_id] = [update.at for update in known[incident_id]]
+        else:
+            write_appends(session)
+            with session.no_autoflush:
+                rows = session.scalars(UPDATE_TIMES_OF, {"incident": incident_id})
+                cache[incident_id] = list(rows)
+    return cache[incident_id]
+
+
+def posted(session: Session, update: StatusUpdate) -> None:
+    """A status update added in this transaction (only
+    :func:`~warroom.services.coordination.post_update` adds them): what was read of the
+    incident's updates includes it from now on."""
+    times: dict[int, list[datetime]] = session.info.get(UPDATE_TIMES_CACHE, {})
+    if update.incident_id in times:
+        times[update.incident_id].append(update.at)
+    updates: dict[int, list[StatusUpdate]] = session.info.get(UPDATES_CACHE, {})
+    if update.incident_id in updates:
+        updates[update.incident_id].append(update)
 
 
 def remember_roles(session: Session, incident_id: int, history: Sequence[RoleAssignment]) -> None:

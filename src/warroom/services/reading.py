@@ -23,7 +23,12 @@ from warroom.domain.facts import Event, IncidentFacts
 from warroom.domain.policy import Policy, StatusPage
 from warroom.domain.types import EventKind, Severity, Stage
 from warroom.domain.updates import PUBLIC_STATUS, UpdateSchedule, schedule
-from warroom.services.incident_rows import ordered_actions, remember_roles, updates_of
+from warroom.services.incident_rows import (
+    ordered_actions,
+    remember_roles,
+    update_times,
+    updates_of,
+)
 from warroom.services.records import STAGE_COLUMNS, facts
 
 
@@ -131,7 +136,7 @@ class Progress:
     """Where an incident stands against its schedule: what the checklist and timers read."""
 
     facts: IncidentFacts
-    updates: list[StatusUpdate]
+    update_count: int
     schedule: UpdateSchedule
     actions: list[StoredAction]
 
@@ -189,7 +194,7 @@ def progress(
     """What the incident's plan is made of. ``stage_events``: its own stage entries, for a
     reader that has read its timeline anyway."""
     current = facts(session, incident)
-    updates = list(updates_of(session, incident.id))
+    updates = update_times(session, incident.id)
     if stage_events is None:
         stage_events = [
             (at, data) for at, data in session.execute(STAGE_EVENTS_OF, {"incident": incident.id})
@@ -197,7 +202,7 @@ def progress(
     updates_schedule = schedule(
         current,
         policy,
-        updates=[u.at for u in updates],
+        updates=updates,
         stage_changes=_stage_changes(stage_events),
         now=now,
     )
@@ -205,7 +210,7 @@ def progress(
         StoredAction(a.key, a.title, a.due_at, a.done_at, a.cancelled_at is not None, a.note)
         for a in ordered_actions(session, incident.id)
     ]
-    return Progress(current, updates, updates_schedule, stored)
+    return Progress(current, len(updates), updates_schedule, stored)
 
 
 def _stage_changes(rows: list[tuple[datetime, dict[str, Any]]]) -> list[datetime]:
@@ -228,8 +233,9 @@ def detail(session: Session, incident: Incident, policy: Policy, now: datetime) 
         for row in rows
         if row.kind is EventKind.STAGE and row.origin_incident_id is None
     ]
+    updates = list(updates_of(session, incident.id))  # shown whole; the schedule reuses them
     state = progress(session, incident, policy, now, stage_events=stage_events)
-    current, updates, updates_schedule = state.facts, state.updates, state.schedule
+    current, updates_schedule = state.facts, state.schedule
     events = [_event(e) for e in rows]
     items = checklist(
         current,

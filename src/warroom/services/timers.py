@@ -171,7 +171,7 @@ REARMING = frozenset({TimerKind.UPDATE_DUE})
 def _update_due(f: Firing) -> None:
     current = f.state.facts
     owner = comms_owner(current)
-    number = len(f.state.updates) + 1
+    number = f.state.update_count + 1
     f.note(
         EventKind.REMINDER,
         f"status update #{number} is due ({f.due}): reminder to "
