@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 
 from warroom.db.models import Incident, Report, Timer, TimerState
 from warroom.domain.actions import ActionSpec
@@ -34,8 +34,13 @@ SYSTEM_ACTOR = "warroom"
 log = logging.getLogger("warroom.timers")
 
 
-# Read after every write: built once.
-TIMERS_OF = select(Timer).where(Timer.incident_id == bindparam("incident"))
+# Read after every write: built once. What reconciling can act on: the pending timers, and
+# the planned occasions (a cancelled one is armed again; a fired one never is). The rest, a
+# long incident's passed reminders, are left unread.
+TIMERS_OF = select(Timer).where(
+    Timer.incident_id == bindparam("incident"),
+    or_(Timer.state == TimerState.PENDING, Timer.key.in_(bindparam("keys", expanding=True))),
+)
 
 
 def settle(op: Op) -> None:
@@ -66,7 +71,7 @@ def reconcile(op: Op, incident: Incident) -> None:
     }
     stored = {
         (timer.kind, timer.key): timer
-        for timer in _timers_of(op, incident.id)
+        for timer in _timers_of(op, incident.id, {key for _, key in wanted})
         if timer.kind not in SELF_MANAGED
     }
     for identity, timer in stored.items():
@@ -111,15 +116,16 @@ def _own_stages(op: Op, incident: Incident) -> list[tuple[datetime, dict[str, An
 RECONCILED = "warroom.reconciled"
 
 
-def _timers_of(op: Op, incident_id: int) -> Iterable[Timer]:
-    """The incident's timers. One this transaction created has none until its first
-    reconciling: only reconciling arms the planned timers (paging's own are not read here)."""
+def _timers_of(op: Op, incident_id: int, keys: set[str]) -> Iterable[Timer]:
+    """The incident's pending timers, and those with one of ``keys`` in any state. One this
+    transaction created has none until its first reconciling: only reconciling arms the
+    planned timers (paging's own are not read here)."""
     reconciled: set[int] = op.session.info.setdefault(RECONCILED, set())
     first = incident_id not in reconciled
     reconciled.add(incident_id)
     if first and is_new(op.session, incident_id):
         return ()
-    return op.session.scalars(TIMERS_OF, {"incident": incident_id})
+    return op.session.scalars(TIMERS_OF, {"incident": incident_id, "keys": sorted(keys)})
 
 
 @dataclass(frozen=True)
