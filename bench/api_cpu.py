@@ -31,6 +31,7 @@ import httpx
 from api_latency import servers
 
 SPREAD = 40  # incidents the updates and reads go to, in turn
+MIX = ("declare", "update", "move", "get")
 UPDATE = {"issue": "i", "impact": "i", "progress": "p", "next": "n"}
 
 
@@ -98,19 +99,27 @@ def measure(client: httpx.Client, pid: int, count: int, kind: str) -> dict[str, 
     def get() -> None:
         client.get(f"/api/v1/incidents/{next(read)}").raise_for_status()
 
-    operations: dict[str, Callable[[], None]] = {
-        "declare": declare,
-        "update": update,
-        "move": move,
-        "get": get,
-    }
+    clocks = {"": lambda: cpu_seconds(pid), " database": lambda: database_cpu_seconds(kind)}
+    return per_request(dict(zip(MIX, (declare, update, move, get), strict=True)), count, clocks)
+
+
+def per_request(
+    operations: dict[str, Callable[[], None]],
+    count: int,
+    clocks: dict[str, Callable[[], float]],
+    warm_up: int = 0,
+) -> dict[str, float]:
+    """Each operation called ``count`` times in a block (after ``warm_up`` calls not
+    measured), and what each clock advanced by per call: ``{operation + clock name: cost}``."""
     costs = {}
     for op, call in operations.items():
-        before, database = cpu_seconds(pid), database_cpu_seconds(kind)
+        for _ in range(warm_up):
+            call()
+        before = {name: clock() for name, clock in clocks.items()}
         for _ in range(count):
             call()
-        costs[op] = (cpu_seconds(pid) - before) / count
-        costs[f"{op} database"] = (database_cpu_seconds(kind) - database) / count
+        for name, clock in clocks.items():
+            costs[op + name] = (clock() - before[name]) / count
     return costs
 
 
@@ -123,7 +132,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="Per operation and round.")
     args = parser.parse_args()
     rounds = [run_round(args.database, args.requests) for _ in range(args.rounds)]
-    for op in ("declare", "update", "move", "get", "reference"):
+    for op in (*MIX, "reference"):
         each = [r[op] * 1000 for r in rounds]
         line = (
             f"{args.database} {op:<9} server CPU per request: median "
@@ -133,8 +142,7 @@ def main() -> None:
             database = statistics.median(r[f"{op} database"] for r in rounds) * 1000
             line += f"; PostgreSQL's own processes: {database:.2f} ms"
         print(line)
-    ops = ("declare", "update", "move", "get")
-    mix = [sum(r[op] for op in ops) / len(ops) for r in rounds]
+    mix = [sum(r[op] for op in MIX) / len(MIX) for r in rounds]
     ratios = [r["reference"] / m for r, m in zip(rounds, mix, strict=True)]
     print(
         f"{args.database} the mix, averaged: median {statistics.median(mix) * 1000:5.2f} ms; "

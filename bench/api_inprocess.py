@@ -35,10 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from api_cpu import MIX, per_request
 from api_latency import drop, fresh_database
 from reference_app import metadata, rows
 from sqlalchemy import insert
 
+import warroom
 from warroom.config import Settings
 from warroom.db.engine import make_engine
 from warroom.domain.types import Access
@@ -98,21 +100,8 @@ def measure(runtime: Runtime, count: int) -> dict[str, float]:
     def get() -> None:
         api.get_route(next(read), runtime, CALLER, None)
 
-    operations: dict[str, Callable[[], None]] = {
-        "declare": declare,
-        "update": update,
-        "move": move,
-        "get": get,
-    }
-    costs = {}
-    for op, call in operations.items():
-        for _ in range(WARM_UP):
-            call()
-        started = time.process_time()
-        for _ in range(count):
-            call()
-        costs[op] = (time.process_time() - started) / count
-    return costs
+    operations = dict(zip(MIX, (declare, update, move, get), strict=True))
+    return per_request(operations, count, {"": time.process_time}, warm_up=WARM_UP)
 
 
 def reference(url: str, count: int) -> float:
@@ -143,18 +132,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=300, help="Per operation and round.")
     args = parser.parse_args()
-    import warroom
-
     print(f"warroom from {Path(warroom.__file__).parent}", file=sys.stderr)
     rounds = [run_round(args.database, args.requests) for _ in range(args.rounds)]
-    for op in ("declare", "update", "move", "get", "reference"):
+    for op in (*MIX, "reference"):
         each = [r[op] * 1000 for r in rounds]
         print(
             f"{args.database} {op:<9} CPU per request, in-process: median "
             f"{statistics.median(each):5.2f} ms  (rounds: {', '.join(f'{v:.2f}' for v in each)})"
         )
-    ops = ("declare", "update", "move", "get")
-    mix = [sum(r[op] for op in ops) / len(ops) for r in rounds]
+    mix = [sum(r[op] for op in MIX) / len(MIX) for r in rounds]
     print(
         f"{args.database} the mix, averaged: median {statistics.median(mix) * 1000:5.2f} ms "
         f"(rounds: {', '.join(f'{m * 1000:.2f}' for m in mix)})"
