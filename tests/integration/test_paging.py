@@ -626,6 +626,30 @@ def test_it_carries_out_every_escalation_request(
     assert recipients(smtp) == ["ana@example.test", "cat@example.test", "lee@example.test"]
 
 
+def test_it_cancels_an_escalation_nobody_can_take_so_the_next_request_is_carried_out(
+    payments: World, smtp: SmtpSink, transports: Transports
+) -> None:
+    number = declare_sev1(payments)
+    step(payments, transports)
+    for _ in range(2):
+        payments.later(minutes=1).act(
+            "ana", lambda op: escalate(op, number, team="design", reason=None)
+        )
+        step(payments, transports)
+
+    with payments.runtime.reading() as session:
+        requests = session.scalars(
+            select(Action)
+            .where(Action.incident_id == number, Action.key.startswith("page-team-design"))
+            .order_by(Action.id)
+        ).all()
+    assert [(a.key, a.cancelled_at is not None, a.note) for a in requests] == [
+        ("page-team-design", True, "nobody could be paged"),
+        ("page-team-design-2", True, "nobody could be paged"),
+    ]
+    assert recipients(smtp) == ["ana@example.test"]
+
+
 def test_it_pages_a_team_whose_name_ends_in_a_number(
     payments: World, smtp: SmtpSink, transports: Transports
 ) -> None:

@@ -136,12 +136,10 @@ def _settle_request(op: Op, action: Action) -> None:
     with the timeline saying why), so the next escalation is carried out too."""
     if action.done_at is not None or action.cancelled_at is not None:
         return
-    if action.id is None:  # not stored yet: no page was started for it
-        op.session.flush()
     paged = op.session.scalars(
         select(PageDelivery.id)
         .join(Page, Page.id == PageDelivery.page_id)
-        .where(Page.action_id == action.id)
+        .where(Page.action == action)  # its id is taken once the query's flush stored it
         .limit(1)
     ).first()
     if paged is not None:
