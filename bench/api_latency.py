@@ -7,6 +7,10 @@ get, in equal parts; the reference does one insert per request.
 
     .venv/bin/python bench/api_latency.py --database sqlite --rounds 3
     .venv/bin/python bench/api_latency.py --database postgresql --rounds 3
+    .venv/bin/python bench/api_latency.py --database postgresql --rounds 3 --workers 2
+
+``--workers N`` runs each server as N processes (warroom as ``serve --workers N``), the way
+a deployment uses a machine's cores.
 
 Loopback only: 127.0.0.1 servers and the local PostgreSQL. Every run is bounded in time.
 """
@@ -203,9 +207,9 @@ class Servers:
 
 
 @contextmanager
-def servers(kind: str) -> Iterator[Servers]:
-    """``warroom serve --no-worker`` and the reference on a fresh database, both ready; both
-    stopped and the database dropped afterwards."""
+def servers(kind: str, workers: int = 1) -> Iterator[Servers]:
+    """``warroom serve --no-worker`` and the reference on a fresh database, both ready, each
+    as ``workers`` processes; both stopped and the database dropped afterwards."""
     with tempfile.TemporaryDirectory() as scratch:
         url, name = fresh_database(kind, Path(scratch))
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")} | {
@@ -216,7 +220,7 @@ def servers(kind: str) -> Iterator[Servers]:
         log = Path(scratch) / "serve.log"
         with log.open("w") as out:
             server = subprocess.Popen(
-                [str(BIN), "serve", "--no-worker", "--port", str(wport)],
+                [str(BIN), "serve", "--no-worker", "--port", str(wport), "--workers", str(workers)],
                 cwd=scratch,
                 env=env,
                 stdout=out,
@@ -230,6 +234,8 @@ def servers(kind: str) -> Iterator[Servers]:
                 url,
                 "--port",
                 str(rport),
+                "--workers",
+                str(workers),
             ],
             env=env,
         )
@@ -251,8 +257,8 @@ def servers(kind: str) -> Iterator[Servers]:
             drop(name)
 
 
-def run_round(kind: str) -> dict[str, object]:
-    with servers(kind) as running:
+def run_round(kind: str, workers: int) -> dict[str, object]:
+    with servers(kind, workers) as running:
         warroom = Warroom(running.warroom_url, running.token)
         ref = Reference(running.reference_url)
         # warroom's fixed 200 req/s run goes last, and every overloaded step is followed by
@@ -278,8 +284,15 @@ def main() -> None:
     )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Processes of each server (warroom's `serve --workers`, the reference's uvicorn "
+        "workers): the same for both.",
+    )
     args = parser.parse_args()
-    rounds = [run_round(args.database) for _ in range(args.rounds)]
+    rounds = [run_round(args.database, args.workers) for _ in range(args.rounds)]
     for op in ("declare", "update", "move", "get"):
         p50 = statistics.median(r["fixed"][op][0] for r in rounds)  # type: ignore[index]
         p99 = statistics.median(r["fixed"][op][1] for r in rounds)  # type: ignore[index]

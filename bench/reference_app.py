@@ -4,7 +4,10 @@ on the same database, with the same engine settings warroom uses."""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert
@@ -39,9 +42,31 @@ def build(url: str) -> Starlette:
     return Starlette(routes=[Route("/insert", create, methods=["POST"])])
 
 
+DATABASE_VARIABLE = "WARROOM_BENCH_REFERENCE_DATABASE"
+
+
+def from_environment() -> Starlette:
+    """The app of one of several processes (``--workers``): uvicorn imports it by name."""
+    return build(os.environ[DATABASE_VARIABLE])
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    uvicorn.run(build(args.database), host="127.0.0.1", port=args.port, log_level="warning")
+    if args.workers == 1:
+        uvicorn.run(build(args.database), host="127.0.0.1", port=args.port, log_level="warning")
+    else:
+        metadata.create_all(make_engine(args.database))  # once, before the workers start
+        os.environ[DATABASE_VARIABLE] = args.database
+        sys.path.insert(0, str(Path(__file__).resolve().parent))  # the workers import it
+        uvicorn.run(
+            "reference_app:from_environment",
+            factory=True,
+            workers=args.workers,
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+        )
