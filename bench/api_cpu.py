@@ -8,7 +8,8 @@ is the server's work per request, not the wall clock. Requests: declare (SEV2), 
 (spread over 40 incidents), stage move (investigate a declared incident) and get. Beside it,
 in the same round and on the same database, the reference of ``api_latency.py`` (a bare
 Starlette endpoint, one insert per request): the ratio of the two costs is the ceiling of the
-ratio of their sustained rates on one core. On PostgreSQL it also reads the CPU time of the
+ratio of their sustained rates on one core. It also reads the main thread's share (the event
+loop; the route functions run in worker threads). On PostgreSQL it also reads the CPU time of the
 cluster's processes around each block: the database's share of a request's work.
 
     .venv/bin/python bench/api_cpu.py --database sqlite --rounds 3
@@ -36,8 +37,17 @@ UPDATE = {"issue": "i", "impact": "i", "progress": "p", "next": "n"}
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _ticks(Path(f"/proc/{pid}/stat"))
+
+
+def _ticks(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def event_loop_seconds(pid: int) -> float:
+    """The server's main thread: uvicorn's event loop (parsing, routing, writing answers)."""
+    return _ticks(Path(f"/proc/{pid}/task/{pid}/stat"))
 
 
 def database_cpu_seconds(kind: str) -> float:
@@ -99,7 +109,11 @@ def measure(client: httpx.Client, pid: int, count: int, kind: str) -> dict[str, 
     def get() -> None:
         client.get(f"/api/v1/incidents/{next(read)}").raise_for_status()
 
-    clocks = {"": lambda: cpu_seconds(pid), " database": lambda: database_cpu_seconds(kind)}
+    clocks = {
+        "": lambda: cpu_seconds(pid),
+        " event loop": lambda: event_loop_seconds(pid),
+        " database": lambda: database_cpu_seconds(kind),
+    }
     return per_request(dict(zip(MIX, (declare, update, move, get), strict=True)), count, clocks)
 
 
@@ -138,6 +152,9 @@ def main() -> None:
             f"{args.database} {op:<9} server CPU per request: median "
             f"{statistics.median(each):5.2f} ms  (rounds: {', '.join(f'{v:.2f}' for v in each)})"
         )
+        if op != "reference":
+            loop = statistics.median(r[f"{op} event loop"] for r in rounds) * 1000
+            line += f"; on the event loop {loop:.2f} ms, the rest in the threads"
         if args.database == "postgresql":
             database = statistics.median(r[f"{op} database"] for r in rounds) * 1000
             line += f"; PostgreSQL's own processes: {database:.2f} ms"
