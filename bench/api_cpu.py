@@ -137,6 +137,14 @@ def per_request(
     return costs
 
 
+def in_ms(seconds: list[float]) -> str:
+    """Per-round costs as the benchmarks print them: their median, then each round."""
+    each = [v * 1000 for v in seconds]
+    return (
+        f"median {statistics.median(each):5.2f} ms  (rounds: {', '.join(f'{v:.2f}' for v in each)})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -147,11 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     rounds = [run_round(args.database, args.requests) for _ in range(args.rounds)]
     for op in (*MIX, "reference"):
-        each = [r[op] * 1000 for r in rounds]
-        line = (
-            f"{args.database} {op:<9} server CPU per request: median "
-            f"{statistics.median(each):5.2f} ms  (rounds: {', '.join(f'{v:.2f}' for v in each)})"
-        )
+        line = f"{args.database} {op:<9} server CPU per request: {in_ms([r[op] for r in rounds])}"
         if op != "reference":
             loop = statistics.median(r[f"{op} event loop"] for r in rounds) * 1000
             line += f"; on the event loop {loop:.2f} ms, the rest in the threads"

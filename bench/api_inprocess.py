@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from api_cpu import MIX, per_request
+from api_cpu import MIX, in_ms, per_request
 from api_latency import drop, fresh_database
 from reference_app import metadata, rows
 from sqlalchemy import insert
@@ -135,16 +134,10 @@ def main() -> None:
     print(f"warroom from {Path(warroom.__file__).parent}", file=sys.stderr)
     rounds = [run_round(args.database, args.requests) for _ in range(args.rounds)]
     for op in (*MIX, "reference"):
-        each = [r[op] * 1000 for r in rounds]
-        print(
-            f"{args.database} {op:<9} CPU per request, in-process: median "
-            f"{statistics.median(each):5.2f} ms  (rounds: {', '.join(f'{v:.2f}' for v in each)})"
-        )
+        costs = in_ms([r[op] for r in rounds])
+        print(f"{args.database} {op:<9} CPU per request, in-process: {costs}")
     mix = [sum(r[op] for op in MIX) / len(MIX) for r in rounds]
-    print(
-        f"{args.database} the mix, averaged: median {statistics.median(mix) * 1000:5.2f} ms "
-        f"(rounds: {', '.join(f'{m * 1000:.2f}' for m in mix)})"
-    )
+    print(f"{args.database} the mix, averaged: {in_ms(mix)}")
 
 
 if __name__ == "__main__":
