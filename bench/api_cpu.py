@@ -145,14 +145,19 @@ def in_ms(seconds: list[float]) -> str:
     )
 
 
-def main() -> None:
+def options(description: str | None, rounds: int) -> argparse.Namespace:
+    """The CPU benchmarks' command line: the database, the rounds, the requests per round."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--requests", type=int, default=300, help="Per operation and round.")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = options(__doc__, rounds=3)
     rounds = [run_round(args.database, args.requests) for _ in range(args.rounds)]
     for op in (*MIX, "reference"):
         line = f"{args.database} {op:<9} server CPU per request: {in_ms([r[op] for r in rounds])}"

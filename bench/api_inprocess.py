@@ -23,7 +23,6 @@ Loopback only (SQLite in a temporary directory, or the local PostgreSQL); bounde
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -34,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from api_cpu import MIX, in_ms, per_request
+from api_cpu import MIX, in_ms, options, per_request
 from api_latency import drop, fresh_database
 from reference_app import metadata, rows
 from sqlalchemy import insert
@@ -124,13 +123,7 @@ def reference(url: str, count: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=300, help="Per operation and round.")
-    args = parser.parse_args()
+    args = options(__doc__, rounds=5)
     print(f"warroom from {Path(warroom.__file__).parent}", file=sys.stderr)
     rounds = [run_round(args.database, args.requests) for _ in range(args.rounds)]
     for op in (*MIX, "reference"):
