@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from api_cpu import MIX, in_ms, options, per_request
+from api_cpu import MIX, UPDATE, in_ms, options, per_request
 from api_latency import drop, fresh_database
 from reference_app import metadata, rows
 from sqlalchemy import insert
@@ -73,6 +73,13 @@ def run_round(kind: str, count: int) -> dict[str, float]:
 
 
 def measure(runtime: Runtime, count: int) -> dict[str, float]:
+    return per_request(operations(runtime), count, {"": time.process_time}, warm_up=WARM_UP)
+
+
+def operations(runtime: Runtime) -> dict[str, Callable[[], None]]:
+    """The mix's route functions, on incidents of their own: updates and reads go to
+    ``SPREAD`` incidents in turn; a move investigates an incident the declarations made, so
+    the declarations run first and at least as often as the moves."""
     investigate = route("/api/v1/incidents/{incident_id}/investigate")
     declared: list[str] = []
 
@@ -86,10 +93,9 @@ def measure(runtime: Runtime, count: int) -> dict[str, float]:
     spread = declared[:SPREAD]
     del declared[:SPREAD]
     updated, read = itertools.cycle(spread), itertools.cycle(spread)
-    text = {"issue": "i", "impact": "i", "progress": "p", "next": "n"}
 
     def update() -> None:
-        body = coordination_api.UpdateBody.model_validate(text)
+        body = coordination_api.UpdateBody.model_validate(UPDATE)
         coordination_api.update_route(next(updated), body, runtime, CALLER, None)
 
     def move() -> None:
@@ -98,8 +104,7 @@ def measure(runtime: Runtime, count: int) -> dict[str, float]:
     def get() -> None:
         api.get_route(next(read), runtime, CALLER, None)
 
-    operations = dict(zip(MIX, (declare, update, move, get), strict=True))
-    return per_request(operations, count, {"": time.process_time}, warm_up=WARM_UP)
+    return dict(zip(MIX, (declare, update, move, get), strict=True))
 
 
 def reference(url: str, count: int) -> float:

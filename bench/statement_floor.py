@@ -21,46 +21,20 @@ Everything runs in one process on a SQLite file in a temporary directory; bounde
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from api_cpu import MIX, UPDATE, in_ms
-from api_inprocess import CALLER, SPREAD, WARM_UP, route
+from api_cpu import MIX, in_ms
+from api_inprocess import WARM_UP, operations
 from sqlalchemy import Engine, event
 
 from warroom.config import Settings
 from warroom.runtime import Runtime
-from warroom.web import api, coordination_api
 
 Statement = tuple[str, Any, bool]  # SQL, parameters, executemany
-
-
-def operations(runtime: Runtime, moves: int) -> dict[str, Callable[[], object]]:
-    def declare() -> str:
-        body = api.DeclareNewBody(severity="SEV2", title="bench")
-        return str(json.loads(api.declare_new_route(body, runtime, CALLER).body)["id"])
-
-    spread = [declare() for _ in range(SPREAD)]
-    declared = [declare() for _ in range(moves)]
-    updated, read = itertools.cycle(spread), itertools.cycle(spread)
-    investigate = route("/api/v1/incidents/{incident_id}/investigate")
-
-    def update() -> object:
-        body = coordination_api.UpdateBody.model_validate(UPDATE)
-        return coordination_api.update_route(next(updated), body, runtime, CALLER, None)
-
-    def move() -> object:
-        return investigate(incident_id=declared.pop(), runtime=runtime, caller=CALLER)
-
-    def get() -> object:
-        return api.get_route(next(read), runtime, CALLER, None)
-
-    return dict(zip(MIX, (declare, update, move, get), strict=True))
 
 
 def captured(engine: Engine, call: Callable[[], object]) -> list[Statement]:
@@ -105,7 +79,7 @@ def run_round(count: int) -> dict[str, float]:
         path = Path(scratch) / "bench.db"
         runtime = Runtime(settings=Settings(database_url=f"sqlite:///{path}", user="bench"))
         try:
-            calls = operations(runtime, moves=WARM_UP + count + 1)
+            calls = operations(runtime)  # declares before it moves, as often
             costs: dict[str, float] = {}
             for op, call in calls.items():
                 for _ in range(WARM_UP):  # lazy set-up is not measured
