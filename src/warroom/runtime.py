@@ -23,7 +23,7 @@ from warroom.db.models import Incident
 from warroom.db.schema import ensure_current
 from warroom.domain.errors import BadInput, Conflict, Refused, Unavailable
 from warroom.domain.policy import Policy
-from warroom.domain.timefmt import parse_instant
+from warroom.domain.timefmt import parse_at, parse_instant
 from warroom.notify.dispatch import Transports
 from warroom.revocations import Trusted
 from warroom.services.lifecycle import record_refusal
@@ -216,10 +216,3 @@ class FileClock:
 
     def __call__(self) -> datetime:
         return parse_instant(self.path.read_text(encoding="utf-8"))
-
-
-def parse_at(text: str, option: str = "--at") -> datetime:
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        raise BadInput(f"{option}: {exc}") from None

@@ -9,8 +9,7 @@ from datetime import datetime
 from tests.conftest import World
 from tests.integration.test_timers import events, fire_all, pending
 from tests.integration.test_webhooks import Receiver, drain, receiver  # noqa: F401 - a fixture
-from warroom.db.models import WebhookAudience
-from warroom.domain.types import Severity
+from warroom.domain.types import Severity, WebhookAudience
 from warroom.services import declaration, webhooks
 
 

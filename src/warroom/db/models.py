@@ -29,6 +29,7 @@ from warroom.domain.types import (
     Severity,
     Stage,
     UpdateStatus,
+    WebhookAudience,
 )
 
 NAMING = {
@@ -298,13 +299,6 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
 
     person: Mapped[Person] = relationship(lazy="joined")
-
-
-class WebhookAudience(StrEnum):
-    """What a webhook receives."""
-
-    EVENTS = "events"  # every timeline event
-    EXECUTIVES = "executives"  # the executive list: the SEV0 executive notification
 
 
 class Webhook(Base):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from warroom.domain.errors import BadInput
+
 
 def utc_text(moment: datetime | None) -> str:
     """``2026-03-02 10:31 UTC``: the form of the status-update template."""
@@ -33,3 +35,12 @@ def parse_instant(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no UTC offset: add Z or +HH:MM, e.g. 2026-03-02T10:15:00Z")
     return moment.astimezone(UTC)
+
+
+def parse_at(text: str, option: str = "--at") -> datetime:
+    """:func:`parse_instant` for a value a person gave as ``option``: a slip is :class:`BadInput`
+    that names the option."""
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise BadInput(f"{option}: {exc}") from None

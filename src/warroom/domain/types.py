@@ -205,6 +205,13 @@ class Access(StrEnum):
         return order.index(self) >= order.index(needed)
 
 
+class WebhookAudience(StrEnum):
+    """What a webhook receives."""
+
+    EVENTS = "events"  # every timeline event
+    EXECUTIVES = "executives"  # the executive list: the SEV0 executive notification
+
+
 class EventKind(StrEnum):
     """Kinds of timeline entries. The timeline is append-only."""
 

@@ -25,6 +25,7 @@ from warroom.db.listen import announce
 from warroom.db.models import Incident, Timer, TimerState
 from warroom.domain.errors import BadInput, WarroomError
 from warroom.domain.policy import Policy
+from warroom.jobs import BATCH
 from warroom.jobs.deliveries import Writer, deliver_one
 from warroom.jobs.emails import deliver_email, fan_out
 from warroom.jobs.grouping import group_alerts
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("warroom.worker")
 
-# Timers fired per transaction: one commit for many keeps up with bursts of due timers.
-BATCH = 100
 MAX_CLAIM_ATTEMPTS = 20
 RETRY_SECONDS = 2.0
 GROUP_EVERY = 0.2  # seconds between grouping passes while alerts keep coming

@@ -20,10 +20,9 @@ from warroom.db.models import (
     Delivery,
     Incident,
     Webhook,
-    WebhookAudience,
 )
 from warroom.domain.timefmt import utc_text
-from warroom.domain.types import EventKind
+from warroom.domain.types import EventKind, WebhookAudience
 from warroom.services import webhooks
 from warroom.services.records import Op, facts, finish_action, record, touch
 

@@ -12,8 +12,9 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warroom.db.models import Delivery, DeliveryState, TimelineEvent, Webhook, WebhookAudience
+from warroom.db.models import Delivery, DeliveryState, TimelineEvent, Webhook
 from warroom.domain.errors import BadInput, NotFound
+from warroom.domain.types import WebhookAudience
 
 if TYPE_CHECKING:
     from warroom.services.records import Op

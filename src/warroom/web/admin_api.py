@@ -8,8 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import ConfigDict, Field
 
-from warroom.db.models import WebhookAudience
-from warroom.domain.types import Access
+from warroom.domain.types import Access, WebhookAudience
 from warroom.services import tokens, webhooks
 from warroom.services.records import Op
 from warroom.web.deps import Admin, RuntimeDep

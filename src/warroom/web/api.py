@@ -16,6 +16,7 @@ from pydantic import Field
 from warroom.db.models import Incident
 from warroom.domain.classifier import classify, parse_answers
 from warroom.domain.errors import BadInput, NotFound
+from warroom.domain.timefmt import parse_at
 from warroom.domain.types import (
     DismissReason,
     MitigationKind,
@@ -24,7 +25,6 @@ from warroom.domain.types import (
     Severity,
     Stage,
 )
-from warroom.runtime import parse_at
 from warroom.services import declaration, lifecycle
 from warroom.services.reading import ListFilter, detail, list_incidents, summary, timeline
 from warroom.services.records import Op

@@ -20,9 +20,10 @@ from sqlalchemy import select
 from warroom.db.models import Schedule
 from warroom.domain.errors import BadInput
 from warroom.domain.paging import ContactKind
+from warroom.domain.timefmt import parse_at
 from warroom.domain.types import Access
 from warroom.jobs.pages import WEBHOOK_KEY
-from warroom.runtime import Runtime, parse_at
+from warroom.runtime import Runtime
 from warroom.services import acklinks, directory, oncall, page_stops, page_views, roster
 from warroom.services.records import Op
 from warroom.services.tokens import Caller
