@@ -17,7 +17,7 @@ from warroom.cli import reading as _reading
 from warroom.cli import serve as _serve
 from warroom.cli import status as _status
 from warroom.cli import worker as _worker
-from warroom.cli.runtime import Runtime, activate, handled
+from warroom.cli.runtime import Invocation, activate, handled
 
 app = typer.Typer(
     name="warroom",
@@ -34,7 +34,7 @@ def _runtime(ctx: typer.Context) -> None:
     """Incident response from the first alert to the finished post-mortem."""
     if ctx.obj is None:
         with handled():
-            ctx.obj = Runtime()
+            ctx.obj = Invocation()
     activate(ctx.obj)
 
 

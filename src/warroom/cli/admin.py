@@ -11,9 +11,8 @@ import typer
 from warroom.cli import render
 from warroom.cli.common import client
 from warroom.cli.runtime import handled, out
-from warroom.db.models import WebhookAudience
 from warroom.domain.timefmt import utc_text
-from warroom.domain.types import Access
+from warroom.domain.types import Access, WebhookAudience
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 

@@ -9,7 +9,7 @@ answer, so the CLI behaves identically against a laptop's SQLite and a team's se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import anyio
@@ -23,9 +23,9 @@ from warroom.domain.errors import (
     Unavailable,
     WarroomError,
 )
-from warroom.domain.types import Access
-from warroom.runtime import Runtime
-from warroom.services.tokens import Caller
+
+if TYPE_CHECKING:
+    from warroom.cli.runtime import Invocation
 
 TIMEOUT_SECONDS = 15.0
 LOCAL_USER_HEADER = "Warroom-Local-User"
@@ -167,8 +167,8 @@ class InProcess(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, content=content)
 
 
-def connect(runtime: Runtime, by: str | None = None) -> Client:
-    settings = runtime.settings
+def connect(invocation: Invocation, by: str | None = None) -> Client:
+    settings = invocation.settings
     if settings.server:
         token = settings.token.get_secret_value() if settings.token else ""
         if not token:
@@ -185,24 +185,27 @@ def connect(runtime: Runtime, by: str | None = None) -> Client:
 
     http = httpx.Client(
         base_url=LOCAL_BASE,
-        transport=InProcess(local_app(runtime)),
+        transport=InProcess(local_app(invocation)),
         headers={LOCAL_USER_HEADER: quote(by or settings.actor())},  # headers are ASCII
     )
     return Client(http, "the local database")
 
 
-def local_app(runtime: Runtime) -> Any:
+def local_app(invocation: Invocation) -> Any:
     """The API app over the local database, its caller named by a header instead of a token.
     Whoever runs the CLI where the database is has full access, as the database file or its
     credentials already give them; this app is never reachable from the network."""
-    from fastapi import Header  # the web stack loads only in local mode
+    # The web stack and the database load only in local mode.
+    from fastapi import Header
 
+    from warroom.domain.types import Access
+    from warroom.services.tokens import Caller
     from warroom.web.app import create_app
     from warroom.web.deps import get_caller
 
     def local_caller(local_user: str = Header(alias=LOCAL_USER_HEADER)) -> Caller:
         return Caller(handle=unquote(local_user), access=Access.ADMIN, token_id=0)
 
-    app = create_app(runtime)
+    app = create_app(invocation.runtime)
     app.dependency_overrides[get_caller] = local_caller
     return app

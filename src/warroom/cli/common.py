@@ -8,12 +8,12 @@ from typing import Any
 from warroom.cli import render
 from warroom.cli.client import Client, connect
 from warroom.cli.options import incident_number
-from warroom.cli.runtime import current, handled
+from warroom.cli.runtime import handled, invocation
 
 
 def client(by: str | None = None) -> Client:
     """This invocation's way to the API: the local database, or WARROOM_SERVER."""
-    return connect(current(), by)
+    return connect(invocation(), by)
 
 
 def path_of(number: int, action: str = "") -> str:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from warroom.cli.runtime import current, handled, out
-from warroom.db.engine import default_url, make_engine
-from warroom.db.schema import current_revision, head_revision, upgrade
+from warroom.cli.runtime import handled, invocation, out
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 
-def _url() -> str:
-    return current().settings.database_url or default_url()
+def _engine() -> Engine:
+    from warroom.db.engine import default_url, make_engine
+
+    return make_engine(invocation().settings.database_url or default_url())
 
 
 @app.command("upgrade")
 def upgrade_cmd() -> None:
     """Apply pending migrations (back up first)."""
+    from warroom.db.schema import current_revision, upgrade
+
     with handled():
-        engine = make_engine(_url())
+        engine = _engine()
         before = current_revision(engine)
         upgrade(engine)
         after = current_revision(engine)
@@ -32,6 +39,8 @@ def upgrade_cmd() -> None:
 @app.command("current")
 def current_cmd() -> None:
     """Print the schema revision of the database and of this warroom."""
+    from warroom.db.schema import current_revision, head_revision
+
     with handled():
-        engine = make_engine(_url())
+        engine = _engine()
         out.print(f"database: {current_revision(engine) or 'empty'}; warroom: {head_revision()}")

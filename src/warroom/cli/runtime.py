@@ -1,36 +1,75 @@
-"""The CLI's side of the runtime: the current invocation's runtime, the consoles, and the one
-place that turns the domain's errors into exit codes (product.md §7)."""
+"""The CLI's side of the runtime: the current invocation, the consoles, and the one place
+that turns the domain's errors into exit codes (product.md §7).
+
+A command pays only for what it uses: the database, the services and the API app load when
+a command first asks for the :class:`~warroom.runtime.Runtime`, so ``--help`` and the commands
+sent to a server (``WARROOM_SERVER``) start without them."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import NoReturn
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import OperationalError
 
+from warroom.config import Settings, load_settings
 from warroom.domain.errors import Refused, Unavailable, WarroomError
-from warroom.runtime import Runtime, parse_at, system_now
+from warroom.domain.timefmt import parse_at
 
-__all__ = ["Runtime", "activate", "current", "fail", "handled", "parse_at", "system_now"]
+if TYPE_CHECKING:
+    from warroom.runtime import Runtime
+
+__all__ = [
+    "Invocation",
+    "activate",
+    "current",
+    "fail",
+    "handled",
+    "invocation",
+    "parse_at",
+]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-_current: ContextVar[Runtime] = ContextVar("warroom_runtime")
+@dataclass
+class Invocation:
+    """One run of ``warroom``: its settings, read at once (a bad ``WARROOM_*`` value fails
+    every command alike), and its runtime, built the first time a command needs it."""
+
+    settings: Settings = field(default_factory=load_settings)
+    _runtime: Runtime | None = field(default=None, repr=False)
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            from warroom.runtime import Runtime
+
+            self._runtime = Runtime(self.settings)
+        return self._runtime
 
 
-def activate(runtime: Runtime) -> None:
-    """Make ``runtime`` the one the commands of this invocation use."""
-    _current.set(runtime)
+_current: ContextVar[Invocation] = ContextVar("warroom_invocation")
+
+
+def activate(invocation: Invocation) -> None:
+    """Make ``invocation`` the one the commands of this run use."""
+    _current.set(invocation)
+
+
+def invocation() -> Invocation:
+    return _current.get()
 
 
 def current() -> Runtime:
-    return _current.get()
+    """This run's runtime: the local database, its policy and the clock."""
+    return _current.get().runtime
 
 
 def fail(error: WarroomError) -> NoReturn:
@@ -49,11 +88,21 @@ def fail(error: WarroomError) -> NoReturn:
     raise typer.Exit(error.exit_code)
 
 
+def _unreachable_database(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLAlchemy's word that the database cannot be reached. Only a
+    command that loaded SQLAlchemy can raise it, so one that did not never imports it here."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.OperationalError)
+
+
 @contextmanager
 def handled() -> Iterator[None]:
     try:
         yield
     except WarroomError as error:
         fail(error)
-    except OperationalError as exc:
-        fail(Unavailable(f"the database is unreachable: {str(exc.orig or exc).strip()}"))
+    except Exception as exc:
+        if not _unreachable_database(exc):
+            raise
+        orig = getattr(exc, "orig", None)
+        fail(Unavailable(f"the database is unreachable: {str(orig or exc).strip()}"))

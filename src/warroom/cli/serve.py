@@ -10,14 +10,9 @@ from typing import Annotated
 import typer
 
 from warroom.cli.runtime import current, handled, out
-from warroom.db.listen import listen
 from warroom.domain.types import Access
-from warroom.jobs.worker import exporter
-from warroom.jobs.worker import run as run_worker
 from warroom.logs import configure as configure_logs
 from warroom.process import settle_heap
-from warroom.revocations import REVOCATIONS
-from warroom.services import tokens
 
 
 def serve(
@@ -48,8 +43,14 @@ def serve(
     ] = False,
 ) -> None:
     """Run the API (and, unless --no-worker, the timer worker)."""
-    import uvicorn  # the web stack loads only for the commands that serve
+    # The server's stack loads only for the command that runs it.
+    import uvicorn
 
+    from warroom.db.listen import listen
+    from warroom.jobs.worker import exporter
+    from warroom.jobs.worker import run as run_worker
+    from warroom.revocations import REVOCATIONS
+    from warroom.services import tokens
     from warroom.web.app import create_app, served
 
     runtime = current()

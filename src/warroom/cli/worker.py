@@ -12,11 +12,7 @@ from typing import Annotated
 import typer
 
 from warroom.cli.runtime import current, handled, out
-from warroom.db.listen import listen
-from warroom.jobs.deliveries import deliver_one
-from warroom.jobs.grouping import group_alerts
-from warroom.jobs.pages import deliver_pages
-from warroom.jobs.worker import BATCH, exporter, fire_due, run
+from warroom.jobs import BATCH
 from warroom.logs import configure as configure_logs
 from warroom.process import settle_heap
 
@@ -31,6 +27,13 @@ def worker(
     ] = BATCH,
 ) -> None:
     """Run the timer worker. Several may run against one database; each timer fires once."""
+    # The worker's stack loads only for the command that runs it.
+    from warroom.db.listen import listen
+    from warroom.jobs.deliveries import deliver_one
+    from warroom.jobs.grouping import group_alerts
+    from warroom.jobs.pages import deliver_pages
+    from warroom.jobs.worker import exporter, fire_due, run
+
     runtime = current()
     configure_logs(runtime.settings.log_format)
     worker_name = name or f"{socket.gethostname()}:{os.getpid()}"
