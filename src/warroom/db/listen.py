@@ -13,8 +13,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-import psycopg
-from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -46,6 +44,10 @@ class ChangeListener(threading.Thread):
         revoked: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name="warroom-listen", daemon=True)
+        # psycopg is imported here, on PostgreSQL only (its engine has loaded it already):
+        # a SQLite process never pays for it.
+        from psycopg.conninfo import make_conninfo
+
         url = engine.url.set(drivername="postgresql")
         # A connection that died without a word (a host gone, a firewall's idle timeout) is
         # noticed within about a minute, not when the operating system gives up hours later.
@@ -60,6 +62,8 @@ class ChangeListener(threading.Thread):
         self.listening = threading.Event()
 
     def run(self) -> None:
+        import psycopg
+
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as connection:

@@ -57,8 +57,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from icalendar import Calendar, Event
-
 MAX_RANGE = timedelta(days=400)
 """The longest range :func:`shifts` and :func:`calendar` accept: a year of schedule and change."""
 
@@ -267,6 +265,8 @@ def calendar(
     ]
     order = {level: index for index, level in enumerate(chosen)}
     picked.sort(key=lambda shift: (shift.start, order[shift.level]))
+
+    from icalendar import Calendar, Event  # loaded by the one export that needs it
 
     cal = Calendar()
     cal.add("prodid", PRODID)
