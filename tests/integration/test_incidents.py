@@ -701,7 +701,10 @@ def test_it_runs_again_a_write_that_postgresql_chose_to_end_a_deadlock(world: Wo
     for thread in threads:
         thread.join(30)
     assert errors == []
-    assert sorted(runs) in ([first, first, second], [first, second, second])  # one ran again
+    # One ran again; both may, when the run again took its row back before the survivor of
+    # the first deadlock did, and PostgreSQL ended a second one. Each ran to its end once.
+    assert len(runs) > 2
+    assert set(runs) == {first, second}
     with world.runtime.reading() as session:
         for number in (first, second):
             assert [e["kind"] for e in timeline(session, number)].count("update") == 1
