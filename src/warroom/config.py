@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     def actor(self) -> str:
         return self.user or os.environ.get("USER") or getpass.getuser()
 
+    def clock_file(self) -> Path | None:
+        """The file a test moves the clock with (WARROOM_TEST_CLOCK_FILE): refused outside
+        tests, so a production process always runs on the system clock."""
+        if self.test_clock_file is not None and self.env != "test":
+            raise BadInput(
+                "WARROOM_TEST_CLOCK_FILE is for tests only and needs WARROOM_ENV=test; "
+                "a production process always runs on the system clock"
+            )
+        return self.test_clock_file
+
     def policy_path(self) -> Path:
         if self.config is not None and not self.config.exists():
             raise BadInput(f"WARROOM_CONFIG names {self.config}, which does not exist")

@@ -77,15 +77,9 @@ class Runtime:
     _turns: Turns = field(default_factory=Turns, repr=False)
 
     def __post_init__(self) -> None:
-        path = self.settings.test_clock_file
-        if path is None:
-            return
-        if self.settings.env != "test":
-            raise BadInput(
-                "WARROOM_TEST_CLOCK_FILE is for tests only and needs WARROOM_ENV=test; "
-                "a production process always runs on the system clock"
-            )
-        self.clock = FileClock(path)
+        path = self.settings.clock_file()
+        if path is not None:
+            self.clock = FileClock(path)
 
     @cached_property
     def policy(self) -> Policy:

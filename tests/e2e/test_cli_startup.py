@@ -13,22 +13,37 @@ from typing import Any
 
 from tests.e2e.test_serve import free_port
 
-HEAVY = ("sqlalchemy", "fastapi", "psycopg", "warroom.runtime", "warroom.db.models")
+# What only a command on the local database needs: the database layer, the API app, the
+# server and the worker, and the libraries they load.
+HEAVY = ("sqlalchemy", "fastapi", "uvicorn", "psycopg", "icalendar", "warroom.runtime")
+HEAVY_PARTS = ("warroom.db", "warroom.services", "warroom.web", "warroom.jobs.worker")
 # Runs the CLI in a fresh interpreter, then names the heavy modules that run loaded.
 PROBE = f"""
 import json, sys
 from warroom.cli import app
+code = "no exit"
 try:
     app(sys.argv[1:], prog_name="warroom")
 except SystemExit as exit:
     code = exit.code
-heavy = [name for name in {HEAVY!r} if name in sys.modules]
-print(json.dumps({{"code": code, "loaded": heavy}}), file=sys.stderr)
+finally:
+    loaded = set()
+    for name in list(sys.modules):
+        if name.split(".")[0] in {HEAVY!r} or name in {HEAVY!r}:
+            loaded.add(name.split(".")[0] if not name.startswith("warroom") else name)
+        for part in {HEAVY_PARTS!r}:
+            if name == part or name.startswith(part + "."):
+                loaded.add(part)
+    print(json.dumps({{"code": code, "loaded": sorted(loaded)}}), file=sys.stderr)
 """
 
 
 def probe(*args: str, cwd: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WARROOM_") and not k.lower().endswith("_proxy")
+    }
     environment.update({"WARROOM_USER": "alice", "COLUMNS": "200", **(env or {})})
     result = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
@@ -38,7 +53,9 @@ def probe(*args: str, cwd: Path, env: dict[str, str] | None = None) -> dict[str,
         text=True,
         timeout=60,
     )
-    report: dict[str, Any] = json.loads(result.stderr.strip().splitlines()[-1])
+    last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
+    assert last.startswith("{"), result.stderr
+    report: dict[str, Any] = json.loads(last)
     report["stdout"], report["stderr"] = result.stdout, result.stderr
     return report
 
@@ -48,10 +65,16 @@ def test_it_answers_help_without_loading_the_database_or_the_api(tmp_path: Path)
     assert shown["code"] == 0
     assert "declare" in shown["stdout"]
     assert shown["loaded"] == []
-    command = probe("declare", "--help", cwd=tmp_path)
-    assert command["code"] == 0
-    assert "Incident Commander" in command["stdout"]
-    assert command["loaded"] == []
+    for command, says in (
+        ("declare", "Incident Commander"),
+        ("worker", "Timers fired per transaction"),
+        ("serve", "--no-worker"),
+        ("drill", "--keep"),
+    ):
+        helped = probe(command, "--help", cwd=tmp_path)
+        assert helped["code"] == 0, helped["stderr"]
+        assert says in helped["stdout"]
+        assert helped["loaded"] == [], command
 
 
 def test_it_sends_a_command_to_a_server_without_loading_the_database(tmp_path: Path) -> None:

@@ -110,9 +110,18 @@ def check_kill_9(runtime: Runtime, tmp_path: Path, receiver: Receiver) -> None: 
 
 def test_it_refuses_the_test_clock_outside_tests(tmp_path: Path) -> None:
     (tmp_path / "now").write_text(START.isoformat())
-    result = run("list", cwd=tmp_path, env={"WARROOM_TEST_CLOCK_FILE": str(tmp_path / "now")})
-    assert result.returncode == 2
-    assert "for tests only" in result.stderr
+    env = {"WARROOM_TEST_CLOCK_FILE": str(tmp_path / "now")}
+    remote = {**env, "WARROOM_SERVER": "http://127.0.0.1:9", "WARROOM_TOKEN": "wr_x"}
+    for command, environment in (
+        (["list"], env),
+        (["worker", "--once"], env),
+        (["db", "current"], env),
+        (["list"], remote),  # refused before anything is sent
+    ):
+        result = run(*command, cwd=tmp_path, env=environment)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "for tests only" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_it_logs_json_lines_that_name_the_incident(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _runtime(ctx: typer.Context) -> None:
+def _invocation(ctx: typer.Context) -> None:
     """Incident response from the first alert to the finished post-mortem."""
     if ctx.obj is None:
         with handled():

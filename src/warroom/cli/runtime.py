@@ -40,11 +40,15 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @dataclass
 class Invocation:
-    """One run of ``warroom``: its settings, read at once (a bad ``WARROOM_*`` value fails
-    every command alike), and its runtime, built the first time a command needs it."""
+    """One run of ``warroom``: its settings, read and checked at once (a bad ``WARROOM_*``
+    value fails every command alike, local or sent to a server), and its runtime, built the
+    first time a command needs the local database."""
 
     settings: Settings = field(default_factory=load_settings)
-    _runtime: Runtime | None = field(default=None, repr=False)
+    _runtime: Runtime | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.settings.clock_file()  # refused outside tests, whether or not a command runs here
 
     @property
     def runtime(self) -> Runtime:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from warroom.cli.runtime import current, handled, out
+from warroom.cli.runtime import current, handled, invocation, out
 from warroom.domain.types import Access
 from warroom.logs import configure as configure_logs
 from warroom.process import settle_heap
@@ -53,9 +53,9 @@ def serve(
     from warroom.services import tokens
     from warroom.web.app import create_app, served
 
-    runtime = current()
-    configure_logs(runtime.settings.log_format)
+    configure_logs(invocation().settings.log_format)
     with handled():
+        runtime = current()
         runtime.engine  # noqa: B018 - connect and check the schema before listening
         with runtime.reading() as session:
             needs_admin = not tokens.has_admin(session)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from warroom.cli.runtime import current, handled, out
+from warroom.cli.runtime import current, handled, invocation, out
 from warroom.jobs import BATCH
 from warroom.logs import configure as configure_logs
 from warroom.process import settle_heap
@@ -34,10 +34,10 @@ def worker(
     from warroom.jobs.pages import deliver_pages
     from warroom.jobs.worker import exporter, fire_due, run
 
-    runtime = current()
-    configure_logs(runtime.settings.log_format)
+    configure_logs(invocation().settings.log_format)
     worker_name = name or f"{socket.gethostname()}:{os.getpid()}"
     with handled():
+        runtime = current()
         if once:
             fired = sent = 0
             while count := fire_due(
