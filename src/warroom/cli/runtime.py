@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 from rich.console import Console
 
-from warroom.config import Settings, load_settings
 from warroom.domain.errors import Refused, Unavailable, WarroomError
 from warroom.domain.timefmt import parse_at
 
 if TYPE_CHECKING:
+    from warroom.config import Settings
     from warroom.runtime import Runtime
 
 __all__ = [
@@ -38,13 +38,19 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _settings() -> Settings:
+    from warroom.config import load_settings  # pydantic-settings: not for `warroom --help`
+
+    return load_settings()
+
+
 @dataclass
 class Invocation:
     """One run of ``warroom``: its settings, read and checked at once (a bad ``WARROOM_*``
     value fails every command alike, local or sent to a server), and its runtime, built the
     first time a command needs the local database."""
 
-    settings: Settings = field(default_factory=load_settings)
+    settings: Settings = field(default_factory=_settings)
     _runtime: Runtime | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
