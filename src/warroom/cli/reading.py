@@ -10,7 +10,8 @@ import typer
 from warroom.cli import render
 from warroom.cli.common import client, path_of
 from warroom.cli.options import IncidentArg, Json, incident_number, severity
-from warroom.cli.runtime import handled, parse_at
+from warroom.cli.runtime import handled
+from warroom.domain.timefmt import parse_at
 from warroom.domain.types import Stage
 
 

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 
 from warroom.domain.errors import Refused, Unavailable, WarroomError
-from warroom.domain.timefmt import parse_at
 
 if TYPE_CHECKING:
     from warroom.config import Settings
@@ -31,7 +31,6 @@ __all__ = [
     "fail",
     "handled",
     "invocation",
-    "parse_at",
 ]
 
 out = Console(highlight=False, soft_wrap=True)
@@ -51,18 +50,15 @@ class Invocation:
     first time a command needs the local database."""
 
     settings: Settings = field(default_factory=_settings)
-    _runtime: Runtime | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.settings.clock_file()  # refused outside tests, whether or not a command runs here
 
-    @property
+    @cached_property
     def runtime(self) -> Runtime:
-        if self._runtime is None:
-            from warroom.runtime import Runtime
+        from warroom.runtime import Runtime
 
-            self._runtime = Runtime(self.settings)
-        return self._runtime
+        return Runtime(self.settings)
 
 
 _current: ContextVar[Invocation] = ContextVar("warroom_invocation")
