@@ -8,7 +8,13 @@ from warroom.domain.channel import channel_name
 from warroom.domain.facts import IncidentFacts
 from warroom.domain.policy import DEFAULT_POLICY
 from warroom.domain.types import Severity, Stage, UpdateStatus
-from warroom.domain.updates import UpdateText, default_status, render, schedule
+from warroom.domain.updates import (
+    UpdateText,
+    counts_stage_changes,
+    default_status,
+    render,
+    schedule,
+)
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -89,6 +95,29 @@ def test_it_wants_a_sev2_update_within_30_minutes_of_each_stage_change() -> None
     )
     assert result.missed == (T0 + timedelta(minutes=30),)
     assert result.next_due is None
+
+
+def test_it_leaves_stage_changes_unread_only_where_the_schedule_ignores_them() -> None:
+    # A write skips reading the stage changes when counts_stage_changes says so: for every
+    # level, declared or not, the schedule must then come out the same without them.
+    changes = [T0 + timedelta(minutes=m) for m in (5, 40, 70)]
+    now = T0 + timedelta(minutes=120)
+    counted = set()
+    for severity in Severity:
+        for declared in (True, False):
+            incident = facts(severity, declared=declared)
+            with_changes = schedule(
+                incident, DEFAULT_POLICY, updates=[], stage_changes=changes, now=now
+            )
+            without = schedule(incident, DEFAULT_POLICY, updates=[], stage_changes=[], now=now)
+            if counts_stage_changes(incident, DEFAULT_POLICY):
+                counted.add((severity, declared))
+                assert with_changes != without
+            else:
+                assert with_changes == without
+    # SEV2's after-stage-change rule, and no cadenced level, needs them by default.
+    assert (Severity.SEV2, True) in counted
+    assert not any(severity in (Severity.SEV0, Severity.SEV1) for severity, _ in counted)
 
 
 def test_it_names_the_channel_after_the_utc_date_and_topic() -> None:

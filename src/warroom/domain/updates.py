@@ -131,6 +131,18 @@ def schedule(
     return UpdateSchedule(None, ())
 
 
+def counts_stage_changes(incident: IncidentFacts, policy: Policy) -> bool:
+    """Whether :func:`schedule` looks at the incident's stage changes: only a level with an
+    after-stage-change rule and no cadence running (SEV2 by default). A reader may leave them
+    unread otherwise."""
+    if incident.severity is None:
+        return False
+    level = policy.level(incident.severity)
+    if level.update_cadence is not None and incident.declared_at is not None:
+        return False
+    return level.update_after_stage_change is not None
+
+
 def _cadenced(
     declared_at: datetime,
     cadence: timedelta,

@@ -22,7 +22,7 @@ from warroom.domain.checklist import ChecklistItem, StoredAction, checklist
 from warroom.domain.facts import Event, IncidentFacts
 from warroom.domain.policy import Policy, StatusPage
 from warroom.domain.types import EventKind, Severity, Stage
-from warroom.domain.updates import PUBLIC_STATUS, UpdateSchedule, schedule
+from warroom.domain.updates import PUBLIC_STATUS, UpdateSchedule, counts_stage_changes, schedule
 from warroom.services.incident_rows import (
     ordered_actions,
     remember_roles,
@@ -195,7 +195,7 @@ def progress(
     reader that has read its timeline anyway."""
     current = facts(session, incident)
     updates = update_times(session, incident.id)
-    if stage_events is None:
+    if stage_events is None and counts_stage_changes(current, policy):
         stage_events = [
             (at, data) for at, data in session.execute(STAGE_EVENTS_OF, {"incident": incident.id})
         ]
@@ -203,7 +203,8 @@ def progress(
         current,
         policy,
         updates=updates,
-        stage_changes=_stage_changes(stage_events),
+        # Read only for a level whose schedule counts them (a cadenced one does not).
+        stage_changes=_stage_changes(stage_events or []),
         now=now,
     )
     stored = [
