@@ -49,7 +49,7 @@ def serve(
     from warroom.db.listen import listen
     from warroom.jobs.worker import exporter
     from warroom.jobs.worker import run as run_worker
-    from warroom.revocations import REVOCATIONS
+    from warroom.revocations import REVOCATIONS, hear_revocations
     from warroom.services import tokens
     from warroom.web.app import create_app, served
 
@@ -72,6 +72,7 @@ def serve(
         stop = threading.Event()
         # Other nodes' changes wake this one; their revoked tokens are forgotten at once.
         listen(runtime.engine, runtime.wakeup, stop, revoked=REVOCATIONS.bump)
+        hear_revocations(runtime.engine)  # SQLite: the other processes on its file
         worker: threading.Thread | None = None
         if not no_worker:
             name = f"{socket.gethostname()}:{os.getpid()}:embedded"

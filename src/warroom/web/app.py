@@ -16,7 +16,7 @@ from warroom.db.listen import listen
 from warroom.db.schema import SCHEMA_REVISION, current_revision
 from warroom.ingest.sns import SnsVerifier
 from warroom.process import settle_heap
-from warroom.revocations import REVOCATIONS
+from warroom.revocations import REVOCATIONS, hear_revocations
 from warroom.runtime import Runtime
 from warroom.web import (
     ack_links,
@@ -125,6 +125,7 @@ def from_environment() -> ASGIApp:
     app = create_app(runtime)
     stop = threading.Event()
     listen(runtime.engine, runtime.wakeup, stop, revoked=REVOCATIONS.bump)
+    hear_revocations(runtime.engine)  # SQLite: the other processes on its file
     app.router.on_shutdown.append(stop.set)
     settle_heap()
     return served(app)
