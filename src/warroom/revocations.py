@@ -118,10 +118,11 @@ def signal_file(bind: Engine | Connection) -> Path | None:
 
 def _stamp(path: Path) -> tuple[int, int]:
     """The file's identity and size: each revocation adds a byte, so the size only grows
-    (a file removed and made again has another inode). (0, 0) before the first."""
+    (a file removed and made again has another inode). (0, 0) before the first, or when it
+    cannot be looked at: a request is never failed for it, and the window still bounds trust."""
     try:
         status = os.stat(path)
-    except FileNotFoundError:
+    except OSError:
         return (0, 0)
     return (status.st_ino, status.st_size)
 
