@@ -139,7 +139,7 @@ def test_it_refuses_a_revoked_token_at_once_in_every_process_on_postgresql(
     with engine.begin() as connection:  # a first start: no admin token yet
         connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    refused_at_once_by_both(
+    refused_at_once_by_every_process(
         tmp_path, {"WARROOM_USER": "ops", "WARROOM_DATABASE_URL": postgres_server_url}
     )
 
@@ -151,10 +151,12 @@ def test_it_refuses_a_revoked_token_at_once_in_every_process_on_one_sqlite_file(
     """The embedded database, one server process or two: the CLI revokes on the file (a
     second terminal next to ``warroom serve``), and no process waits for its cache window
     (here five minutes) to refuse the token."""
-    refused_at_once_by_both(tmp_path, {"WARROOM_USER": "ops"}, workers)
+    refused_at_once_by_every_process(tmp_path, {"WARROOM_USER": "ops"}, workers)
 
 
-def refused_at_once_by_both(tmp_path: Path, env: dict[str, str], workers: str = "2") -> None:
+def refused_at_once_by_every_process(
+    tmp_path: Path, env: dict[str, str], workers: str = "2"
+) -> None:
     """Every process of ``serve --workers N`` trusts a token it has seen for five minutes; a
     revocation written by the CLI straight to the database reaches all of them within 2 s."""
     trusting = env | {"WARROOM_CREDENTIAL_CACHE_SECONDS": "300"}

@@ -117,17 +117,13 @@ def schedule(
     an after-stage-change rule (SEV2) need an update within that delay of every stage change.
     Nothing is due once the incident has left the active stages.
     """
-    if incident.severity is None:
-        return UpdateSchedule(None, ())
-    level = policy.level(incident.severity)
     end = now if incident.stage.is_active else (incident.closed_at or now)
     ordered = sorted(updates)
-    if level.update_cadence is not None and incident.declared_at is not None:
-        return _cadenced(incident.declared_at, level.update_cadence, ordered, end, incident)
-    if level.update_after_stage_change is not None:
-        return _after_changes(
-            level.update_after_stage_change, ordered, stage_changes, end, incident
-        )
+    if (cadence := _cadence(incident, policy)) is not None:
+        declared_at, every = cadence
+        return _cadenced(declared_at, every, ordered, end, incident)
+    if (delay := _after_change_delay(incident, policy)) is not None:
+        return _after_changes(delay, ordered, stage_changes, end, incident)
     return UpdateSchedule(None, ())
 
 
@@ -135,12 +131,22 @@ def counts_stage_changes(incident: IncidentFacts, policy: Policy) -> bool:
     """Whether :func:`schedule` looks at the incident's stage changes: only a level with an
     after-stage-change rule and no cadence running (SEV2 by default). A reader may leave them
     unread otherwise."""
-    if incident.severity is None:
-        return False
-    level = policy.level(incident.severity)
-    if level.update_cadence is not None and incident.declared_at is not None:
-        return False
-    return level.update_after_stage_change is not None
+    return _after_change_delay(incident, policy) is not None
+
+
+def _cadence(incident: IncidentFacts, policy: Policy) -> tuple[datetime, timedelta] | None:
+    """When a cadenced level's count starts (declaration) and its cadence; None otherwise."""
+    if incident.severity is None or incident.declared_at is None:
+        return None
+    every = policy.level(incident.severity).update_cadence
+    return (incident.declared_at, every) if every is not None else None
+
+
+def _after_change_delay(incident: IncidentFacts, policy: Policy) -> timedelta | None:
+    """The after-stage-change rule's delay, for a level with no cadence running."""
+    if incident.severity is None or _cadence(incident, policy) is not None:
+        return None
+    return policy.level(incident.severity).update_after_stage_change
 
 
 def _cadenced(
