@@ -137,7 +137,8 @@ def test_it_swaps_the_old_levels_timers_when_severity_changes(world: World) -> N
         "alice", lambda op: declaration.change_severity(op, number, Severity.SEV1, "one region")
     )
     timers = pending(world, number)
-    assert timers["update-due"] == START + timedelta(minutes=30)
+    # SEV1's 30 minutes count from the change: a level's cadence starts when it is set.
+    assert timers["update-due"] == START + timedelta(minutes=31)
     assert "action-due:notify-executives" not in timers
     with world.runtime.reading() as session:
         cancelled = session.scalar(
@@ -147,6 +148,52 @@ def test_it_swaps_the_old_levels_timers_when_severity_changes(world: World) -> N
         )
     assert cancelled is not None
     assert cancelled >= 2  # SEV0's 15-minute update and executive deadline
+
+
+def test_it_counts_a_raised_level_s_cadence_from_the_raise(world: World) -> None:
+    number = declared_sev1(world)
+    world.later(minutes=30).act("alice", lambda op: coordination.post_update(op, number, TEXT))
+    world.later(minutes=25).act(
+        "alice", lambda op: declaration.change_severity(op, number, Severity.SEV0, "all regions")
+    )
+    # Under SEV1 the next update was due at 11:00; SEV0 wants one 15 minutes after the raise.
+    assert pending(world, number)["update-due"] == START + timedelta(minutes=70)
+    assert world.detail(number).schedule.missed == ()
+    world.later(minutes=15)
+    fire_all(world)
+    assert [e["summary"] for e in events(world, number, "reminder")] == [
+        "status update #2 is due (2026-03-02 11:10 UTC): reminder to alice"
+    ]
+    assert not [e for e in events(world, number, "missed") if "status update" in e["summary"]]
+
+
+def test_it_owes_no_status_updates_for_the_time_an_incident_was_closed(world: World) -> None:
+    number = declared_sev1(world)
+    world.later(minutes=5).act(
+        "alice", lambda op: lifecycle.move(op, number, Move.INVESTIGATE, performed_by="bob")
+    )
+    for _ in range(3):
+        world.later(minutes=25).act("alice", lambda op: coordination.post_update(op, number, TEXT))
+    world.act(
+        "alice",
+        lambda op: lifecycle.mitigate(op, number, MitigationKind.ROLLBACK, performed_by="bob"),
+    )
+    world.act("alice", lambda op: lifecycle.move(op, number, Move.RESOLVE))
+    world.act("alice", lambda op: lifecycle.move(op, number, Move.MONITOR))
+    world.later(minutes=29).act("alice", lambda op: coordination.post_update(op, number, TEXT))
+    world.later(minutes=2).act("alice", lambda op: lifecycle.close(op, number))
+    world.later(hours=8).act("alice", lambda op: lifecycle.reopen(op, number, "errors are back"))
+    reopened = world.clock.now
+    shown = world.detail(number)
+    assert shown.schedule.missed == ()
+    assert not [f for f in shown.findings if f.pattern == "no-status-updates"]
+    assert pending(world, number)["update-due"] == reopened + timedelta(minutes=30)
+    world.later(minutes=30)
+    fire_all(world)
+    assert [e["summary"] for e in events(world, number, "reminder")][-1].startswith(
+        f"status update #5 is due ({(reopened + timedelta(minutes=30)):%Y-%m-%d %H:%M} UTC)"
+    )
+    assert not [e for e in events(world, number, "missed") if "status update" in e["summary"]]
 
 
 def test_it_says_when_the_monitoring_window_is_complete(world: World) -> None:

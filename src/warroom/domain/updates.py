@@ -103,67 +103,128 @@ class UpdateSchedule:
     missed: tuple[datetime, ...]
 
 
+@dataclass(frozen=True)
+class LevelChange:
+    """The incident's severity changed from ``was`` to ``now`` at ``at``."""
+
+    at: datetime
+    was: Severity | None
+    now: Severity | None
+
+
+@dataclass(frozen=True)
+class Course:
+    """What the update rules count from besides the updates themselves: the incident's own
+    stage changes (each one asks for an update under an after-stage-change rule), its severity
+    changes, and the times it left or re-entered the active stages (closed, reopened)."""
+
+    stage_changes: Sequence[datetime] = ()
+    level_changes: Sequence[LevelChange] = ()
+    activity: Sequence[tuple[datetime, bool]] = ()
+
+
 def schedule(
     incident: IncidentFacts,
     policy: Policy,
     *,
     updates: Sequence[datetime],
-    stage_changes: Sequence[datetime],
+    course: Course,
     now: datetime,
 ) -> UpdateSchedule:
-    """Walk the incident's history against its level's cadence.
+    """Walk the incident's history against the cadence of the level it had at each moment.
 
     Cadenced levels (SEV0/SEV1) count from declaration and then from each update. Levels with
     an after-stage-change rule (SEV2) need an update within that delay of every stage change.
-    Nothing is due once the incident has left the active stages.
+    Nothing is due while the incident is out of the active stages. A change of severity, and a
+    reopen, start the count over under the level from then on: a level's cadence never
+    applies to the time before the incident had it, and a closed incident owes nothing for the
+    time it was closed.
     """
     end = now if incident.stage.is_active else (incident.closed_at or now)
     ordered = sorted(updates)
-    if (cadence := _cadence(incident, policy)) is not None:
-        declared_at, every = cadence
-        return _cadenced(declared_at, every, ordered, end, incident)
-    if (delay := _after_change_delay(incident, policy)) is not None:
-        return _after_changes(delay, ordered, stage_changes, end, incident)
-    return UpdateSchedule(None, ())
+    missed: list[datetime] = []
+    next_due: datetime | None = None
+    periods = _periods(incident, course, end)
+    for start, stop, level in periods:
+        last = stop == end
+        rule = _rule(level, incident, policy)
+        if rule is None:
+            continue
+        every, after_change = rule
+        # The last span takes every later update (one posted at ``now`` included).
+        within = [u for u in ordered if start <= u and (last or u < stop)]
+        if after_change:
+            changes = [c for c in course.stage_changes if start <= c < stop]
+            found, due = _after_changes(every, within, changes, stop)
+        else:
+            found, due = _cadenced(start, every, within, stop)
+        missed += found
+        if last:
+            next_due = due
+    return UpdateSchedule(next_due if incident.stage.is_active else None, tuple(missed))
 
 
-def counts_stage_changes(incident: IncidentFacts, policy: Policy) -> bool:
-    """Whether :func:`schedule` looks at the incident's stage changes: only a level with an
-    after-stage-change rule and no cadence running (SEV2 by default). A reader may leave them
-    unread otherwise."""
-    return _after_change_delay(incident, policy) is not None
+def needs_course(incident: IncidentFacts, policy: Policy) -> bool:
+    """Whether :func:`schedule` needs the incident's :class:`Course` to plan what is due now:
+    any level with an update rule (a cadence once declared, or an after-stage-change rule).
+    A reader may leave the course unread otherwise."""
+    return _rule(incident.severity, incident, policy) is not None
 
 
-def _cadence(incident: IncidentFacts, policy: Policy) -> tuple[datetime, timedelta] | None:
-    """When a cadenced level's count starts (declaration) and its cadence; None otherwise."""
-    if incident.severity is None or incident.declared_at is None:
+def _rule(
+    level: Severity | None, incident: IncidentFacts, policy: Policy
+) -> tuple[timedelta, bool] | None:
+    """The update rule of ``level``: its cadence (once the incident is declared), else its
+    after-stage-change delay (``True`` in second place), else ``None``."""
+    if level is None:
         return None
-    every = policy.level(incident.severity).update_cadence
-    return (incident.declared_at, every) if every is not None else None
+    spec = policy.level(level)
+    if incident.declared_at is not None and spec.update_cadence is not None:
+        return spec.update_cadence, False
+    if spec.update_after_stage_change is not None:
+        return spec.update_after_stage_change, True
+    return None
 
 
-def _after_change_delay(incident: IncidentFacts, policy: Policy) -> timedelta | None:
-    """The after-stage-change rule's delay, for a level with no cadence running."""
-    if incident.severity is None or _cadence(incident, policy) is not None:
-        return None
-    return policy.level(incident.severity).update_after_stage_change
+def _periods(
+    incident: IncidentFacts, course: Course, end: datetime
+) -> list[tuple[datetime, datetime, Severity | None]]:
+    """The spans the incident spent in the active stages at one level, from its declaration
+    (or detection, if never declared) to ``end``: each starts over where the level changed
+    or the incident was reopened."""
+    origin = incident.declared_at or incident.detected_at
+    changes = sorted((c for c in course.level_changes if c.at > origin), key=lambda c: c.at)
+    level = changes[0].was if changes else incident.severity
+    turns: list[tuple[datetime, Severity | None, bool | None]] = [
+        (c.at, c.now, None) for c in changes if c.at <= end
+    ]
+    turns += [(at, None, active) for at, active in course.activity if origin < at <= end]
+    turns.sort(key=lambda turn: turn[0])
+    periods = []
+    start, active = origin, True
+    for at, now_level, now_active in turns:
+        if active and at > start:
+            periods.append((start, at, level))
+        if now_active is None:
+            level = now_level
+        else:
+            active = now_active
+        start = at
+    if active and end >= start:
+        periods.append((start, end, level))
+    return periods
 
 
 def _cadenced(
-    declared_at: datetime,
-    cadence: timedelta,
-    updates: list[datetime],
-    end: datetime,
-    incident: IncidentFacts,
-) -> UpdateSchedule:
+    start: datetime, cadence: timedelta, updates: list[datetime], end: datetime
+) -> tuple[list[datetime], datetime]:
     missed: list[datetime] = []
-    last = declared_at
-    for posted in (u for u in updates if u >= declared_at):
+    last = start
+    for posted in updates:
         missed += _slots(last + cadence, posted, cadence)
         last = posted
     missed += _slots(last + cadence, end, cadence)
-    due = last + cadence
-    return UpdateSchedule(due if incident.stage.is_active else None, tuple(missed))
+    return missed, last + cadence
 
 
 MAX_LISTED_MISSES = 1000
@@ -184,8 +245,7 @@ def _after_changes(
     updates: list[datetime],
     changes: Sequence[datetime],
     end: datetime,
-    incident: IncidentFacts,
-) -> UpdateSchedule:
+) -> tuple[list[datetime], datetime | None]:
     missed: list[datetime] = []
     next_due: datetime | None = None
     for change in sorted(changes):
@@ -199,4 +259,4 @@ def _after_changes(
             missed.append(due)
         else:
             next_due = due if next_due is None else min(next_due, due)
-    return UpdateSchedule(next_due if incident.stage.is_active else None, tuple(missed))
+    return missed, next_due

@@ -22,7 +22,14 @@ from warroom.domain.checklist import ChecklistItem, StoredAction, checklist
 from warroom.domain.facts import Event, IncidentFacts
 from warroom.domain.policy import Policy, StatusPage
 from warroom.domain.types import EventKind, Severity, Stage
-from warroom.domain.updates import PUBLIC_STATUS, UpdateSchedule, counts_stage_changes, schedule
+from warroom.domain.updates import (
+    PUBLIC_STATUS,
+    Course,
+    LevelChange,
+    UpdateSchedule,
+    needs_course,
+    schedule,
+)
 from warroom.services.incident_rows import (
     ordered_actions,
     remember_roles,
@@ -143,11 +150,13 @@ class Progress:
 
 # Read after every write and on every incident read: built once (building and keying a
 # statement costs about what running it on SQLite does).
-STAGE_EVENTS_OF = select(TimelineEvent.at, TimelineEvent.data).where(
+COURSE_OF = select(TimelineEvent.at, TimelineEvent.kind, TimelineEvent.data).where(
     TimelineEvent.incident_id == bindparam("incident"),
-    TimelineEvent.kind == EventKind.STAGE,
+    TimelineEvent.kind.in_([EventKind.STAGE, EventKind.SEVERITY]),
     TimelineEvent.origin_incident_id.is_(None),
 )
+COURSE_KINDS = frozenset({EventKind.STAGE, EventKind.SEVERITY})
+CourseEntry = tuple[datetime, EventKind, dict[str, Any]]
 ROLE_HISTORY_OF = (
     select(RoleAssignment)
     .where(RoleAssignment.incident_id == bindparam("incident"))
@@ -189,22 +198,23 @@ def progress(
     policy: Policy,
     now: datetime,
     *,
-    stage_events: list[tuple[datetime, dict[str, Any]]] | None = None,
+    course: list[CourseEntry] | None = None,
 ) -> Progress:
-    """What the incident's plan is made of. ``stage_events``: its own stage entries, for a
-    reader that has read its timeline anyway."""
+    """What the incident's plan is made of. ``course``: its own stage and severity entries,
+    for a reader that has them at hand (it read the timeline, or wrote them)."""
     current = facts(session, incident)
     updates = update_times(session, incident.id)
-    if stage_events is None and counts_stage_changes(current, policy):
-        stage_events = [
-            (at, data) for at, data in session.execute(STAGE_EVENTS_OF, {"incident": incident.id})
+    if course is None and needs_course(current, policy):
+        course = [
+            (at, kind, data)
+            for at, kind, data in session.execute(COURSE_OF, {"incident": incident.id})
         ]
     updates_schedule = schedule(
         current,
         policy,
         updates=updates,
-        # Read only for a level whose schedule counts them (a cadenced one does not).
-        stage_changes=_stage_changes(stage_events or []),
+        # Read only for a level with an update rule (an untriaged or SEV3 incident owes none).
+        course=course_of(course or []),
         now=now,
     )
     stored = [
@@ -214,13 +224,35 @@ def progress(
     return Progress(current, len(updates), updates_schedule, stored)
 
 
-def _stage_changes(rows: list[tuple[datetime, dict[str, Any]]]) -> list[datetime]:
-    """When the incident entered a new stage after detection (its own entries, not merged)."""
-    return [
-        at
-        for at, data in rows
-        if data.get("from") != data.get("to") and data.get("to") != Stage.DETECTED.value
-    ]
+def course_of(entries: list[CourseEntry]) -> Course:
+    """The incident's course from its own stage and severity entries: the stage changes after
+    detection into an active stage (a move to closed asks for no update), the severity
+    changes, and each time it left or re-entered the active stages."""
+    stage_changes, level_changes, activity = [], [], []
+    for at, kind, data in sorted(entries, key=lambda entry: entry[0]):
+        if kind is EventKind.SEVERITY:
+            was, now = _severity(data.get("from")), _severity(data.get("to"))
+            level_changes.append(LevelChange(at, was, now))
+            before, after = data.get("stage_from"), data.get("stage_to")
+        else:
+            before, after = data.get("from"), data.get("to")
+            if before != after and after != Stage.DETECTED.value and _active(after):
+                stage_changes.append(at)
+        if before is not None and after is not None and _active(before) != _active(after):
+            activity.append((at, _active(after)))
+    return Course(tuple(stage_changes), tuple(level_changes), tuple(activity))
+
+
+def _severity(value: object) -> Severity | None:
+    return Severity(value) if isinstance(value, str) and value in SEVERITIES else None
+
+
+def _active(stage: object) -> bool:
+    return isinstance(stage, str) and stage in STAGES and Stage(stage).is_active
+
+
+SEVERITIES = frozenset(s.value for s in Severity)
+STAGES = frozenset(s.value for s in Stage)
 
 
 def detail(session: Session, incident: Incident, policy: Policy, now: datetime) -> Detail:
@@ -229,13 +261,13 @@ def detail(session: Session, incident: Incident, policy: Policy, now: datetime) 
     history = list(session.scalars(ROLE_HISTORY_OF, {"incident": incident.id}))
     remember_roles(session, incident.id, history)
     rows = _timeline(session, incident.id)
-    stage_events = [
-        (row.at, row.data)
+    course = [
+        (row.at, row.kind, row.data)
         for row in rows
-        if row.kind is EventKind.STAGE and row.origin_incident_id is None
+        if row.kind in COURSE_KINDS and row.origin_incident_id is None
     ]
     updates = list(updates_of(session, incident.id))  # shown whole; the schedule reuses them
-    state = progress(session, incident, policy, now, stage_events=stage_events)
+    state = progress(session, incident, policy, now, course=course)
     current, updates_schedule = state.facts, state.schedule
     events = [_event(e) for e in rows]
     items = checklist(

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from sqlalchemy import bindparam, or_, select
 
@@ -27,7 +26,7 @@ from warroom.domain.types import EventKind, ReportSource, Role
 from warroom.services import paging, slack_sync, statuspage
 from warroom.services.alerts import with_alerts
 from warroom.services.incident_rows import is_new
-from warroom.services.reading import Progress, progress
+from warroom.services.reading import COURSE_KINDS, CourseEntry, Progress, progress
 from warroom.services.records import Op, add_actions, arm, record
 
 SYSTEM_ACTOR = "warroom"
@@ -55,9 +54,7 @@ def settle(op: Op) -> None:
 
 def reconcile(op: Op, incident: Incident) -> None:
     # No flush of its own: the reads below flush what they need to see.
-    state = progress(
-        op.session, incident, op.policy, op.now, stage_events=_own_stages(op, incident)
-    )
+    state = progress(op.session, incident, op.policy, op.now, course=_own_course(op, incident))
     wanted = {
         (spec.kind, spec.key): spec
         for spec in plan(
@@ -97,19 +94,19 @@ def reconcile(op: Op, incident: Incident) -> None:
             arm(op, incident.id, spec.kind, spec.key, spec.due_at)
 
 
-def _own_stages(op: Op, incident: Incident) -> list[tuple[datetime, dict[str, Any]]] | None:
+def _own_course(op: Op, incident: Incident) -> list[CourseEntry] | None:
     """An incident this write created (its detection is among this write's entries) has only
-    the stage entries this write recorded: they need no reading back. ``None`` (read them)
-    for any other."""
+    the stage and severity entries this write recorded: they need no reading back. ``None``
+    (read them) for any other."""
     if not is_new(op.session, incident.id):
         return None
     own = [event for event in op.events if event.incident_id == incident.id]
     if not any(event.kind is EventKind.DETECTED for event in own):
         return None
     return [
-        (event.at, event.data)
+        (event.at, event.kind, event.data)
         for event in own
-        if event.kind is EventKind.STAGE and event.origin_incident_id is None
+        if event.kind in COURSE_KINDS and event.origin_incident_id is None
     ]
 
 
