@@ -74,6 +74,12 @@ def test_it_refuses_durations_it_cannot_read(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["366d", "99999999999999999999m", "9000h"])
+def test_it_refuses_durations_longer_than_a_year(text: str) -> None:
+    with pytest.raises(ValueError, match="365d"):
+        parse_duration(text)
+
+
 def test_it_writes_durations_back_in_the_same_form() -> None:
     assert [format_duration(timedelta(seconds=s)) for s in (90, 900, 86400, 5400)] == [
         "1m30s",

@@ -130,6 +130,7 @@ def test_it_refuses_bad_paging_data_naming_the_problem(client: httpx.Client, wor
     cases = [
         ("/api/v1/schedules", {"name": "x", "zone": "Mars/Olympus"}, "not a time zone"),
         ("/api/v1/policies", {"name": "p", "tiers": ["primary@1s"]}, "between 30s and 24h"),
+        ("/api/v1/policies", {"name": "p", "tiers": ["primary@99999999999999999999m"]}, "365d"),
         ("/api/v1/policies", {"name": "p", "tiers": ["boss:alice"]}, "not a tier target"),
         ("/api/v1/people/ana/contacts", {"kind": "email", "address": "ana"}, "not an e-mail"),
         ("/api/v1/people/ana/contacts", {"kind": "slack", "address": "@ana"}, "Slack user id"),
@@ -283,6 +284,38 @@ def test_it_round_trips_the_paging_directory_through_toml(
     )
     assert broken.status_code == 422
     assert "colour" in broken.text
+
+
+def test_it_refuses_override_times_at_the_calendar_s_edge_and_adds_an_override_once(
+    client: httpx.Client, world: World
+) -> None:
+    admin = token(world, "root", Access.ADMIN)
+    configure(client, admin)
+
+    def imported(start: str, end: str, level: str = "Primary") -> httpx.Response:
+        body = (
+            f'[[override]]\nschedule = "payments"\nperson = "ben"\nlevel = "{level}"\n'
+            f"start = {start}\nend = {end}\n"
+        )
+        return client.post(
+            "/api/v1/paging/import",
+            content=body.encode(),
+            headers=admin | {"Content-Type": "application/toml"},
+        )
+
+    for start, end in [
+        ("9999-12-31T23:00:00-05:00", "9999-12-31T23:30:00-05:00"),
+        ("0001-01-01T00:00:00+05:00", "2027-01-01T00:00:00Z"),
+    ]:
+        edge = imported(start, end)
+        assert edge.status_code == 422, edge.text
+        assert "outside 1970-2200" in edge.text
+    # The same file twice: one override (its level is stored lowercased).
+    for _ in range(2):
+        once = imported("2027-01-01T00:00:00Z", "2027-01-02T00:00:00Z")
+        assert once.status_code == 200, once.text
+    overrides = client.get("/api/v1/schedules/payments", headers=admin).json()["overrides"]
+    assert [(o["person"], o["level"]) for o in overrides] == [("ben", "primary")]
 
 
 def test_it_shows_a_webhook_contact_by_its_origin_only(client: httpx.Client, world: World) -> None:

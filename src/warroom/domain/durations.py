@@ -8,6 +8,9 @@ from datetime import timedelta
 _PART = re.compile(r"(\d+)([dhms])")
 _WHOLE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+# Longer than any rule waits (the longest default is a post-mortem's 48h), and far enough from
+# the calendar's end that adding it to any stored time stays a time.
+LONGEST = timedelta(days=365)
 # Written back in hours at most: policies speak of "48h", not "2d".
 _FORMAT_UNITS = {"h": 3600, "m": 60, "s": 1}
 
@@ -18,6 +21,8 @@ def parse_duration(text: str) -> timedelta:
     if not compact or not _WHOLE.match(compact):
         raise ValueError(f"expected a duration like 90s, 15m or 4h, got {text!r}")
     seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(compact))
+    if seconds > LONGEST.total_seconds():
+        raise ValueError(f"{text!r} is longer than a duration may be (365d)")
     return timedelta(seconds=seconds)
 
 

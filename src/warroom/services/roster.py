@@ -254,6 +254,10 @@ def _apply_schedule(op: Op, entry: ScheduleEntry) -> None:
 def _apply_override(op: Op, entry: OverrideEntry) -> bool:
     if entry.start.tzinfo is None or entry.end.tzinfo is None:
         raise BadInput("override start and end need an offset (e.g. 2026-03-02T09:00:00Z)")
+    # Checked before anything compares or stores them: a time at the calendar's edge cannot
+    # be turned into UTC.
+    oncall.bounded(entry.start, "override start")
+    oncall.bounded(entry.end, "override end")
     if entry.end <= op.now:
         return False
     schedule = oncall.schedule_named(op.session, entry.schedule)
@@ -262,7 +266,8 @@ def _apply_override(op: Op, entry: OverrideEntry) -> bool:
         select(Override.id).where(
             Override.schedule_id == schedule.id,
             Override.person_id == someone.id,
-            Override.level == entry.level,
+            # Stored lowercased (add_override): an import of the same file twice adds nothing.
+            Override.level == entry.level.strip().lower(),
             Override.start_at == entry.start,
             Override.end_at == entry.end,
             Override.removed_at.is_(None),
