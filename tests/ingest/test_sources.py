@@ -360,6 +360,16 @@ def test_it_answers_400_never_500_to_values_a_sender_gets_wrong(sender: Sender) 
     assert sender.alerts() == []
 
 
+def test_it_takes_an_alert_whose_text_spells_a_nul_escape(sender: Sender) -> None:
+    # A backslash followed by "u0000" is text, not a NUL: the alert is stored as sent.
+    body = json.dumps({"summary": "regex \\u0000 in the log line"}).encode()
+    assert b"\\\\u0000" in body
+    response = sender.post(GENERIC, body)
+    assert response.status_code == 202, response.text
+    [alert] = sender.alerts()
+    assert alert.summary == "regex \\u0000 in the log line"
+
+
 def test_it_refuses_a_grafana_timestamp_that_is_no_time(sender: Sender) -> None:
     _, key = sender.world.act(
         "admin",

@@ -149,6 +149,14 @@ def test_it_refuses_bad_paging_data_naming_the_problem(client: httpx.Client, wor
         answer = client.request(method, path, json=body, headers=admin)
         assert answer.status_code == 422, (path, answer.text)
         assert problem in answer.text, (path, answer.text)
+    nul = client.post(
+        "/api/v1/paging/import",
+        content=b'[[person]]\nhandle = "ok"\nname = "a\\u0000b"\n',
+        headers=admin | {"Content-Type": "application/toml"},
+    )
+    assert nul.status_code == 422
+    assert "the file.person[0].name contains a NUL character" in nul.text
+    assert client.get("/api/v1/people/ok", headers=admin).status_code == 404
     deep = client.post(
         "/api/v1/paging/import",
         content=b"x = " + b"[" * 5000 + b"]" * 5000,

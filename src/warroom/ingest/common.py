@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from warroom.domain.alerts import KEY_MAX, Malformed
+from warroom.domain.storable import check_storable
 
 MAX_BODY = 512 * 1024  # PagerDuty's own limit; a larger body is refused with 413
 
@@ -18,12 +19,18 @@ MAX_BODY = 512 * 1024  # PagerDuty's own limit; a larger body is refused with 41
 def load_json(body: bytes) -> Any:
     if not body.strip():
         raise Malformed("the body is empty: send the notification as JSON")
-    if b"\\u0000" in body:
-        raise Malformed("the body contains a NUL character (\\u0000), which no text field takes")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise Malformed(f"the body is not valid JSON: {exc}") from None
+    # A NUL can only come in escaped (JSON refuses a raw one): look for it in the decoded text
+    # only when the escape appears, since ``\\u0000`` may be a backslash and "u0000" as text.
+    if b"\\u0000" in body:
+        try:
+            check_storable(value, "the body", longest=None)
+        except ValueError as exc:
+            raise Malformed(f"{exc} (\\u0000), which no text field takes") from None
+    return value
 
 
 def need_object(value: object, where: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from warroom.db.models import (
 )
 from warroom.domain.errors import BadInput
 from warroom.domain.paging import ContactKind, DeliveryEvent, PageKind
+from warroom.domain.storable import check_storable
 from warroom.services import directory, oncall
 from warroom.services.records import Op, person
 
@@ -188,6 +189,10 @@ def parse(text: str) -> Directory:
         raise BadInput(f"not valid TOML: {exc}") from None
     except RecursionError:
         raise BadInput("not a paging directory: nested too deeply") from None
+    try:
+        check_storable(raw, "the file")
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     try:
         return Directory.model_validate(raw)
     except ValidationError as exc:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import ConfigDict, Field
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from warroom.db.models import Schedule
 from warroom.domain.errors import BadInput
@@ -459,4 +460,9 @@ async def import_paging(request: Request, runtime: RuntimeDep, caller: Admin) ->
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadInput("a paging import is UTF-8 TOML") from None
-    return runtime.write(lambda op: roster.apply(op, text), by=caller.handle, at=None)
+    # The body is read on the event loop; the write runs in a worker thread, like every
+    # other route's, so the server keeps answering while a large import is stored.
+    result: dict[str, Any] = await run_in_threadpool(
+        runtime.write, lambda op: roster.apply(op, text), by=caller.handle, at=None
+    )
+    return result

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from warroom.db.models import Incident
 from warroom.domain.errors import NotFound
+from warroom.domain.storable import check_storable
 from warroom.domain.types import parse_incident_number
 from warroom.runtime import Runtime
 from warroom.services.reading import summary
@@ -28,34 +29,18 @@ IfMatch = Annotated[str | None, Header(description="The ETag of the incident as 
 # Free text a person types: a reason, a note on a checklist item, an update's section.
 Reason = Annotated[str, Field(max_length=1000)]
 Prose = Annotated[str, Field(max_length=4000)]
-LONGEST_TEXT = 100_000  # no string in any request is longer (a customer e-mail's body is)
-
-
-def _storable(value: Any, where: str) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{where} contains a NUL character")
-        if len(value) > LONGEST_TEXT:
-            raise ValueError(f"{where} is longer than {LONGEST_TEXT} characters")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _storable(key, where)
-            _storable(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _storable(item, f"{where}[{index}]")
 
 
 class Input(BaseModel):
     """Every request body: no text in it, however deep, carries a NUL character (no database
-    stores one faithfully) or runs past ``LONGEST_TEXT``."""
+    stores one faithfully) or runs past ``LONGEST_TEXT`` (:mod:`warroom.domain.storable`)."""
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
         if isinstance(data, dict):
             for key, value in data.items():
-                _storable(value, str(key))
+                check_storable(value, str(key))
         return data
 
 
