@@ -133,6 +133,21 @@ def test_it_refuses_bad_paging_data_naming_the_problem(client: httpx.Client, wor
         ("/api/v1/policies", {"name": "p", "tiers": ["primary@99999999999999999999m"]}, "365d"),
         ("/api/v1/policies", {"name": "p", "tiers": ["boss:alice"]}, "not a tier target"),
         ("/api/v1/people/ana/contacts", {"kind": "email", "address": "ana"}, "not an e-mail"),
+        (
+            "/api/v1/people/ana/contacts",
+            {"kind": "email", "address": "x@@ex.test"},
+            "not an e-mail",
+        ),
+        (
+            "/api/v1/people/ana/contacts",
+            {"kind": "email", "address": "a\u0001b@ex.test"},
+            "not an e-mail",
+        ),
+        (
+            "/api/v1/people/ana/contacts",
+            {"kind": "pagerduty", "address": "abc"},
+            "is not a PagerDuty integration (routing) key",
+        ),
         ("/api/v1/people/ana/contacts", {"kind": "slack", "address": "@ana"}, "Slack user id"),
         ("/api/v1/teams", {"name": "payments", "policy": "missing"}, "does not exist"),
     ]

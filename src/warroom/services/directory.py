@@ -19,6 +19,7 @@ from warroom.db.models import (
     Service,
     Team,
 )
+from warroom.domain.addresses import check_email
 from warroom.domain.errors import BadInput, NotFound
 from warroom.domain.paging import ContactKind, Tier, check_policy, parse_tier, tiers_from_json
 from warroom.notify.http import shown
@@ -63,10 +64,7 @@ def check_address(kind: ContactKind, address: str) -> str:
     """The address in its normal form, or BadInput saying what a good one looks like."""
     text = address.strip()
     if kind is ContactKind.EMAIL:
-        local, at, domain = text.rpartition("@")
-        if not at or not local or "." not in domain or any(c.isspace() for c in text):
-            raise BadInput(f"{address!r} is not an e-mail address")
-        return text
+        return check_email(text)
     if kind is ContactKind.SLACK:
         if not SLACK_USER.match(text):
             raise BadInput(f"{address!r} is not a Slack user id (like U024BE7LH)")
@@ -80,8 +78,12 @@ def check_address(kind: ContactKind, address: str) -> str:
             raise BadInput(f"{address!r} is not a webhook URL: use http:// or https://")
         return text
     if not ROUTING_KEY.match(text):
-        what = "an integration (routing) key" if kind is ContactKind.PAGERDUTY else "an API key"
-        raise BadInput(f"{address!r} is not a {kind.value} {what}")
+        what = (
+            "a PagerDuty integration (routing) key"
+            if kind is ContactKind.PAGERDUTY
+            else "an Opsgenie API key"
+        )
+        raise BadInput(f"{address!r} is not {what}")
     return text
 
 

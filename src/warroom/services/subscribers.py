@@ -24,7 +24,8 @@ from warroom.db.status_models import (
     Subscriber,
     SubscriberState,
 )
-from warroom.domain.errors import BadInput, NotFound
+from warroom.domain.addresses import check_email as check_address
+from warroom.domain.errors import NotFound
 from warroom.domain.policy import Policy
 from warroom.domain.statuspage import STATUS_LABEL
 from warroom.services.acklinks import mac, server_key
@@ -38,22 +39,8 @@ RESEND_AFTER = timedelta(minutes=10)
 
 
 def check_email(text: str) -> str:
-    address = text.strip().lower()
-    local, at, domain = address.rpartition("@")
-    if not address.isascii():
-        raise BadInput(
-            f"{text.strip()!r} is not an address warroom can send to: use plain ASCII "
-            "(internationalised addresses are not supported yet)"
-        )
-    if (
-        not at
-        or not local
-        or "." not in domain.strip(".")
-        or len(address) > 320
-        or any(c.isspace() or c in '<>,;:"()[]\\' for c in address)
-    ):
-        raise BadInput(f"{text.strip()!r} is not an e-mail address")
-    return address
+    """A subscriber's address, lowercased: one subscription per mailbox however it is typed."""
+    return check_address(text).lower()
 
 
 # -- signed links -------------------------------------------------------------------------
