@@ -105,6 +105,12 @@ def test_it_serves_statuspage_json_with_cors_and_caching(
     assert zipped.headers["content-encoding"] == "gzip"
     assert zipped.json() == plain.json()
     assert zipped.headers["etag"] != plain.headers["etag"]  # two representations
+    for refusing in ("gzip;q=0", "br, gzip;q=0.0", "*;q=0", "identity"):
+        answer = public.get("/api/v2/summary.json", headers={"Accept-Encoding": refusing})
+        assert "content-encoding" not in answer.headers, refusing
+    for taking in ("deflate, gzip;q=0.5", "*", "GZIP"):
+        answer = public.get("/api/v2/summary.json", headers={"Accept-Encoding": taking})
+        assert answer.headers["content-encoding"] == "gzip", taking
     head = public.head("/api/v2/summary.json", headers={"Accept-Encoding": "identity"})
     assert head.status_code == 200
     assert head.content == b""

@@ -290,7 +290,7 @@ class PublicSurface:
             )
             await send({"type": "http.response.body", "body": b""})
             return 304
-        if b"gzip" in headers.get(b"accept-encoding", b""):
+        if accepts_gzip(headers.get(b"accept-encoding", b"")):
             body, extra = rendered.gzipped, rendered.gzip_headers
         else:
             body, extra = rendered.body, rendered.plain_headers
@@ -334,3 +334,25 @@ async def _send_simple(
     )
     await send({"type": "http.response.body", "body": body})
     return status
+
+
+def accepts_gzip(header: bytes) -> bool:
+    """Whether an ``Accept-Encoding`` value (RFC 9110 §12.5.3) takes gzip: named, or ``*``,
+    with a weight above zero (``gzip;q=0`` refuses it). Anything unreadable counts as no."""
+    header = header.lower()
+    if b"gzip" not in header and b"*" not in header:
+        return False  # the usual answers, decided without parsing
+    weights: dict[str, float] = {}
+    for item in header.decode("latin-1").split(","):
+        coding, _, params = item.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[coding.strip()] = weight
+    chosen = weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
+    return chosen > 0
