@@ -345,6 +345,28 @@ def test_it_refuses_a_revoked_key_at_once_through_the_api(sender: Sender) -> Non
     assert sender.http.post(created["path"], content=body).status_code == 404
 
 
+def test_it_names_an_integration_for_a_long_service_name_within_the_name_s_length(
+    sender: Sender,
+) -> None:
+    _, secret = sender.world.act(
+        "admin", lambda op: tokens.create(op, holder="admin", access=Access.ADMIN, name="t")
+    )
+    auth = {"Authorization": f"Bearer {secret}"}
+    service = "s" * 95  # a valid service name; "generic-" and it is longer than a name
+    created = sender.http.post(
+        "/api/v1/integrations", json={"source": "generic", "service": service}, headers=auth
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == f"generic-{service}"[:100]
+    named = sender.http.post(
+        "/api/v1/integrations",
+        json={"source": "generic", "service": "checkout", "name": "n" * 101},
+        headers=auth,
+    )
+    assert named.status_code == 422
+    assert "name is 1-100 characters" in named.text
+
+
 def test_it_answers_400_never_500_to_values_a_sender_gets_wrong(sender: Sender) -> None:
     cases = [
         {"summary": "far future", "starts_at": "9999-12-31T23:00:00-05:00"},

@@ -40,13 +40,24 @@ class Options:
     severity: str | None = None  # the severity hint when an alert carries none
 
 
+NAME_LENGTH = 100  # integrations.name
+
+
 def create(
     op: Op, source: AlertSource, service_name: str, name: str | None, options: Options
 ) -> tuple[Integration, str]:
     """A new integration; its key is returned once and never stored."""
-    label = (name or f"{source.value}-{service_name}").strip()
-    if not label or len(label) > 100:
-        raise BadInput("an integration needs a name of 1-100 characters: --name TEXT")
+    if name is None:
+        # Named after its source and service unless told otherwise: cut to the name's length
+        # (a service name may be as long as the whole of it).
+        label = f"{source.value}-{service_name.strip()}"[:NAME_LENGTH]
+    else:
+        label = name.strip()
+        if not label or len(label) > NAME_LENGTH:
+            raise BadInput(
+                f"an integration's name is 1-{NAME_LENGTH} characters: --name TEXT "
+                f"(it was {len(label)})"
+            )
     stored: dict[str, Any] = {}
     if options.rate_limit is not None:
         if not 1 <= options.rate_limit <= 1_000_000:
