@@ -239,6 +239,17 @@ def test_it_merges_a_duplicate_into_the_survivor(world: World) -> None:
     with pytest.raises(Refused) as refused:
         world.act("bob", lambda op: lifecycle.postmortem(op, duplicate, None), incident=duplicate)
     assert refused.value.rule == "postmortem-not-applicable"
+    # A customer report on the duplicate would not hold up the survivor's closure: refused.
+    with pytest.raises(Refused) as refused:
+        world.act(
+            "bob",
+            lambda op: lifecycle.customer_report(
+                op, duplicate, "still failing", source=ReportSource.CUSTOMER
+            ),
+            incident=duplicate,
+        )
+    assert refused.value.rule == "merged-incident"
+    assert refused.value.hint == f"Report it on INC-{survivor}."
 
 
 def test_it_dismisses_noise_and_reopens_it_to_triage(world: World) -> None:

@@ -197,11 +197,28 @@ def test_it_refuses_to_merge_into_an_inactive_incident() -> None:
             DEFAULT_POLICY,
         )
     assert refused.value.rule == "merge-target-inactive"
+    assert refused.value.hint == "Reopen INC-8 first, or dismiss INC-7 as a duplicate."
+
+
+def test_it_points_a_merge_into_a_merged_incident_at_its_survivor() -> None:
+    merged = incident(S.CLOSED, Severity.SEV1, number=10, merged_into=8)
+    with pytest.raises(Refused) as refused:
+        transition(
+            incident(S.INVESTIGATING, Severity.SEV1),
+            request(Move.MERGE, Severity.SEV1, merge_target=merged),
+            DEFAULT_POLICY,
+        )
+    assert refused.value.rule == "merge-target-inactive"
+    assert refused.value.hint == "INC-10 was merged into INC-8: merge into INC-8 instead."
 
 
 def test_it_refuses_a_move_dated_before_the_current_stage_began() -> None:
     facts = incident(S.INVESTIGATING, Severity.SEV1)
-    with pytest.raises(BadInput, match="cannot be dated earlier"):
+    # One second apart, in one minute: the message shows the seconds that tell them apart.
+    with pytest.raises(
+        BadInput,
+        match=r"09:59:59 UTC is before INC-7 entered investigating \(2026-03-02 10:00:00 UTC\)",
+    ):
         transition(
             facts,
             request(Move.MITIGATE, Severity.SEV1, at=facts.stage_entered_at - timedelta(seconds=1)),

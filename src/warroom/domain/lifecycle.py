@@ -127,10 +127,13 @@ def merge_target_active(ctx: Ctx) -> Refused | None:
     if target.number == ctx.incident.number:
         raise BadInput(f"{ctx.incident.label} cannot be merged into itself")
     if not target.stage.is_active:
+        survivor = f"INC-{target.merged_into}" if target.merged_into is not None else None
         return Refused(
             "merge-target-inactive",
             f"{target.label} is {target.stage.value}: merge only into an active incident",
-            hint=f"Reopen {target.label} first, or dismiss {ctx.incident.label} as a duplicate.",
+            hint=f"{target.label} was merged into {survivor}: merge into {survivor} instead."
+            if survivor
+            else f"Reopen {target.label} first, or dismiss {ctx.incident.label} as a duplicate.",
         )
     return None
 
@@ -377,8 +380,9 @@ def _first_refusal(ctx: Ctx, guards: tuple[Guard, ...]) -> Refused | None:
 def check_not_before_stage(incident: IncidentFacts, at: datetime) -> None:
     if at < incident.stage_entered_at:
         raise BadInput(
-            f"{utc_text(at)} is before {incident.label} entered {incident.stage.value} "
-            f"({utc_text(incident.stage_entered_at)}): a stage move cannot be dated earlier"
+            f"{utc_text(at, seconds=True)} is before {incident.label} entered "
+            f"{incident.stage.value} ({utc_text(incident.stage_entered_at, seconds=True)}): "
+            "a stage move cannot be dated earlier"
         )
 
 

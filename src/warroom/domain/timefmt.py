@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from warroom.domain.errors import BadInput
 
 
-def utc_text(moment: datetime | None) -> str:
-    """``2026-03-02 10:31 UTC``: the form of the status-update template."""
+def utc_text(moment: datetime | None, *, seconds: bool = False) -> str:
+    """``2026-03-02 10:31 UTC``: the form of the status-update template (``seconds``:
+    ``10:31:05``, for a message comparing two times that may fall in one minute)."""
     if moment is None:
         return "—"
-    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -114,6 +114,15 @@ def customer_report(op: Op, number: int, title: str, *, source: ReportSource) ->
     """A further report on an existing incident. A customer report in the monitoring window
     blocks closure."""
     incident = load(op, number)
+    if incident.merged_into_id is not None:
+        # Its reports moved to the survivor at the merge; a new one there would not hold up
+        # the survivor's closure.
+        raise Refused(
+            "merged-incident",
+            f"INC-{number} was merged into INC-{incident.merged_into_id}: "
+            "a report on it would not reach the incident being worked",
+            hint=f"Report it on INC-{incident.merged_into_id}.",
+        )
     title = _title(title)
     op.session.add(
         Report(

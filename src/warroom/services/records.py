@@ -182,8 +182,8 @@ def load(op: Op, number: int, *, for_write: bool = True) -> Incident:
         raise NotFound(f"INC-{number} does not exist")
     if for_write and op.at < incident.detected_at:
         raise BadInput(
-            f"{utc_text(op.at)} is before INC-{number} was detected "
-            f"({utc_text(incident.detected_at)})"
+            f"{utc_text(op.at, seconds=True)} is before INC-{number} was detected "
+            f"({utc_text(incident.detected_at, seconds=True)})"
         )
     return incident
 
