@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import World
+from tests.conftest import START, World
 from warroom.db.engine import make_engine, unit_of_work
 from warroom.db.models import Incident, Report, TimelineEvent
 from warroom.domain.errors import BadInput, Conflict, Refused, Unavailable
@@ -320,6 +320,31 @@ def test_it_flags_a_delayed_declaration(world: World) -> None:
     items = {i.key: i for i in world.detail(number).checklist}
     assert items["declare"].state.value == "overdue"
     assert items["acknowledge"].state.value == "overdue"
+
+
+def test_it_counts_a_severity_set_at_triage_from_detection(world: World) -> None:
+    # Proposed SEV2, triaged SEV1 15 minutes in, declared at 20: settling the severity at
+    # triage is no reclassification (product.md §3), so the declaration came 20 minutes after
+    # detection, past the 10-minute limit.
+    number = world.act(
+        "bot", lambda op: lifecycle.report(op, "API errors", severity=Severity.SEV2)
+    ).id
+    world.later(minutes=15).act("bob", lambda op: lifecycle.triage(op, number, Severity.SEV1))
+    world.later(minutes=5).act("bob", lambda op: declaration.declare(op, number))
+    [finding] = world.detail(number).findings
+    assert finding.pattern == "delayed-declaration"
+    assert finding.at == START + timedelta(minutes=10)
+    # A SEV2 raised to SEV1 later, by a reclassification (which declares it), counts from the
+    # raise (decision 4).
+    raised = world.act(
+        "bot", lambda op: lifecycle.report(op, "Search slow", severity=Severity.SEV2)
+    ).id
+    world.act("bob", lambda op: lifecycle.triage(op, raised, Severity.SEV2))
+    world.later(hours=3).act(
+        "bob", lambda op: declaration.change_severity(op, raised, Severity.SEV1, "spreading")
+    )
+    assert world.detail(raised).summary["stage"] == "declared"
+    assert world.detail(raised).findings == []
 
 
 def test_it_refuses_facts_dated_in_the_future_or_before_detection(world: World) -> None:

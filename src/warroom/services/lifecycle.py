@@ -180,7 +180,9 @@ def apply_outcome(
         incident.severity = outcome.severity
         op.regraded.add(incident.id)
     enter_stages(op, incident, outcome.entered, outcome.stage)
-    track_major_since(incident, op)
+    # Leaving detection classifies it: the severity triage settles is the one it had from
+    # the start (product.md §3: not a reclassification), so its clock runs from detection.
+    track_major_since(incident, op, classified=before is Stage.DETECTED)
     record(
         op,
         incident,
@@ -195,11 +197,12 @@ def apply_outcome(
     acknowledge_implied(op, incident, f"{outcome.move.value}")
 
 
-def track_major_since(incident: Incident, op: Op) -> None:
-    """The delayed-declaration clock runs from when the incident became SEV0/SEV1, and stops
-    when it is no longer one."""
+def track_major_since(incident: Incident, op: Op, *, classified: bool = False) -> None:
+    """The delayed-declaration clock runs from when the incident became SEV0/SEV1 (from its
+    detection when the write ``classified`` it: triage), and stops when it is no longer one."""
     if incident.severity is not None and incident.severity.is_major:
-        incident.major_since = incident.major_since or op.at
+        started = incident.detected_at if classified else op.at
+        incident.major_since = incident.major_since or started
     else:
         incident.major_since = None
 
