@@ -126,6 +126,33 @@ def test_it_proposes_sev0_with_the_sev1_resolve_target_in_one_event(world: World
     ]
 
 
+def test_it_escalates_past_the_resolve_target_an_incident_that_fell_back_from_monitoring(
+    world: World,
+) -> None:
+    number = declared_sev1(world)
+    world.later(minutes=5).act(
+        "alice", lambda op: lifecycle.move(op, number, Move.INVESTIGATE, performed_by="bob")
+    )
+    world.later(minutes=45).act(
+        "alice",
+        lambda op: lifecycle.mitigate(op, number, MitigationKind.ROLLBACK, performed_by="bob"),
+    )
+    world.later(minutes=10).act("alice", lambda op: lifecycle.move(op, number, Move.RESOLVE))
+    world.later(minutes=5).act("alice", lambda op: lifecycle.move(op, number, Move.MONITOR))
+    fire_all(world)
+    # Unstable again at 11:20: unresolved once more, so the 4-hour target applies again.
+    world.later(minutes=15).act(
+        "alice", lambda op: lifecycle.move(op, number, Move.INVESTIGATE, performed_by="bob")
+    )
+    world.clock.now = START + timedelta(hours=4)
+    fire_all(world)
+    [target] = [
+        e for e in events(world, number, "escalated") if e["data"]["trigger"] == "resolve-target"
+    ]
+    assert target["at"] == "2026-03-02T14:00:00Z"
+    assert target["data"]["proposal"] == "SEV0"
+
+
 def test_it_swaps_the_old_levels_timers_when_severity_changes(world: World) -> None:
     number = world.act(
         "alice", lambda op: declaration.declare_new(op, Severity.SEV0, "All down")

@@ -92,10 +92,15 @@ def plan(
     return specs
 
 
+RESOLVED_STAGES = frozenset({Stage.RESOLVED, Stage.MONITORING})
+
+
 def _escalations(incident: IncidentFacts, policy: Policy) -> list[TimerSpec]:
     """The resolve target passed, and the time-based severity proposal. When both fall at the
-    same time (SEV1 at 4 h) they are one event: the resolve-target timer carries the proposal."""
-    if Stage.RESOLVED in incident.stage_times:
+    same time (SEV1 at 4 h) they are one event: the resolve-target timer carries the proposal.
+    Only while unresolved: an incident that fell back from resolved or monitoring (unstable
+    again, or reopened) is unresolved again, and its target applies again."""
+    if incident.stage in RESOLVED_STAGES:
         return []
     assert incident.severity is not None
     level = policy.level(incident.severity)
