@@ -347,6 +347,23 @@ def test_it_counts_a_severity_set_at_triage_from_detection(world: World) -> None
     assert world.detail(raised).findings == []
 
 
+def test_it_notifies_as_sev2_does_when_a_backlog_sev3_is_raised_to_sev2(world: World) -> None:
+    # Raising re-runs the new level's notification policy (product.md §3): the same
+    # notifications as triaging it SEV2 in the first place.
+    direct = world.act("bob", lambda op: lifecycle.report(op, "Search slow")).id
+    world.act("bob", lambda op: lifecycle.triage(op, direct, Severity.SEV2))
+    raised = world.act("bob", lambda op: lifecycle.report(op, "Typo on pricing")).id
+    world.act("bob", lambda op: lifecycle.triage(op, raised, Severity.SEV3))
+    assert "notify-oncall" not in {i.key for i in world.detail(raised).checklist}
+    world.later(minutes=30).act(
+        "bob",
+        lambda op: declaration.change_severity(op, raised, Severity.SEV2, "customers see it"),
+    )
+    notifications = {"notify-oncall"}
+    assert notifications <= {i.key for i in world.detail(direct).checklist}
+    assert notifications <= {i.key for i in world.detail(raised).checklist}
+
+
 def test_it_refuses_facts_dated_in_the_future_or_before_detection(world: World) -> None:
     number = declared_sev1(world)
     with pytest.raises(BadInput, match="in the future"):

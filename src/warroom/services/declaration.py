@@ -165,6 +165,10 @@ def change_severity(op: Op, number: int, new: Severity, reason: str) -> Incident
     elif change.raised and incident.declared_at is not None:
         added = add_actions(op, incident, declaration_actions(current, new, op.policy, op.at, None))
         executives.queue(op, incident, added)
+    elif change.raised:
+        # An undeclared incident raised (a SEV3 from the backlog to SEV2): the new level's
+        # notifications, as triaging it at that level would have asked for.
+        add_actions(op, incident, notification_actions(current, new, op.policy, op.at))
     if not change.raised:
         keep = {a.key for a in notification_actions(current, new, op.policy, op.at)}
         keep |= NON_NOTIFICATION_KEYS
