@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -546,6 +546,31 @@ def test_it_mirrors_trigger_acknowledge_and_resolve_to_pagerduty_under_one_dedup
         keys = {event["dedup_key"] for event in pagerduty.events}
     assert actions == ["trigger", "acknowledge", "resolve"]
     assert len(keys) == 1
+
+
+def pagerduty_key(change: Callable[..., object], key: str) -> Callable[[Op], object]:
+    """A write adding or removing ana's PagerDuty routing key ``key``."""
+    return lambda op: change(op, "ana", ContactKind.PAGERDUTY, key)
+
+
+def test_it_acknowledges_on_every_pager_after_their_contact_methods_were_removed(
+    payments: World, transports: Transports
+) -> None:
+    second = "R0UT1NGK3Y0000000000000000000002"
+    keys = (PagerDutyFake.ROUTING_KEY, second)
+    with PagerDutyFake(routing_keys=keys) as pagerduty:
+        for key in keys:
+            payments.act("admin", pagerduty_key(directory.add_contact, key))
+        sending = replace(transports, pagerduty_url=pagerduty.url)
+        number = declare_sev1(payments)
+        step(payments, sending)
+        # ana replaces both keys while the page is open
+        for key in keys:
+            payments.act("ana", pagerduty_key(directory.remove_contact, key))
+        payments.later(minutes=1).act("ana", lambda op: lifecycle.acknowledge(op, number))
+        step(payments, sending)
+        sent = sorted((e["routing_key"], e["event_action"]) for e in pagerduty.events)
+    assert sent == sorted([(key, action) for key in keys for action in ("trigger", "acknowledge")])
 
 
 def test_it_mirrors_the_page_to_opsgenie_and_closes_it_on_resolution(

@@ -174,9 +174,14 @@ def mirror(op: Op, page: Page, event: DeliveryEvent) -> None:
         if delivery.event is not DeliveryEvent.TRIGGER or target in done:
             continue
         done.add(target)
+        # One id per pager and event. A removed contact method leaves its past deliveries
+        # without one: the trigger's own row names the pager then, so two removed methods
+        # never share an id (which would fail every later write to the incident).
+        via = delivery.contact_method_id
+        pager = str(via) if via is not None else f"d{delivery.id}"
         op.session.add(
             PageDelivery(
-                delivery_id=f"{page.key}:{delivery.contact_method_id}:{event.value}",
+                delivery_id=f"{page.key}:{pager}:{event.value}",
                 page_id=page.id,
                 person_id=delivery.person_id,
                 contact_method_id=delivery.contact_method_id,
