@@ -55,11 +55,34 @@ def test_it_notifies_the_executive_list_at_sev0_declaration_and_marks_it_done(
     assert "action-due:notify-executives" not in pending(world, 1)
     [done] = [e for e in events(world, 1, "action") if e["data"]["action"] == "notify-executives"]
     assert done["actor"] == "warroom"
-    assert receiver.url in done["summary"]
+    origin = receiver.url.removesuffix("/hook")
+    assert done["summary"].endswith(f"(sent to webhook 1 ({origin}/…))")
+    assert "/hook" not in done["summary"]  # a chat tool's webhook path is its secret
 
     world.later(minutes=16)
     fire_all(world)
     assert not [e for e in events(world, 1, "missed") if "executives" in e["summary"]]
+
+
+def test_it_notifies_every_webhook_of_the_executive_list(
+    world: World,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    add_list_webhook(world, receiver.url)
+    add_list_webhook(world, receiver.url + "-cto")
+    world.act("alice", lambda op: declaration.declare_new(op, Severity.SEV0, "Payments down"))
+    drain(world)
+    assert [p["incident"] for p in executive_payloads(receiver)] == ["INC-1", "INC-1"]
+    assert checklist_item(world, 1, "notify-executives")["state"] == "done"
+    summaries = [
+        e["summary"] for e in events(world, 1, "action") if "Notify the executives" in e["summary"]
+    ]
+    assert [s.split(" (sent to")[0].split(": also")[0] for s in summaries] == [
+        "done: Notify the executives",
+        "Notify the executives",
+    ]
+    assert {s.rsplit("webhook ", 1)[1][0] for s in summaries} == {"1", "2"}
+    assert not [e for e in events(world, 1, "missed") if "webhook" in e["summary"]]
 
 
 def test_it_records_the_missed_deadline_when_no_notification_went_out(

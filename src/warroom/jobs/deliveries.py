@@ -113,7 +113,7 @@ def deliver_one(
             return False
         if not executives.still_wanted(session, delivery):
             # The action it carries out was cancelled (the incident left SEV0, was dismissed or
-            # merged) or already done through another of the list's webhooks: not sent.
+            # merged) or a person marked it done: not sent.
             delivery.state = DeliveryState.FAILED
             delivery.last_error = "not sent: its checklist action is no longer open"
             outcome = "dropped"

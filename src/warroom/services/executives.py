@@ -1,8 +1,9 @@
 """The SEV0 executive notification (product.md §1), sent through the outbox.
 
 Declaring a SEV0 asks for the ``notify-executives`` action. In the same transaction, a
-delivery to every webhook whose audience is the executive list is queued; the first one that
-goes out marks the action done, so the 15-minute deadline only checks that it went out. With
+delivery to every webhook whose audience is the executive list is queued, and each of them
+goes out; the first one marks the action done, so the 15-minute deadline only checks that one
+went out. With
 no such webhook the action stays on the checklist for a person (``warroom checklist ID done
 notify-executives``). The people on ``[paging] executives`` are told by their own contact
 methods too (``services.paging``).
@@ -18,11 +19,13 @@ from sqlalchemy.orm import Session
 from warroom.db.models import (
     Action,
     Delivery,
+    DeliveryState,
     Incident,
     Webhook,
 )
 from warroom.domain.timefmt import utc_text
 from warroom.domain.types import EventKind, WebhookAudience
+from warroom.notify.http import shown
 from warroom.services import webhooks
 from warroom.services.records import Op, facts, finish_action, record, touch
 
@@ -81,53 +84,82 @@ def notification(op: Op, incident: Incident, action: Action) -> dict[str, Any]:
     }
 
 
-def _open_action(session: Session, delivery: Delivery) -> Action | None:
-    """The action a delivery carries out, while it is still open."""
+def _action(session: Session, delivery: Delivery) -> Action | None:
+    """The action a delivery carries out, unless it was cancelled."""
     action = session.get(Action, delivery.action_id) if delivery.action_id else None
-    if action is None or action.done_at is not None or action.cancelled_at is not None:
-        return None
-    return action
+    return action if action is not None and action.cancelled_at is None else None
+
+
+def _sent(session: Session, action: Action) -> bool:
+    """Whether one of the list's webhooks has carried the action out."""
+    return (
+        session.scalar(
+            select(Delivery.id)
+            .where(Delivery.action_id == action.id, Delivery.state == DeliveryState.DELIVERED)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def still_wanted(session: Session, delivery: Delivery) -> bool:
-    """Whether a delivery should still go out: one that carries out an action only while
-    that action is open."""
-    return delivery.action_id is None or _open_action(session, delivery) is not None
+    """Whether a delivery should still go out. One that carries out an action goes to every
+    webhook of the list: while the action is open, and once another of them carried it out;
+    not once the action was cancelled (the incident left SEV0, was dismissed or merged) or a
+    person marked it done."""
+    if delivery.action_id is None:
+        return True
+    action = _action(session, delivery)
+    return action is not None and (action.done_at is None or _sent(session, action))
+
+
+def _where(delivery: Delivery, url: str) -> str:
+    """The webhook as the timeline names it: by id, and its URL shortened to its origin (a
+    chat tool's incoming webhook carries its secret in the path)."""
+    return f"webhook {delivery.webhook_id} ({shown(url)})"
 
 
 def delivered(op: Op, delivery: Delivery, url: str) -> None:
-    """The notification went out: its action is done, and the timeline says where to."""
-    action = _open_action(op.session, delivery)
+    """The notification went out: the first one marks its action done; the timeline says
+    where each went."""
+    action = _action(op.session, delivery)
     if action is None:
-        return  # another of the list's webhooks got there first, or it is no longer wanted
+        return
     incident = op.session.get(Incident, action.incident_id)
     assert incident is not None
-    finish_action(op, action, f"sent to {url}")
+    where = _where(delivery, url)
+    if action.done_at is None:
+        finish_action(op, action, f"sent to {where}")
+        summary = f"done: {action.title} (sent to {where})"
+    else:
+        summary = f"{action.title}: also sent to {where}"
     record(
-        op,
-        incident,
-        EventKind.ACTION,
-        f"done: {action.title} (sent to {url})",
-        action=action.key,
-        delivery=delivery.delivery_id,
+        op, incident, EventKind.ACTION, summary, action=action.key, delivery=delivery.delivery_id
     )
     touch(op, incident)
 
 
 def failed(op: Op, delivery: Delivery, url: str, error: str) -> None:
     """A notification that will not go out is said on the timeline at once, so the IC can
-    tell the executives another way before the deadline."""
-    action = _open_action(op.session, delivery)
-    if action is None:
+    tell the executives another way before the deadline (unless another of the list's
+    webhooks already told them)."""
+    action = _action(op.session, delivery)
+    if action is None or (action.done_at is not None and not _sent(op.session, action)):
         return
     incident = op.session.get(Incident, action.incident_id)
     assert incident is not None
+    where = _where(delivery, url)
+    if action.done_at is None:
+        advice = (
+            f"tell them another way, then `warroom checklist INC-{incident.id} done {action.key}`"
+        )
+    else:
+        advice = "the list's other webhooks have it"
     record(
         op,
         incident,
         EventKind.MISSED,
-        f"{action.title}: the webhook {url} failed ({error}); tell them another way, then "
-        f"`warroom checklist INC-{incident.id} done {action.key}`",
+        f"{action.title}: the {where} failed ({error}); {advice}",
         action=action.key,
         delivery=delivery.delivery_id,
     )
