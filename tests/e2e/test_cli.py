@@ -120,6 +120,22 @@ def test_it_prints_readable_tables(cli: Any) -> None:
     assert "triaged as SEV2" in timeline.stdout
 
 
+def test_it_keeps_titles_and_checklist_keys_readable_at_80_columns(
+    database_url: str, tmp_path: Path
+) -> None:
+    # 80 columns is a small terminal's width and what piped output gets.
+    env = {"WARROOM_DATABASE_URL": database_url, "COLUMNS": "80"}
+    declared = run("declare", "SEV1", "Checkout failing in the EU", cwd=tmp_path, env=env)
+    assert declared.returncode == 0, declared.stderr
+    listing = run("list", cwd=tmp_path, env=env).stdout
+    assert "Checkout failing" in listing
+    assert max(len(line) for line in listing.splitlines()) <= 80
+    shown = run("show", "INC-1", cwd=tmp_path, env=env).stdout
+    # The keys `warroom checklist ID done KEY` takes appear whole.
+    for key in ("(incident-channel)", "(status-update)", "(initial-status)", "(page-oncall)"):
+        assert key in shown, key
+
+
 def test_it_posts_a_rendered_status_update(cli: Any) -> None:
     cli("declare", "SEV0", "Everything is down", "--at", ago(20))
     posted = cli(

@@ -61,8 +61,17 @@ def incident_line(incident: dict[str, Any], verb: str) -> None:
 
 def incident_table(rows: list[dict[str, Any]], now: datetime) -> None:
     table = Table(title="Incidents", title_justify="left", expand=False)
-    for column in ("ID", "Severity", "Stage", "Title", "IC / responder", "Detected (UTC)", "Age"):
-        table.add_column(column, no_wrap=column != "Title")
+    # The short columns never wrap; the title keeps room to be read. Below 100 columns (80 is
+    # a small terminal's width and piped output's) the detection time gives way to the age.
+    wide = out.width >= WIDE
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Severity", no_wrap=True)
+    table.add_column("Stage", no_wrap=True)
+    table.add_column("Title", min_width=16, overflow="fold")
+    table.add_column("IC / responder", overflow="fold")
+    if wide:
+        table.add_column("Detected (UTC)", no_wrap=True)
+    table.add_column("Age", no_wrap=True)
     for row in rows:
         detected = datetime.fromisoformat(row["detected_at"])
         table.add_row(
@@ -71,13 +80,16 @@ def incident_table(rows: list[dict[str, Any]], now: datetime) -> None:
             row["stage"],
             Text(row["title"]),
             Text(row["ic"] or row["responder"] or ""),
-            utc_text(detected).removesuffix(" UTC"),
+            *([utc_text(detected).removesuffix(" UTC")] if wide else []),
             humanize(now - detected),
         )
     if not rows:
         out.print("No incidents match.")
         return
     out.print(table)
+
+
+WIDE = 100
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -152,7 +164,11 @@ def detail(view: dict[str, Any]) -> None:
         out.print(roles)
 
     checklist = Table(title="Checklist", title_justify="left")
-    for column in ("Item", "State", "Due (UTC)", "Done (UTC)", "Note"):
+    # An item's key is what `warroom checklist ID done KEY` takes: wide enough for the longest
+    # key in one piece, the titles wrapping around them.
+    longest = max((len(item["key"]) + 2 for item in view["checklist"]), default=10)
+    checklist.add_column("Item", overflow="fold", min_width=min(longest, 40))
+    for column in ("State", "Due (UTC)", "Done (UTC)", "Note"):
         checklist.add_column(column)
     for item in view["checklist"]:
         state = ItemState(item["state"])
