@@ -200,6 +200,19 @@ def test_it_refuses_to_merge_into_an_inactive_incident() -> None:
     assert refused.value.hint == "Reopen INC-8 first, or dismiss INC-7 as a duplicate."
 
 
+def test_it_offers_only_the_moves_the_incident_s_state_allows_when_refusing_one() -> None:
+    declared = incident(S.INVESTIGATING, Severity.SEV1)
+    with pytest.raises(Refused) as refused:
+        transition(declared, request(Move.CLOSE, Severity.SEV1), DEFAULT_POLICY)
+    assert refused.value.rule == "illegal-move"
+    # Already declared: declaring again would be refused, so it is not offered.
+    assert refused.value.hint == "From investigating it can: dismiss, merge, mitigate."
+    ticket = incident(S.CLOSED, Severity.SEV3)
+    with pytest.raises(Refused) as refused:
+        transition(ticket, request(Move.RESOLVE, Severity.SEV3), DEFAULT_POLICY)
+    assert refused.value.hint == "From closed it can: reopen."  # a SEV3 takes no post-mortem
+
+
 def test_it_points_a_merge_into_a_merged_incident_at_its_survivor() -> None:
     merged = incident(S.CLOSED, Severity.SEV1, number=10, merged_into=8)
     with pytest.raises(Refused) as refused:
@@ -330,6 +343,11 @@ def test_it_lowers_to_sev3_only_from_triage() -> None:
     with pytest.raises(Refused) as refused:
         reclassify(incident(S.INVESTIGATING, Severity.SEV2), Severity.SEV3, reason="minor", at=NOW)
     assert refused.value.rule == "sev3-only-from-triage"
+    # Already SEV2: the hint does not send it to SEV2 again (that is refused as no change).
+    assert refused.value.hint == "It stays SEV2 while worked; dismiss it if it was noise."
+    with pytest.raises(Refused) as refused:
+        reclassify(incident(S.INVESTIGATING, Severity.SEV1), Severity.SEV3, reason="minor", at=NOW)
+    assert refused.value.hint == "Lower it to SEV2 instead, or dismiss it if it was noise."
 
 
 def test_it_keeps_the_stage_when_lowering_a_declared_incident() -> None:

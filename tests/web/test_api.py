@@ -691,7 +691,9 @@ def test_it_refuses_numbers_beyond_what_is_stored(
 
 def test_it_manages_tokens_and_webhooks_for_admins_only(client: httpx.Client, world: World) -> None:
     admin, member = token(world, "root", Access.ADMIN), token(world, "alice")
-    assert client.get("/api/v1/tokens", headers=member).status_code == 403
+    refused = client.get("/api/v1/tokens", headers=member)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "this needs an admin token; yours is member"
     assert (
         client.post("/api/v1/webhooks", json={"url": "http://x.test"}, headers=member).status_code
         == 403

@@ -345,8 +345,29 @@ EDGES: tuple[Edge, ...] = (
 AUTOMATIC: tuple[tuple[Stage, Move], ...] = ((Stage.TRIAGED, Move.BACKLOG),)
 
 
-def allowed_moves(stage: Stage) -> list[Move]:
-    return sorted({e.move for e in EDGES if stage in e.sources}, key=list(Move).index)
+# Guards that look only at the incident, never at what a request brings (a reason, a target,
+# who asks): a move one of them refuses is refused whatever is sent, so no hint offers it.
+STATE_GUARDS: frozenset[Guard] = frozenset(
+    {not_a_ticket, not_yet_declared, sev2_only, not_merged, postmortem_applicable}
+)
+
+
+def allowed_moves(stage: Stage, ctx: Ctx | None = None) -> list[Move]:
+    """The moves out of ``stage``; with ``ctx``, only those the incident's own state allows."""
+    moves = set()
+    for edge in EDGES:
+        if stage not in edge.sources:
+            continue
+        if ctx is not None:
+            probe = Ctx(
+                ctx.incident, replace(ctx.request, move=edge.move, severity=None), ctx.policy
+            )
+            if not edge.when(probe) or any(
+                guard(probe) is not None for guard in edge.guards if guard in STATE_GUARDS
+            ):
+                continue
+        moves.add(edge.move)
+    return sorted(moves, key=list(Move).index)
 
 
 def _find_edge(ctx: Ctx) -> Edge | None:
@@ -358,7 +379,7 @@ def _find_edge(ctx: Ctx) -> Edge | None:
 
 def _illegal(ctx: Ctx) -> Refused:
     stage, move = ctx.incident.stage, ctx.request.move
-    choices = ", ".join(m.value for m in allowed_moves(stage) if m is not Move.BACKLOG)
+    choices = ", ".join(m.value for m in allowed_moves(stage, ctx) if m is not Move.BACKLOG)
     return Refused(
         "illegal-move",
         f"{ctx.incident.label} is {stage.value}: it cannot {move.value} from there",

@@ -77,7 +77,9 @@ def _lowered(incident: IncidentFacts, old: Severity, new: Severity) -> Reclassif
                 "sev3-only-from-triage",
                 f"{incident.label} is {incident.stage.value}: only a triaged incident "
                 "can become a SEV3 ticket",
-                hint="Lower it to SEV2 instead, or dismiss it if it was noise.",
+                hint="Lower it to SEV2 instead, or dismiss it if it was noise."
+                if old is not Severity.SEV2
+                else "It stays SEV2 while worked; dismiss it if it was noise.",
             )
         return Reclassification(old, new, False, Stage.BACKLOG, (Stage.BACKLOG,), False)
     return Reclassification(old, new, False, incident.stage, (), False)

@@ -71,11 +71,16 @@ def _look_up(runtime: Runtime, secret: str) -> Caller | None:
     return caller
 
 
+def _article(word: str) -> str:
+    """``a member``, ``an admin``."""
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
 def _requiring(needed: Access) -> Callable[[Caller], Awaitable[Caller]]:
     async def check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if not caller.access.allows(needed):
             raise HTTPException(
-                403, f"this needs a {needed.value} token; yours is {caller.access.value}"
+                403, f"this needs {_article(needed.value)} token; yours is {caller.access.value}"
             )
         return caller
 
