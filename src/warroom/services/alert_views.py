@@ -70,7 +70,10 @@ def move(op: Op, alert_id: int, number: int) -> Alert:
     if alert.incident_id == number:
         raise BadInput(f"alert #{alert_id} is already on INC-{number}")
     if alert.pending:
-        raise BadInput(f"alert #{alert_id} is still being grouped; try again in a moment")
+        raise BadInput(
+            f"alert #{alert_id} is still being grouped; try again in a moment (the worker "
+            "groups alerts: `warroom worker`, or `warroom serve` without --no-worker)"
+        )
     source = op.session.get(Incident, alert.incident_id) if alert.incident_id else None
     alert.incident_id = number
     if source is not None:
