@@ -484,6 +484,17 @@ def _link(text: str) -> str:
     raise AssertionError(f"no acknowledgement link in {text!r}")
 
 
+def test_it_says_why_nobody_was_paged_for_an_incident_without_a_service(world: World) -> None:
+    number = world.act(
+        "oscar", lambda op: declaration.declare_new(op, Severity.SEV1, "Checkout failing")
+    ).id
+    [missed] = [line for line in timeline(world, number) if "cannot reach" in line]
+    assert missed.endswith(
+        f"(INC-{number} names no service, so no team's on-call is known: give "
+        "`--service NAME` when reporting or declaring)"
+    )
+
+
 def test_it_makes_the_on_call_primary_the_ic_of_a_declared_sev1(payments: World) -> None:
     number = declare_sev1(payments)
     assert payments.detail(number).facts.ic == "ana"

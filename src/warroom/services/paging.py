@@ -233,7 +233,7 @@ def page_tier(op: Op, incident: Incident, page: Page, snap: Snapshot) -> None:
             incident,
             EventKind.MISSED,
             f"{page.reason}: cannot reach {'; '.join(problems)}"
-            + ("" if snap.team or snap.policy != "default" else _HINT),
+            + ("" if snap.team or snap.policy != "default" else _no_team(incident)),
             page=page.id,
         )
     if page.kind is PageKind.NOTIFY:
@@ -244,7 +244,14 @@ def page_tier(op: Op, incident: Incident, page: Page, snap: Snapshot) -> None:
         _exhaust(op, incident, page, snap, reached_nobody=True)
 
 
-_HINT = " (its service has no owning team: `warroom service create NAME --team TEAM`)"
+def _no_team(incident: Incident) -> str:
+    """Why nobody was found: no team owns the incident's service, or it names none."""
+    if incident.service_id is None:
+        return (
+            f" (INC-{incident.id} names no service, so no team's on-call is known: give "
+            "`--service NAME` when reporting or declaring)"
+        )
+    return " (its service has no owning team: `warroom service create NAME --team TEAM`)"
 
 
 def _arm(op: Op, page: Page, snap: Snapshot) -> None:
