@@ -15,6 +15,14 @@ from warroom.domain.classifier import parse_answers
 from warroom.domain.errors import BadInput
 from warroom.domain.types import DismissReason, MitigationKind, Move, ReportSource
 
+# What the confirmation line says a plain stage move did, as the other commands do
+# ("INC-4 SEV1 mitigated — stage mitigated").
+DONE = {
+    Move.INVESTIGATE: "investigation started",
+    Move.RESOLVE: "resolved",
+    Move.MONITOR: "monitoring started",
+}
+
 
 def _stage_move(
     number_text: str,
@@ -27,7 +35,7 @@ def _stage_move(
     act_on(
         number_text,
         which.value,
-        which.value,
+        DONE.get(which, which.value),
         body={"performed_by": performed_by},
         by=by,
         at=at,

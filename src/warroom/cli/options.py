@@ -11,7 +11,11 @@ from warroom.domain.types import Severity, parse_incident_number
 
 By = Annotated[
     str | None,
-    typer.Option("--by", help="Who does it. Default: $WARROOM_USER, else the OS user."),
+    typer.Option(
+        "--by",
+        help="Who does it. Default: $WARROOM_USER, else the OS user; against a server "
+        "($WARROOM_SERVER), the token's person (another person needs an admin token).",
+    ),
 ]
 At = Annotated[
     str | None,
