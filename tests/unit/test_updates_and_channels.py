@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from warroom.domain.channel import channel_name
@@ -204,6 +205,25 @@ def test_it_keeps_the_misses_of_the_level_an_incident_had_then() -> None:
         raised + timedelta(minutes=15),
     )
     assert result.next_due == raised + timedelta(minutes=15)
+
+
+def test_it_keeps_what_a_sev2_owed_from_before_its_declaration() -> None:
+    # Detected at 10:00, triaged at 10:01 and investigated at 10:02 without an update, then
+    # declared in place: the declaration changes no SEV2 rule, so what was owed stays owed.
+    changes = Course(stage_changes=[T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)])
+
+    def declared_at(minutes: int) -> IncidentFacts:
+        return replace(facts(Severity.SEV2), declared_at=T0 + timedelta(minutes=minutes))
+
+    late = schedule(
+        declared_at(45), DEFAULT_POLICY, updates=[], course=changes, now=T0 + timedelta(minutes=50)
+    )
+    assert late.missed == (T0 + timedelta(minutes=31), T0 + timedelta(minutes=32))
+    early = schedule(
+        declared_at(10), DEFAULT_POLICY, updates=[], course=changes, now=T0 + timedelta(minutes=11)
+    )
+    assert early.missed == ()
+    assert early.next_due == T0 + timedelta(minutes=31)
 
 
 def test_it_asks_no_sev2_update_for_a_move_out_of_the_active_stages() -> None:

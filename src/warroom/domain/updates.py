@@ -144,10 +144,8 @@ def schedule(
     ordered = sorted(updates)
     missed: list[datetime] = []
     next_due: datetime | None = None
-    periods = _periods(incident, course, end)
-    for start, stop, level in periods:
+    for start, stop, rule in _spans(incident, course, policy, end):
         last = stop == end
-        rule = _rule(level, incident, policy)
         if rule is None:
             continue
         every, after_change = rule
@@ -164,55 +162,73 @@ def schedule(
     return UpdateSchedule(next_due if incident.stage.is_active else None, tuple(missed))
 
 
+Rule = tuple[timedelta, bool]
+
+
 def needs_course(incident: IncidentFacts, policy: Policy) -> bool:
     """Whether :func:`schedule` needs the incident's :class:`Course` to plan what is due now:
     any level with an update rule (a cadence once declared, or an after-stage-change rule).
     A reader may leave the course unread otherwise."""
-    return _rule(incident.severity, incident, policy) is not None
+    return _rule(incident.severity, incident.declared_at is not None, policy) is not None
 
 
-def _rule(
-    level: Severity | None, incident: IncidentFacts, policy: Policy
-) -> tuple[timedelta, bool] | None:
+def _rule(level: Severity | None, declared: bool, policy: Policy) -> Rule | None:
     """The update rule of ``level``: its cadence (once the incident is declared), else its
     after-stage-change delay (``True`` in second place), else ``None``."""
     if level is None:
         return None
     spec = policy.level(level)
-    if incident.declared_at is not None and spec.update_cadence is not None:
+    if declared and spec.update_cadence is not None:
         return spec.update_cadence, False
     if spec.update_after_stage_change is not None:
         return spec.update_after_stage_change, True
     return None
 
 
-def _periods(
-    incident: IncidentFacts, course: Course, end: datetime
-) -> list[tuple[datetime, datetime, Severity | None]]:
-    """The spans the incident spent in the active stages at one level, from its declaration
-    (or detection, if never declared) to ``end``: each starts over where the level changed
-    or the incident was reopened."""
-    origin = incident.declared_at or incident.detected_at
+def _spans(
+    incident: IncidentFacts, course: Course, policy: Policy, end: datetime
+) -> list[tuple[datetime, datetime, Rule | None]]:
+    """The spans the incident spent in the active stages under one update rule, from its
+    detection to ``end``. A span ends where the rule changed (a severity change, the
+    declaration that starts a cadence) or the incident was closed; a reopen starts a new one.
+    Where the rule stays the same across a change, the span goes on: what it asked for is
+    still owed."""
+    origin = incident.detected_at
     changes = sorted((c for c in course.level_changes if c.at > origin), key=lambda c: c.at)
     level = changes[0].was if changes else incident.severity
-    turns: list[tuple[datetime, Severity | None, bool | None]] = [
-        (c.at, c.now, None) for c in changes if c.at <= end
+    declared_at = incident.declared_at
+    declared = declared_at is not None and declared_at <= origin
+    # (when, the level from then on, activity from then on, declared from then on)
+    turns: list[tuple[datetime, Severity | None, bool | None, bool]] = [
+        (c.at, c.now, None, False) for c in changes if c.at <= end
     ]
-    turns += [(at, None, active) for at, active in course.activity if origin < at <= end]
+    turns += [(at, None, active, False) for at, active in course.activity if origin < at <= end]
+    if declared_at is not None and origin < declared_at <= end:
+        turns.append((declared_at, None, None, True))
     turns.sort(key=lambda turn: turn[0])
-    periods = []
+    spans: list[tuple[datetime, datetime, Rule | None]] = []
     start, active = origin, True
-    for at, now_level, now_active in turns:
+
+    def close(stop: datetime) -> None:
+        rule = _rule(level, declared, policy)
+        if spans and spans[-1][1] == start and spans[-1][2] == rule:
+            spans[-1] = (spans[-1][0], stop, rule)  # the same rule goes on
+        else:
+            spans.append((start, stop, rule))
+
+    for at, now_level, now_active, now_declared in turns:
         if active and at > start:
-            periods.append((start, at, level))
-        if now_active is None:
+            close(at)
+        if now_declared:
+            declared = True
+        elif now_active is None:
             level = now_level
         else:
             active = now_active
         start = at
     if active and end >= start:
-        periods.append((start, end, level))
-    return periods
+        close(end)
+    return spans
 
 
 def _cadenced(
