@@ -340,8 +340,10 @@ def accepts_gzip(header: bytes) -> bool:
     """Whether an ``Accept-Encoding`` value (RFC 9110 §12.5.3) takes gzip: named, or ``*``,
     with a weight above zero (``gzip;q=0`` refuses it). Anything unreadable counts as no."""
     header = header.lower()
+    if b";" not in header:  # no weights (what browsers send): named or not
+        return b"gzip" in header or b"*" in header
     if b"gzip" not in header and b"*" not in header:
-        return False  # the usual answers, decided without parsing
+        return False
     weights: dict[str, float] = {}
     for item in header.decode("latin-1").split(","):
         coding, _, params = item.partition(";")
