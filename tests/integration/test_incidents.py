@@ -175,8 +175,11 @@ def test_it_raises_an_undeclared_sev2_to_sev1_and_declares_it_in_place(world: Wo
     assert view.summary["responder"] == "dana"
     keys = {item.key for item in view.checklist}
     assert {"page-oncall", "incident-channel", "status-page"} <= keys
-    # Known as SEV1 only now: declaring at once is not a delayed declaration.
-    assert [f.pattern for f in view.findings] == []
+    # Known as SEV1 only now: declaring at once is not a delayed declaration. The update
+    # its SEV2 rule asked for after triage (due 10:30) stays counted (decision 109).
+    assert [(f.pattern, f.at) for f in view.findings] == [
+        ("no-status-updates", START + timedelta(minutes=30))
+    ]
 
 
 def test_it_pages_all_hands_and_notifies_executives_when_raised_to_sev0(world: World) -> None:
@@ -344,7 +347,8 @@ def test_it_counts_a_severity_set_at_triage_from_detection(world: World) -> None
         "bob", lambda op: declaration.change_severity(op, raised, Severity.SEV1, "spreading")
     )
     assert world.detail(raised).summary["stage"] == "declared"
-    assert world.detail(raised).findings == []
+    # No delayed declaration; the update SEV2 asked for after triage stays counted.
+    assert [f.pattern for f in world.detail(raised).findings] == ["no-status-updates"]
 
 
 def test_it_notifies_as_sev2_does_when_a_backlog_sev3_is_raised_to_sev2(world: World) -> None:
@@ -544,7 +548,11 @@ def test_it_starts_the_declaration_clock_when_the_incident_becomes_major(world: 
     world.later(hours=4).act(
         "dana", lambda op: declaration.change_severity(op, number, Severity.SEV1, "worse")
     )
-    assert world.detail(number).findings == []
+    # No delayed declaration; the update its SEV2 rule asked for after triage (due 10:32)
+    # stays counted (decision 109).
+    assert [(f.pattern, f.at) for f in world.detail(number).findings] == [
+        ("no-status-updates", START + timedelta(minutes=32))
+    ]
 
 
 def test_it_counts_every_missed_update_and_shows_the_next_one_overdue(world: World) -> None:
